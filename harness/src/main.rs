@@ -1,0 +1,2 @@
+//! tapring command
+fn main() {}
