@@ -1,0 +1,593 @@
+//! The Rx state machine: keeps `depth` buffers lent to the kernel (posted
+//! reads, or a provided-buffer group behind one multishot read), turns
+//! completions into packets, and replaces every buffer it hands out.
+
+use super::inflight::{InflightTable, ParkedTable, Slot};
+use super::{CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, MULTISHOT_TOKEN, count_offload};
+use crate::burst::BurstSlice;
+use crate::config::{ETH_HDR_LEN, RxMode};
+use crate::error::Error;
+use crate::pool::{Pkt, Pool, PoolCache};
+use crate::ring::{Cqe, Ring, RingError, Sqe, errno};
+use crate::stats::QueueStats;
+use core::time::Duration;
+
+enum Lent<S> {
+    Posted(InflightTable<S>),
+    Multishot {
+        parked: ParkedTable<S>,
+        armed: bool,
+        registered: bool,
+        uncommitted: bool,
+    },
+}
+
+/// What became of one received frame.
+enum Verdict {
+    /// A good frame: deliver it.
+    Deliver(Pkt),
+    /// Counted as an error or drop: reuse the buffer.
+    Recycle(Pkt),
+}
+
+/// The Rx half of a completion-driven queue.
+pub struct RxEngine<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> {
+    ring: R,
+    cache: PoolCache,
+    lent: Lent<S>,
+    depth: usize,
+    cfg: EngineConfig,
+    /// Bytes a read may fill (virtio-net header included).
+    room: u32,
+    stats: QueueStats,
+    cqes: [Cqe; HARVEST],
+    started: bool,
+    unflushed: bool,
+    /// Buffers that teardown could not get back from the kernel.
+    leaked: usize,
+}
+
+impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
+    /// An Rx engine lending `slots.len()` buffers (a power of two) from
+    /// `pool` to `ring`. `RxMode::Auto` picks multishot when the ring
+    /// supports it.
+    pub fn new(
+        ring: R,
+        pool: &Pool,
+        slots: S,
+        mode: RxMode,
+        cfg: EngineConfig,
+    ) -> Result<Self, Error> {
+        let depth = slots.as_ref().len();
+        cfg.validate(depth)?;
+        let multishot = match mode {
+            RxMode::Auto => ring.supports_multishot(),
+            RxMode::Posted => false,
+            RxMode::Multishot if ring.supports_multishot() => true,
+            RxMode::Multishot => return Err(RingError::Unsupported("multishot read").into()),
+        };
+        if multishot && depth > usize::from(u16::MAX) {
+            return Err(Error::Unsupported(
+                "provided-buffer groups beyond 32768 buffers",
+            ));
+        }
+        let pc = pool.config();
+        let lead = cfg.vnet_hdr_len.min(pc.headroom);
+        let room = pc.slot_size() - (pc.headroom - lead);
+        let lent = if multishot {
+            Lent::Multishot {
+                parked: ParkedTable::new(slots),
+                armed: false,
+                registered: false,
+                uncommitted: false,
+            }
+        } else {
+            Lent::Posted(InflightTable::new(slots))
+        };
+        Ok(RxEngine {
+            ring,
+            cache: pool.cache(),
+            lent,
+            depth,
+            cfg,
+            room,
+            stats: QueueStats::default(),
+            cqes: [Cqe::default(); HARVEST],
+            started: false,
+            unflushed: false,
+            leaked: 0,
+        })
+    }
+
+    /// The mode in use.
+    pub fn mode(&self) -> RxMode {
+        match self.lent {
+            Lent::Posted(_) => RxMode::Posted,
+            Lent::Multishot { .. } => RxMode::Multishot,
+        }
+    }
+
+    /// Buffers the queue keeps lent to the kernel.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Buffers lent to the kernel right now.
+    pub fn in_flight(&self) -> usize {
+        match &self.lent {
+            Lent::Posted(t) => t.len(),
+            Lent::Multishot { parked, .. } => parked.len(),
+        }
+    }
+
+    /// Buffers parked in this queue's cache.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Buffers teardown had to leave with the kernel (their memory stays
+    /// mapped; should be 0).
+    pub fn leaked(&self) -> usize {
+        self.leaked
+    }
+
+    /// The queue's counters.
+    pub fn stats(&self) -> &QueueStats {
+        &self.stats
+    }
+
+    /// The ring (for backend-specific inspection).
+    pub fn ring(&self) -> &R {
+        &self.ring
+    }
+
+    /// The ring, writable (for backend-specific control and tests).
+    pub fn ring_mut(&mut self) -> &mut R {
+        &mut self.ring
+    }
+
+    /// The pool buffers come from.
+    pub fn pool(&self) -> &Pool {
+        self.cache.pool()
+    }
+
+    /// Lends buffers to the kernel and starts receiving.
+    pub fn start(&mut self) -> Result<(), Error> {
+        if self.started {
+            return Ok(());
+        }
+        if let Lent::Multishot { registered, .. } = &mut self.lent
+            && !*registered
+        {
+            self.ring
+                .register_group(self.cfg.buffer_group, self.depth as u16)?;
+            *registered = true;
+        }
+        self.started = true;
+        self.top_up();
+        self.arm_if_needed()?;
+        self.flush()
+    }
+
+    /// Receives up to `burst.spare()` packets, appending them to `burst`;
+    /// returns how many were appended. Never blocks.
+    pub fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
+        if !self.started {
+            return Err(Error::NotStarted);
+        }
+        let before = burst.len();
+        while !burst.is_full() {
+            let want = burst.spare().min(HARVEST);
+            let got = self.ring.harvest(&mut self.cqes[..want]);
+            for i in 0..got {
+                let cqe = self.cqes[i];
+                self.complete(cqe, burst);
+            }
+            if got < want {
+                break;
+            }
+        }
+        self.top_up();
+        self.arm_if_needed()?;
+        self.flush()?;
+        Ok(burst.len() - before)
+    }
+
+    /// Waits until a completion is ready or `timeout` passes, so an idle
+    /// queue costs no CPU. Follow with [`RxEngine::rx_burst`].
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        self.flush()?;
+        self.ring.wait(timeout).map_err(Error::from)
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        if let Lent::Multishot { uncommitted, .. } = &mut self.lent
+            && *uncommitted
+        {
+            self.ring.provide_commit(self.cfg.buffer_group);
+            *uncommitted = false;
+        }
+        if self.unflushed {
+            self.ring.flush(0)?;
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self, cqe: Cqe, burst: &mut BurstSlice) {
+        if cqe.token == CANCEL_TOKEN {
+            return;
+        }
+        if cqe.token == MULTISHOT_TOKEN {
+            self.complete_multishot(cqe, burst);
+            return;
+        }
+        let Lent::Posted(table) = &mut self.lent else {
+            self.stats.xstats.spurious += 1;
+            return;
+        };
+        let Some((pkt, _)) = table.take(cqe.token) else {
+            self.stats.xstats.spurious += 1;
+            return;
+        };
+        let failed = cqe.result < 0;
+        match self.judge(pkt, cqe.result) {
+            Verdict::Recycle(pkt)
+                if failed && super::mutation::on(super::mutation::RX_NO_REPOST_ON_ERROR) =>
+            {
+                core::mem::forget(pkt);
+            }
+            Verdict::Recycle(pkt) => self.post_read(pkt),
+            Verdict::Deliver(pkt) => {
+                let reuse = self.deliver(pkt, burst);
+                self.post_read(reuse);
+            }
+        }
+    }
+
+    fn complete_multishot(&mut self, cqe: Cqe, burst: &mut BurstSlice) {
+        let Lent::Multishot { parked, armed, .. } = &mut self.lent else {
+            self.stats.xstats.spurious += 1;
+            return;
+        };
+        if !cqe.more {
+            // The kernel ended the multishot read (ENOBUFS, an error, or a
+            // cancel): it must be armed again.
+            *armed = false;
+        }
+        if cqe.result < 0 {
+            // No buffer was consumed; nothing was lost either (the frame, if
+            // any, is still queued in the kernel).
+            self.stats.last_errno = cqe.result;
+            if cqe.result != -errno::ENOBUFS && cqe.result != -errno::ECANCELED {
+                self.stats.errors += 1;
+                self.stats.drops.io_error += 1;
+            }
+            return;
+        }
+        let Some(bid) = cqe.buffer_id else {
+            self.stats.xstats.spurious += 1;
+            return;
+        };
+        let Some(pkt) = parked.take(usize::from(bid)) else {
+            self.stats.xstats.spurious += 1;
+            return;
+        };
+        let reuse = match self.judge(pkt, cqe.result) {
+            Verdict::Recycle(pkt) => pkt,
+            Verdict::Deliver(pkt) => self.deliver(pkt, burst),
+        };
+        self.provide(usize::from(bid), reuse);
+    }
+
+    /// Classifies a completed read of `pkt`.
+    fn judge(&mut self, mut pkt: Pkt, result: i32) -> Verdict {
+        let hdr = self.cfg.vnet_hdr_len;
+        if result < 0 {
+            self.stats.last_errno = result;
+            match -result {
+                errno::EAGAIN | errno::EINTR => self.stats.xstats.again += 1,
+                errno::EMSGSIZE => {
+                    self.stats.errors += 1;
+                    self.stats.drops.truncated += 1;
+                }
+                _ => {
+                    self.stats.errors += 1;
+                    self.stats.drops.io_error += 1;
+                }
+            }
+            return Verdict::Recycle(pkt);
+        }
+        let n = result as u32;
+        if n > self.room {
+            self.stats.errors += 1;
+            self.stats.drops.truncated += 1;
+            return Verdict::Recycle(pkt);
+        }
+        if n < hdr + ETH_HDR_LEN {
+            if super::mutation::on(super::mutation::RX_UNCOUNTED_RUNT) {
+                return Verdict::Recycle(pkt);
+            }
+            self.stats.errors += 1;
+            self.stats.drops.runt += 1;
+            return Verdict::Recycle(pkt);
+        }
+        pkt.rx_complete(n);
+        if hdr > 0 {
+            let frame_len = (n - hdr) as usize;
+            match crate::vnet::decode(&pkt.data()[..hdr as usize], frame_len) {
+                Ok(off) => {
+                    pkt.set_offload(off);
+                    count_offload(&mut self.stats, &off);
+                }
+                Err(_) => {
+                    self.stats.errors += 1;
+                    self.stats.drops.bad_vnet_hdr += 1;
+                    return Verdict::Recycle(pkt);
+                }
+            }
+            // Cannot fail: n >= hdr was checked above.
+            let _ = pkt.adj(hdr as usize);
+        }
+        pkt.set_origin(self.cfg.port, self.cfg.queue);
+        Verdict::Deliver(pkt)
+    }
+
+    /// Hands `pkt` to the burst if a replacement buffer exists; returns the
+    /// buffer to lend to the kernel next (the replacement, or `pkt` itself
+    /// when the pool is empty and the frame is dropped).
+    fn deliver(&mut self, pkt: Pkt, burst: &mut BurstSlice) -> Pkt {
+        let Some(fresh) = self.cache.alloc() else {
+            self.stats.rx_nombuf += 1;
+            self.stats.drops.nombuf += 1;
+            return pkt;
+        };
+        let len = pkt.pkt_len();
+        self.stats.count_frame(pkt.data(), len);
+        if let Err(back) = burst.push(pkt) {
+            // Unreachable: harvest never takes more completions than the
+            // burst has room for. Count it rather than lose it silently.
+            self.stats.drops.nombuf += 1;
+            self.cache.free(back);
+        }
+        fresh
+    }
+
+    fn post_read(&mut self, mut pkt: Pkt) {
+        let Lent::Posted(table) = &mut self.lent else {
+            self.cache.free(pkt);
+            return;
+        };
+        if !self.started {
+            self.cache.free(pkt);
+            return;
+        }
+        let buf = pkt.rx_target(self.cfg.vnet_hdr_len);
+        let token = match table.insert(pkt, buf.len) {
+            Ok(t) => t,
+            Err(pkt) => {
+                self.cache.free(pkt);
+                return;
+            }
+        };
+        let mut posted = self.ring.post(token, Sqe::Read { buf });
+        if posted == Err(RingError::Full) && self.ring.flush(0).is_ok() {
+            posted = self.ring.post(token, Sqe::Read { buf });
+        }
+        match posted {
+            Ok(()) => self.unflushed = true,
+            Err(_) => {
+                // The kernel never saw it: take it back; top_up retries later,
+                // so the queue does not shrink for good.
+                if let Some((pkt, _)) = table.take(token) {
+                    self.cache.free(pkt);
+                }
+            }
+        }
+    }
+
+    fn provide(&mut self, bid: usize, mut pkt: Pkt) {
+        let Lent::Multishot {
+            parked,
+            uncommitted,
+            ..
+        } = &mut self.lent
+        else {
+            self.cache.free(pkt);
+            return;
+        };
+        if !self.started {
+            self.cache.free(pkt);
+            return;
+        }
+        let buf = pkt.rx_target(self.cfg.vnet_hdr_len);
+        match parked.put(bid, pkt) {
+            Ok(()) => {}
+            Err(pkt) => {
+                self.cache.free(pkt);
+                return;
+            }
+        }
+        if self
+            .ring
+            .provide(self.cfg.buffer_group, bid as u16, buf)
+            .is_ok()
+        {
+            *uncommitted = true;
+        } else if let Some(pkt) = parked.take(bid) {
+            self.cache.free(pkt);
+        }
+    }
+
+    /// Lends buffers until `depth` are out (after start, or after the pool
+    /// ran dry or the ring refused a post).
+    fn top_up(&mut self) {
+        if !self.started {
+            return;
+        }
+        while self.in_flight() < self.depth {
+            let Some(pkt) = self.cache.alloc() else {
+                return;
+            };
+            let before = self.in_flight();
+            match &self.lent {
+                Lent::Posted(_) => self.post_read(pkt),
+                Lent::Multishot { parked, .. } => match parked.first_empty() {
+                    Some(bid) => self.provide(bid, pkt),
+                    None => {
+                        self.cache.free(pkt);
+                        return;
+                    }
+                },
+            }
+            if self.in_flight() == before {
+                return;
+            }
+        }
+    }
+
+    fn arm_if_needed(&mut self) -> Result<(), Error> {
+        let group = self.cfg.buffer_group;
+        if let Lent::Multishot { armed, parked, .. } = &mut self.lent
+            && self.started
+            && !*armed
+            && !parked.is_empty()
+        {
+            match self
+                .ring
+                .post(MULTISHOT_TOKEN, Sqe::ReadMultishot { group })
+            {
+                Ok(()) => {}
+                Err(RingError::Full) => {
+                    self.ring.flush(0)?;
+                    self.ring
+                        .post(MULTISHOT_TOKEN, Sqe::ReadMultishot { group })?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            *armed = true;
+            self.stats.xstats.rearms += 1;
+            self.unflushed = true;
+        }
+        Ok(())
+    }
+
+    /// Stops receiving: cancels every read, waits for the kernel to give
+    /// every buffer back, and returns them to the pool. Frames that
+    /// arrived meanwhile are counted in `drops.canceled`. Can be started
+    /// again with [`RxEngine::start`].
+    pub fn stop(&mut self) -> Result<(), Error> {
+        if !self.started {
+            return Ok(());
+        }
+        self.started = false;
+        let needs_cancel = match &self.lent {
+            Lent::Posted(t) => !t.is_empty(),
+            Lent::Multishot { armed, .. } => *armed,
+        };
+        if needs_cancel {
+            let mut r = self.ring.post(CANCEL_TOKEN, Sqe::CancelAll);
+            if r == Err(RingError::Full) {
+                self.ring.flush(0)?;
+                r = self.ring.post(CANCEL_TOKEN, Sqe::CancelAll);
+            }
+            r?;
+            self.ring.flush(0)?;
+        }
+        let mut rounds = 0;
+        while self.kernel_holds_buffers() && rounds < DRAIN_ROUNDS {
+            let got = self.ring.harvest(&mut self.cqes);
+            for i in 0..got {
+                let cqe = self.cqes[i];
+                self.reclaim(cqe);
+            }
+            if got == 0 {
+                rounds += 1;
+                let _ = self.ring.wait(Some(Duration::from_millis(1)));
+            }
+        }
+        if self.kernel_holds_buffers() {
+            // The kernel may still write into these buffers: never reuse
+            // them. Forgetting the packets keeps the pool's memory alive.
+            let mut n = 0;
+            match &mut self.lent {
+                Lent::Posted(t) => t.drain(|p| {
+                    n += 1;
+                    core::mem::forget(p);
+                }),
+                Lent::Multishot { parked, .. } => parked.drain(|p| {
+                    n += 1;
+                    core::mem::forget(p);
+                }),
+            }
+            self.leaked += n;
+        }
+        // Multishot: once the read has ended the kernel can no longer pick
+        // provided buffers, so the parked ones come straight back.
+        let cache = &mut self.cache;
+        if let Lent::Multishot {
+            parked,
+            armed,
+            uncommitted,
+            ..
+        } = &mut self.lent
+        {
+            parked.drain(|p| cache.free(p));
+            *armed = false;
+            *uncommitted = false;
+        }
+        self.cache.flush();
+        if self.leaked > 0 {
+            return Err(Error::TeardownIncomplete {
+                buffers: self.leaked,
+            });
+        }
+        Ok(())
+    }
+
+    fn kernel_holds_buffers(&self) -> bool {
+        match &self.lent {
+            Lent::Posted(t) => !t.is_empty(),
+            Lent::Multishot { armed, .. } => *armed,
+        }
+    }
+
+    fn reclaim(&mut self, cqe: Cqe) {
+        match &mut self.lent {
+            Lent::Posted(t) => {
+                let Some((pkt, _)) = t.take(cqe.token) else {
+                    if cqe.token != CANCEL_TOKEN {
+                        self.stats.xstats.spurious += 1;
+                    }
+                    return;
+                };
+                if cqe.result > 0 {
+                    self.stats.drops.canceled += 1;
+                }
+                self.cache.free(pkt);
+            }
+            Lent::Multishot { parked, armed, .. } => {
+                if cqe.token != MULTISHOT_TOKEN {
+                    return;
+                }
+                if !cqe.more {
+                    *armed = false;
+                }
+                if let Some(pkt) = cqe.buffer_id.and_then(|b| parked.take(usize::from(b))) {
+                    if cqe.result > 0 {
+                        self.stats.drops.canceled += 1;
+                    }
+                    self.cache.free(pkt);
+                }
+            }
+        }
+    }
+}
+
+impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> Drop for RxEngine<R, S> {
+    fn drop(&mut self) {
+        // Teardown before the ring goes: every buffer comes back, or is
+        // left with the kernel for good (see `stop`).
+        let _ = self.stop();
+    }
+}

@@ -1,0 +1,90 @@
+//! The traits every backend's queues and ports implement. Small on purpose:
+//! a backend that cannot do something says so with a typed error.
+
+use crate::burst::BurstSlice;
+use crate::error::Error;
+use crate::stats::QueueStats;
+use core::time::Duration;
+
+/// A receive queue, used by one thread at a time.
+pub trait RxQueue: Send {
+    /// Appends up to `burst.spare()` received packets to `burst`; returns how
+    /// many. Never blocks; 0 means nothing was ready.
+    fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error>;
+
+    /// Blocks until a packet may be ready or `timeout` passes (an idle queue
+    /// then costs no CPU). Spurious wake-ups are allowed.
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<(), Error>;
+
+    /// The queue's counters.
+    fn stats(&self) -> QueueStats;
+}
+
+/// A transmit queue, used by one thread at a time.
+pub trait TxQueue: Send {
+    /// Sends packets from the front of `burst`; returns how many it took.
+    /// Taken packets leave the burst (sent, or counted in a drop reason and
+    /// freed); the rest stay in order for the caller to retry or drop.
+    fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error>;
+
+    /// Collects finished transmissions and frees their buffers; returns how
+    /// many completed. Synchronous backends return 0.
+    fn reclaim(&mut self) -> Result<usize, Error>;
+
+    /// Transmissions handed to the kernel but not yet completed.
+    fn in_flight(&self) -> usize;
+
+    /// The queue's counters.
+    fn stats(&self) -> QueueStats;
+}
+
+/// Static facts about a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    /// Interface index in the kernel (0 if none).
+    pub ifindex: u32,
+    /// Maximum frame the port accepts without segmentation (MTU + L2 header).
+    pub max_frame: u32,
+    /// Rx queues configured.
+    pub rx_queues: u16,
+    /// Tx queues configured.
+    pub tx_queues: u16,
+    /// Length of the virtio-net header on each frame (0, 10 or 12).
+    pub vnet_hdr_len: u32,
+    /// Backend name ("uring", "tap", "mock").
+    pub backend: &'static str,
+}
+
+/// Port-level counters: the queues' sums plus what only the kernel knows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Sum of the Rx queues' counters.
+    pub rx: QueueStats,
+    /// Sum of the Tx queues' counters.
+    pub tx: QueueStats,
+    /// Frames the kernel dropped because the Rx queues did not keep up (the
+    /// interface's tx_dropped: the kernel's queue towards us was full).
+    pub imissed: u64,
+}
+
+/// A port: a device with Rx and Tx queues. Queues are taken out of the
+/// port to be moved to the threads that use them.
+pub trait Port {
+    /// The Rx queue type.
+    type Rx: RxQueue;
+    /// The Tx queue type.
+    type Tx: TxQueue;
+
+    /// Static facts about the port.
+    fn info(&self) -> PortInfo;
+
+    /// Takes Rx queue `q` (once); an error if it does not exist or was taken.
+    fn take_rx(&mut self, q: u16) -> Result<Self::Rx, Error>;
+
+    /// Takes Tx queue `q` (once).
+    fn take_tx(&mut self, q: u16) -> Result<Self::Tx, Error>;
+
+    /// Frames the kernel dropped because the Rx queues did not keep up
+    /// (see [`PortStats::imissed`]).
+    fn imissed(&self) -> Result<u64, Error>;
+}

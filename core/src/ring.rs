@@ -1,0 +1,139 @@
+//! The ring abstraction the queue engine drives: post operations tagged with
+//! a token, flush them to the kernel, harvest completions.
+//!
+//! `tapring-uring` implements it over a real io_uring; `tapring-mock` over a
+//! simulated kernel. The engine (see [`crate::engine`]) is generic over it,
+//! so the exact queue logic that runs in production runs under property
+//! tests.
+
+use crate::pool::RawBuf;
+use core::fmt;
+use core::time::Duration;
+
+/// Linux errno values the engine distinguishes (negated in results).
+pub mod errno {
+    /// Interrupted.
+    pub const EINTR: i32 = 4;
+    /// I/O error (a TAP whose link is down answers writes with it).
+    pub const EIO: i32 = 5;
+    /// Bad file descriptor.
+    pub const EBADF: i32 = 9;
+    /// Try again (nothing to read / no room to write).
+    pub const EAGAIN: i32 = 11;
+    /// Invalid argument.
+    pub const EINVAL: i32 = 22;
+    /// Message too long (a frame larger than the buffer).
+    pub const EMSGSIZE: i32 = 90;
+    /// No buffer space (multishot: the provided ring ran dry).
+    pub const ENOBUFS: i32 = 105;
+    /// Device or link gone.
+    pub const ENODEV: i32 = 19;
+    /// Operation cancelled.
+    pub const ECANCELED: i32 = 125;
+}
+
+/// One operation to post.
+#[derive(Clone, Copy, Debug)]
+pub enum Sqe<'a> {
+    /// Read one frame into `buf`.
+    Read {
+        /// Destination.
+        buf: RawBuf,
+    },
+    /// Read one frame scattered over `segs` (the ring copies the list).
+    Readv {
+        /// Destinations, in order.
+        segs: &'a [RawBuf],
+    },
+    /// Write one frame from `buf`.
+    Write {
+        /// Source.
+        buf: RawBuf,
+    },
+    /// Write one frame gathered from `segs` (the ring copies the list).
+    Writev {
+        /// Sources, in order.
+        segs: &'a [RawBuf],
+    },
+    /// Arm a multishot read that picks buffers from provided-buffer group
+    /// `group`; each frame completes with the buffer id it used.
+    ReadMultishot {
+        /// The provided-buffer group.
+        group: u16,
+    },
+    /// Cancel every operation still in flight on this ring.
+    CancelAll,
+}
+
+/// One completion.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cqe {
+    /// The token the operation was posted with.
+    pub token: u64,
+    /// Bytes transferred, or a negated errno.
+    pub result: i32,
+    /// More completions will follow for this (multishot) operation.
+    pub more: bool,
+    /// The provided buffer the kernel picked (multishot reads).
+    pub buffer_id: Option<u16>,
+}
+
+/// A ring failure the queue cannot work around.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingError {
+    /// The submission queue has no free entry (flush, then retry).
+    Full,
+    /// Submitting failed with this errno (negated).
+    Submit(i32),
+    /// The ring cannot do this operation (e.g. no multishot read).
+    Unsupported(&'static str),
+}
+
+impl fmt::Display for RingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RingError::Full => write!(f, "submission queue full: flush and retry"),
+            RingError::Submit(e) => write!(f, "submitting to the kernel failed with errno {}", -e),
+            RingError::Unsupported(what) => write!(f, "the kernel's ring lacks {what}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for RingError {}
+
+/// A completion ring: the engine's only window on the kernel.
+pub trait Ring {
+    /// Free submission entries right now.
+    fn sq_space(&self) -> usize;
+
+    /// Queues `op` with `token`; the kernel sees it at the next `flush`.
+    /// Buffers named by `op` stay owned by the caller's in-flight table
+    /// until the completion carrying `token` is harvested.
+    fn post(&mut self, token: u64, op: Sqe<'_>) -> Result<(), RingError>;
+
+    /// Hands everything posted to the kernel, and waits until at least
+    /// `wait_for` completions are ready (0: don't wait).
+    fn flush(&mut self, wait_for: u32) -> Result<(), RingError>;
+
+    /// Copies ready completions into `out`; returns how many. Each
+    /// completion is returned exactly once.
+    fn harvest(&mut self, out: &mut [Cqe]) -> usize;
+
+    /// Waits until a completion is ready or `timeout` passes.
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<(), RingError>;
+
+    /// Creates provided-buffer group `group` with room for `entries`
+    /// buffers (a power of two).
+    fn register_group(&mut self, group: u16, entries: u16) -> Result<(), RingError>;
+
+    /// Makes `buf` available to multishot reads of `group` under id `bid`.
+    /// Takes effect at [`Ring::provide_commit`].
+    fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError>;
+
+    /// Publishes buffers given with [`Ring::provide`].
+    fn provide_commit(&mut self, group: u16);
+
+    /// Whether multishot reads with provided buffers are available.
+    fn supports_multishot(&self) -> bool;
+}
