@@ -38,6 +38,8 @@
 //! may then fail with [`TapError::NameBusy`]. Use fresh names where that
 //! matters ([`testkit::unique_name`]).
 
+#![deny(unsafe_code)]
+
 mod config;
 mod counters;
 mod device;
@@ -45,6 +47,7 @@ mod error;
 mod ifname;
 mod netlink;
 mod probe;
+#[allow(unsafe_code)] // the one module allowed to: ioctls, each with a SAFETY comment
 mod sys;
 pub mod testkit;
 

@@ -3,7 +3,7 @@
 
 use std::os::fd::AsFd;
 
-use tapring_tap::testkit::{ip_link, require_tap, unique_name};
+use tapring_tap::testkit::{ip_link, quiet_ip, require_tap, unique_name};
 use tapring_tap::{MacAddr, TapConfig, TapDevice, TapError};
 
 fn open(name: &str) -> TapDevice {
@@ -137,4 +137,20 @@ fn kernel_counters_move_with_traffic() {
     // as dropped after receiving them; they were never lost by tun itself.
     assert!(after.rx_dropped - before.rx_dropped <= 3);
     assert!(after.tx_dropped >= before.tx_dropped);
+}
+
+#[test]
+fn control_follows_a_renamed_interface() {
+    if !require_tap() {
+        return;
+    }
+    let name = unique_name("trc");
+    let renamed = unique_name("trr");
+    let tap = open(&name);
+    assert!(quiet_ip(&["link", "set", "dev", &name, "name", &renamed]));
+    assert_eq!(tap.current_name().unwrap(), renamed);
+    assert_eq!(tap.name(), name, "name() is the name at open");
+    tap.set_mtu(1280).unwrap();
+    assert_eq!(ip_link(&renamed).unwrap().mtu, 1280);
+    assert!(ip_link(&name).is_none());
 }

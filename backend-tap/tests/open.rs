@@ -105,7 +105,9 @@ fn multi_queue_opens_one_fd_per_queue() {
                     .starts_with("tx-")
             })
             .count();
-        assert!(txq >= queues, "{txq} tx queues for {queues}");
+        // Exactly the data queues: the keep-alive fd is detached and never
+        // gets traffic (real_num_tx_queues counts attached queues only).
+        assert_eq!(txq, queues, "tx queues of {name}");
     }
 }
 
@@ -163,4 +165,19 @@ fn vnet_header_sizes_are_set() {
         assert_eq!(tap.vnet_hdr_len(), vnet_hdr.len());
         assert_eq!(tap.kernel_vnet_hdr_len().unwrap(), vnet_hdr.len());
     }
+}
+
+#[test]
+fn the_kernel_queue_limit_fits_with_the_keep_alive() {
+    if !require_tap() {
+        return;
+    }
+    let name = unique_name("trt");
+    let tap = TapDevice::open(&TapConfig {
+        queues: MAX_QUEUES,
+        ..TapConfig::named(&name)
+    })
+    .unwrap();
+    assert_eq!(tap.num_queues(), MAX_QUEUES);
+    assert_eq!(MAX_QUEUES + 1, tapring_tap::KERNEL_MAX_QUEUES);
 }
