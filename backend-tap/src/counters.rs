@@ -1,0 +1,47 @@
+//! [`KernelCounters`]: the interface statistics the kernel keeps.
+
+use nix::errno::Errno;
+
+/// An interface's counters from `/sys/class/net/NAME/statistics`.
+///
+/// The kernel counts from the interface's point of view: a frame written to
+/// a queue fd is received (`rx_*`) by the interface, a frame handed to the
+/// application is transmitted (`tx_*`), and a frame dropped because a
+/// queue's ring (tx_queue_len frames) was full counts in `tx_dropped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct KernelCounters {
+    /// Frames the interface received (written to a queue fd).
+    pub rx_packets: u64,
+    /// Frames the interface transmitted (queued for the application).
+    pub tx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes transmitted.
+    pub tx_bytes: u64,
+    /// Received frames dropped.
+    pub rx_dropped: u64,
+    /// Transmitted frames dropped, including a full queue ring.
+    pub tx_dropped: u64,
+}
+
+impl KernelCounters {
+    /// Reads the counters of interface `name` from sysfs.
+    pub(crate) fn read_sysfs(name: &str) -> Result<KernelCounters, Errno> {
+        let read = |counter: &str| -> Result<u64, Errno> {
+            let path = format!("/sys/class/net/{name}/statistics/{counter}");
+            let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Errno::ENODEV,
+                _ => Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?;
+            text.trim().parse().map_err(|_| Errno::EBADMSG)
+        };
+        Ok(KernelCounters {
+            rx_packets: read("rx_packets")?,
+            tx_packets: read("tx_packets")?,
+            rx_bytes: read("rx_bytes")?,
+            tx_bytes: read("tx_bytes")?,
+            rx_dropped: read("rx_dropped")?,
+            tx_dropped: read("tx_dropped")?,
+        })
+    }
+}
