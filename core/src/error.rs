@@ -201,6 +201,20 @@ pub enum Error {
     NotStarted,
     /// The backend cannot do this; the message names what is missing.
     Unsupported(&'static str),
+    /// A system call failed for good (the device is gone, the fd is bad...).
+    Os {
+        /// What was being done.
+        op: &'static str,
+        /// The errno.
+        errno: i32,
+    },
+    /// The queue does not exist or was already taken.
+    NoSuchQueue {
+        /// The queue asked for.
+        queue: u16,
+        /// Queues the port has.
+        count: u16,
+    },
     /// Teardown could not get these buffers back from the kernel in time;
     /// they stay reserved (never reused) so the kernel cannot corrupt a
     /// packet. Close the device's fds to make the kernel let go.
@@ -219,6 +233,14 @@ impl fmt::Display for Error {
             Error::Ring(e) => write!(f, "ring: {e}"),
             Error::NotStarted => write!(f, "queue is not started: call start() first"),
             Error::Unsupported(what) => write!(f, "not supported by this backend: {what}"),
+            Error::Os { op, errno } => write!(
+                f,
+                "{op} failed with errno {errno}: check that the device still exists"
+            ),
+            Error::NoSuchQueue { queue, count } => write!(
+                f,
+                "queue {queue} does not exist or was already taken (the port has {count})"
+            ),
             Error::TeardownIncomplete { buffers } => write!(
                 f,
                 "teardown left {buffers} buffers with the kernel (kept reserved, never reused): \
