@@ -104,9 +104,6 @@ impl std::error::Error for RingError {}
 
 /// A completion ring: the engine's only window on the kernel.
 pub trait Ring {
-    /// Free submission entries right now.
-    fn sq_space(&self) -> usize;
-
     /// Queues `op` with `token`; the kernel sees it at the next `flush`.
     /// Buffers named by `op` stay owned by the caller's in-flight table
     /// until the completion carrying `token` is harvested.

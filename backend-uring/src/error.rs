@@ -1,0 +1,130 @@
+//! The errors of tapring-uring.
+
+use std::fmt;
+use tapring_tap::TapError;
+
+/// Why an io_uring port or queue could not be set up or run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UringError {
+    /// io_uring cannot be used by this process at all.
+    Disabled {
+        /// What the kernel said and why (sysctl, seccomp, no kernel support).
+        reason: String,
+    },
+    /// The kernel lacks something this configuration needs.
+    Unsupported {
+        /// What is missing.
+        what: &'static str,
+    },
+    /// Device control failed.
+    Tap(TapError),
+    /// The queue engine refused (configuration, teardown...).
+    Core(tapring_core::Error),
+    /// A system call failed.
+    Os {
+        /// What was being done.
+        op: &'static str,
+        /// The errno.
+        errno: i32,
+    },
+}
+
+impl UringError {
+    pub(crate) fn os(op: &'static str, e: &std::io::Error) -> UringError {
+        UringError::Os {
+            op,
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+
+    /// Interprets a failed io_uring_setup.
+    pub(crate) fn from_setup(e: &std::io::Error) -> UringError {
+        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+        let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        match errno {
+            libc::EPERM => UringError::Disabled {
+                reason: match sysctl {
+                    Some(2) => "io_uring_setup: EPERM: kernel.io_uring_disabled = 2 disables io_uring for everyone".into(),
+                    Some(1) => "io_uring_setup: EPERM: kernel.io_uring_disabled = 1 limits io_uring to the io_uring_group (and root)".into(),
+                    _ => "io_uring_setup: EPERM: blocked by a seccomp filter or security module (containers often do this)".into(),
+                },
+            },
+            libc::ENOSYS => UringError::Disabled {
+                reason: "io_uring_setup: ENOSYS: the kernel has no io_uring, or a seccomp filter hides it".into(),
+            },
+            libc::ENOMEM => UringError::Os {
+                op: "io_uring_setup (raise RLIMIT_MEMLOCK or use smaller rings)",
+                errno,
+            },
+            _ => UringError::Os {
+                op: "io_uring_setup",
+                errno,
+            },
+        }
+    }
+}
+
+impl fmt::Display for UringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UringError::Disabled { reason } => write!(
+                f,
+                "io_uring is unavailable ({reason}); use the read/write backend (tap) instead, \
+                 or let tapring fall back to it automatically"
+            ),
+            UringError::Unsupported { what } => write!(
+                f,
+                "the kernel lacks {what}; choose another mode (see `tapring probe`) or use the tap backend"
+            ),
+            UringError::Tap(e) => write!(f, "{e}"),
+            UringError::Core(e) => write!(f, "{e}"),
+            UringError::Os { op, errno } => write!(
+                f,
+                "{op} failed: {}",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UringError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UringError::Tap(e) => Some(e),
+            UringError::Core(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<TapError> for UringError {
+    fn from(e: TapError) -> Self {
+        UringError::Tap(e)
+    }
+}
+
+impl From<tapring_core::Error> for UringError {
+    fn from(e: tapring_core::Error) -> Self {
+        UringError::Core(e)
+    }
+}
+
+impl From<UringError> for tapring_core::Error {
+    /// Lossy, for the generic `Port` trait; the inherent methods of
+    /// `UringPort` return the full `UringError`.
+    fn from(e: UringError) -> Self {
+        match e {
+            UringError::Core(c) => c,
+            UringError::Disabled { .. } => tapring_core::Error::Unsupported("io_uring (disabled for this process)"),
+            UringError::Unsupported { what } => tapring_core::Error::Unsupported(what),
+            UringError::Os { op, errno } => tapring_core::Error::Os { op, errno },
+            UringError::Tap(t) => tapring_core::Error::Os {
+                op: "TAP device control",
+                errno: t.errno().map(|e| e as i32).unwrap_or(libc::EIO),
+            },
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! `UringRing`: the core engine's [`Ring`] over a real io_uring instance
+//! bound to one TAP queue fd.
+
+use crate::error::UringError;
+use crate::sys::{self, BufRing, IovecTable};
+use io_uring::types::{CancelBuilder, Fd, Fixed, SubmitArgs, Timespec};
+use io_uring::{IoUring, cqueue, opcode, squeue};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Duration;
+use tapring_core::pool::RawBuf;
+use tapring_core::ring::{Cqe, Ring, RingError, Sqe};
+
+/// How to build a ring (decided by the port from the probe and the config).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RingSetup {
+    /// Submission queue entries.
+    pub sq_entries: u32,
+    /// Completion queue entries.
+    pub cq_entries: u32,
+    /// SINGLE_ISSUER + DEFER_TASKRUN (+ TASKRUN_FLAG).
+    pub defer_taskrun: bool,
+    /// A kernel thread polls the submission queue (spends a core).
+    pub sqpoll: bool,
+    /// Register the TAP fd and use it as fixed file 0.
+    pub fixed_file: bool,
+    /// Multishot reads with provided buffers are available.
+    pub multishot: bool,
+    /// In-flight slots (iovec storage).
+    pub slots: usize,
+}
+
+/// A ring over one TAP queue fd. Crate-private: its `post` trusts that the
+/// buffers it is given stay valid until their completion, which the core
+/// engine guarantees.
+pub(crate) struct UringRing {
+    // Field order matters: the ring (and with it the kernel's references to
+    // buffers, buffer rings and the fd) goes before the memory it used.
+    ring: IoUring,
+    iovecs: IovecTable,
+    buf_rings: Vec<(u16, BufRing)>,
+    fd: OwnedFd,
+    setup: RingSetup,
+    enabled: bool,
+}
+
+fn errno_of(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
+}
+
+impl UringRing {
+    /// Builds a (disabled) ring for `fd`. It is enabled by the thread that
+    /// first uses it (see [`UringRing::enable`]), because a single-issuer
+    /// ring belongs to the task that enables it.
+    pub(crate) fn new(fd: OwnedFd, setup: RingSetup) -> Result<UringRing, UringError> {
+        sys::set_blocking(fd.as_fd()).map_err(|e| UringError::os("fcntl(O_NONBLOCK off)", &e))?;
+        let mut b = IoUring::builder();
+        b.setup_cqsize(setup.cq_entries).setup_r_disabled();
+        if setup.defer_taskrun {
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_taskrun_flag();
+        }
+        if setup.sqpoll {
+            b.setup_sqpoll(50);
+        }
+        let ring = b
+            .build(setup.sq_entries)
+            .map_err(|e| UringError::from_setup(&e))?;
+        if setup.fixed_file {
+            ring.submitter()
+                .register_files(&[fd.as_raw_fd()])
+                .map_err(|e| UringError::os("io_uring_register(FILES)", &e))?;
+        }
+        Ok(UringRing {
+            ring,
+            iovecs: IovecTable::new(setup.slots),
+            buf_rings: Vec::new(),
+            fd,
+            setup,
+            enabled: false,
+        })
+    }
+
+    /// Enables the ring from the calling thread (once); registers the ring
+    /// fd for cheaper enters.
+    pub(crate) fn enable(&mut self) -> Result<(), UringError> {
+        if self.enabled {
+            return Ok(());
+        }
+        self.ring
+            .submitter()
+            .register_enable_rings()
+            .map_err(|e| UringError::os("io_uring_register(ENABLE_RINGS)", &e))?;
+        // A registered ring fd saves an fd lookup per enter; optional.
+        let _ = self.ring.submitter().register_ring_fd();
+        self.enabled = true;
+        Ok(())
+    }
+
+    /// Registers the pool's buffer area as fixed buffer 0.
+    pub(crate) fn register_region(&self, base: *mut u8, len: usize) -> Result<(), UringError> {
+        sys::register_region(&self.ring, base, len)
+            .map_err(|e| UringError::os("io_uring_register(BUFFERS)", &e))
+    }
+
+    fn entry_for(&mut self, token: u64, op: Sqe<'_>) -> Result<squeue::Entry, RingError> {
+        let slot = (token & 0xffff_ffff) as usize;
+        let fixed = self.setup.fixed_file;
+        let raw = self.fd.as_raw_fd();
+        macro_rules! target {
+            ($op:ident, $($arg:expr),*) => {
+                if fixed {
+                    opcode::$op::new(Fixed(0), $($arg),*).build()
+                } else {
+                    opcode::$op::new(Fd(raw), $($arg),*).build()
+                }
+            };
+        }
+        let entry = match op {
+            Sqe::Read { buf } => target!(Read, buf.addr, buf.len),
+            Sqe::Write { buf } => target!(Write, buf.addr.cast_const(), buf.len),
+            Sqe::Readv { segs } | Sqe::Writev { segs } => {
+                let (iov, n) = self
+                    .iovecs
+                    .fill(slot, segs.iter().map(|s| (s.addr, s.len)))
+                    .ok_or(RingError::Unsupported("gather/scatter beyond the queue depth"))?;
+                if matches!(op, Sqe::Readv { .. }) {
+                    target!(Readv, iov, n)
+                } else {
+                    target!(Writev, iov, n)
+                }
+            }
+            Sqe::ReadMultishot { group } => {
+                if !self.setup.multishot {
+                    return Err(RingError::Unsupported("multishot read (kernel 6.7+)"));
+                }
+                target!(ReadMulti, 0, group)
+            }
+            Sqe::CancelAll => opcode::AsyncCancel2::new(CancelBuilder::any()).build(),
+        };
+        Ok(entry.user_data(token))
+    }
+}
+
+impl Ring for UringRing {
+    fn post(&mut self, token: u64, op: Sqe<'_>) -> Result<(), RingError> {
+        let entry = self.entry_for(token, op)?;
+        if sys::push(&mut self.ring, &entry) {
+            Ok(())
+        } else {
+            Err(RingError::Full)
+        }
+    }
+
+    fn flush(&mut self, wait_for: u32) -> Result<(), RingError> {
+        match self.ring.submit_and_wait(wait_for as usize) {
+            Ok(_) => Ok(()),
+            Err(e) => match errno_of(&e) {
+                // Transient: the entries stay queued and go with the next
+                // enter; completions are still harvested.
+                libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME => Ok(()),
+                n => Err(RingError::Submit(-n)),
+            },
+        }
+    }
+
+    fn harvest(&mut self, out: &mut [Cqe]) -> usize {
+        let mut n = self.take_cqes(out);
+        if n < out.len() {
+            // Deferred task work (DEFER_TASKRUN) and overflowed completions
+            // only reach the CQ through an enter; do one only when the
+            // kernel says there is something to collect.
+            let flags_need_enter = {
+                let mut sq = self.ring.submission();
+                sq.sync();
+                sq.taskrun() || sq.cq_overflow()
+            };
+            if flags_need_enter && self.ring.submit().is_ok() {
+                n += self.take_cqes(&mut out[n..]);
+            }
+        }
+        n
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<(), RingError> {
+        let res = match timeout {
+            Some(t) => {
+                let ts = Timespec::from(t);
+                let args = SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+            None => self.ring.submit_and_wait(1),
+        };
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => match errno_of(&e) {
+                libc::ETIME | libc::EINTR | libc::EAGAIN | libc::EBUSY => Ok(()),
+                n => Err(RingError::Submit(-n)),
+            },
+        }
+    }
+
+    fn register_group(&mut self, group: u16, entries: u16) -> Result<(), RingError> {
+        if !self.setup.multishot {
+            return Err(RingError::Unsupported("provided buffer rings (kernel 5.19+)"));
+        }
+        if self.buf_rings.iter().any(|(g, _)| *g == group) {
+            return Ok(());
+        }
+        let br = BufRing::new(entries).map_err(|e| RingError::Submit(-errno_of(&e)))?;
+        br.register(&self.ring, group)
+            .map_err(|e| RingError::Submit(-errno_of(&e)))?;
+        self.buf_rings.push((group, br));
+        Ok(())
+    }
+
+    fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError> {
+        let (_, br) = self
+            .buf_rings
+            .iter_mut()
+            .find(|(g, _)| *g == group)
+            .ok_or(RingError::Unsupported("providing to an unregistered buffer group"))?;
+        br.add(bid, buf.addr, buf.len);
+        Ok(())
+    }
+
+    fn provide_commit(&mut self, group: u16) {
+        if let Some((_, br)) = self.buf_rings.iter().find(|(g, _)| *g == group) {
+            br.publish();
+        }
+    }
+
+    fn supports_multishot(&self) -> bool {
+        self.setup.multishot
+    }
+}
+
+impl UringRing {
+    fn take_cqes(&mut self, out: &mut [Cqe]) -> usize {
+        let mut cq = self.ring.completion();
+        let mut n = 0;
+        for (slot, cqe) in out.iter_mut().zip(&mut cq) {
+            let flags = cqe.flags();
+            *slot = Cqe {
+                token: cqe.user_data(),
+                result: cqe.result(),
+                more: cqueue::more(flags),
+                buffer_id: cqueue::buffer_select(flags),
+            };
+            n += 1;
+        }
+        n
+    }
+}

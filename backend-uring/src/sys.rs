@@ -1,0 +1,186 @@
+//! Every `unsafe` operation of tapring-uring: pushing entries whose buffers
+//! the kernel will use, the provided-buffer ring's shared memory, registering
+//! memory with the kernel, and fd flags.
+
+use io_uring::types::BufRingEntry;
+use io_uring::{IoUring, squeue};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+use tapring_core::pool::MAX_SEGS;
+
+/// Queues an entry on the submission queue; false when the queue is full.
+///
+/// Soundness rests on the `Ring` contract that `UringRing` (crate-private)
+/// is only driven by the core engine: every buffer an entry names belongs to
+/// a packet the engine keeps in its in-flight table until the completion for
+/// the entry's token is harvested, and iovec arrays live in `IovecTable`
+/// slots that are not reused before that completion either.
+pub(crate) fn push(ring: &mut IoUring, entry: &squeue::Entry) -> bool {
+    // SAFETY: see above: every pointer in `entry` stays valid until its
+    // completion is reaped (the engine's in-flight table, or the iovec table
+    // slot of the same token, own the memory until then).
+    unsafe { ring.submission().push(entry).is_ok() }
+}
+
+/// Stable storage for the iovec arrays of gather/scatter operations, one
+/// array per in-flight slot (indexed by the token's slot).
+pub(crate) struct IovecTable {
+    arrays: Box<[[libc::iovec; MAX_SEGS]]>,
+}
+
+// SAFETY: the iovecs only hold addresses of pool memory, which is itself
+// Send; the table is owned by one ring, used by one thread at a time.
+unsafe impl Send for IovecTable {}
+
+impl IovecTable {
+    pub(crate) fn new(slots: usize) -> Self {
+        let empty = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        IovecTable {
+            arrays: vec![[empty; MAX_SEGS]; slots].into_boxed_slice(),
+        }
+    }
+
+    /// Fills slot `slot` from `(addr, len)` pairs; returns its address and
+    /// entry count, or `None` when the slot does not exist.
+    pub(crate) fn fill(
+        &mut self,
+        slot: usize,
+        segs: impl Iterator<Item = (*mut u8, u32)>,
+    ) -> Option<(*const libc::iovec, u32)> {
+        let arr = self.arrays.get_mut(slot)?;
+        let mut n = 0;
+        for (dst, (addr, len)) in arr.iter_mut().zip(segs) {
+            *dst = libc::iovec {
+                iov_base: addr.cast(),
+                iov_len: len as usize,
+            };
+            n += 1;
+        }
+        Some((arr.as_ptr(), n))
+    }
+}
+
+/// A provided-buffer ring: memory shared with the kernel through which
+/// userspace hands buffers to multishot reads.
+pub(crate) struct BufRing {
+    base: NonNull<BufRingEntry>,
+    bytes: usize,
+    entries: u16,
+    /// Next tail value (entries added but maybe not yet published).
+    tail: u16,
+}
+
+// SAFETY: the ring memory is owned by this struct (and shared only with the
+// kernel); it is used by one thread at a time.
+unsafe impl Send for BufRing {}
+
+impl BufRing {
+    /// Maps a ring of `entries` (a power of two, at most 32768) entries.
+    pub(crate) fn new(entries: u16) -> io::Result<BufRing> {
+        if !entries.is_power_of_two() || entries > 32768 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let bytes = usize::from(entries) * std::mem::size_of::<BufRingEntry>();
+        // SAFETY: an anonymous private mapping has no preconditions; the
+        // result is checked for MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = NonNull::new(p.cast::<BufRingEntry>()).ok_or_else(io::Error::last_os_error)?;
+        Ok(BufRing {
+            base,
+            bytes,
+            entries,
+            tail: 0,
+        })
+    }
+
+    /// Registers the ring with `ring` as buffer group `bgid`.
+    pub(crate) fn register(&self, ring: &IoUring, bgid: u16) -> io::Result<()> {
+        // SAFETY: the memory is page aligned (mmap) and stays mapped until
+        // this BufRing drops, which `UringRing` arranges to happen after the
+        // io_uring instance itself is gone (or the group is unregistered).
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                self.base.as_ptr() as u64,
+                self.entries,
+                bgid,
+                0,
+            )
+        }
+    }
+
+    /// Adds a buffer at the tail (visible to the kernel after `publish`).
+    pub(crate) fn add(&mut self, bid: u16, addr: *mut u8, len: u32) {
+        let idx = usize::from(self.tail & (self.entries - 1));
+        // SAFETY: idx < entries, so the entry lies inside the mapping. The
+        // kernel only reads entries between its head and the published tail;
+        // this one is beyond the published tail until `publish`.
+        let entry = unsafe { &mut *self.base.as_ptr().add(idx) };
+        entry.set_addr(addr as u64);
+        entry.set_len(len);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Publishes every buffer added so far.
+    pub(crate) fn publish(&self) {
+        // SAFETY: the base points at the first entry of an initialised ring;
+        // the tail field is a u16 the kernel reads atomically.
+        let tail = unsafe { BufRingEntry::tail(self.base.as_ptr()) };
+        // SAFETY: the tail field is 2-byte aligned shared memory; publishing
+        // with Release makes the entries written above visible first.
+        let tail = unsafe { &*tail.cast::<AtomicU16>() };
+        tail.store(self.tail, Ordering::Release);
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: exactly the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
+    }
+}
+
+/// Registers `[base, base+len)` as fixed buffer 0 of `ring`.
+pub(crate) fn register_region(ring: &IoUring, base: *mut u8, len: usize) -> io::Result<()> {
+    let iov = libc::iovec {
+        iov_base: base.cast(),
+        iov_len: len,
+    };
+    // SAFETY: the region is the pool's buffer area, which stays mapped while
+    // the pool handle held by the queue (and so the ring's owner) lives; the
+    // ring is dropped before that handle.
+    unsafe { ring.submitter().register_buffers(std::slice::from_ref(&iov)) }
+}
+
+/// Clears O_NONBLOCK on the open file behind `fd`: io_uring honours it by
+/// failing reads with EAGAIN instead of waiting for data.
+pub(crate) fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a valid, borrowed fd.
+    let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(raw, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
