@@ -1,6 +1,7 @@
 //! tapring-core (skeleton; filled in below).
 #![no_std]
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 pub mod offload;
+pub mod vnet;
