@@ -416,11 +416,12 @@ fn check_csum(csum: Checksum, frame_len: usize) -> Result<(), VnetError> {
 /// * TCP (v4, v6) and USO GSO need [`Checksum::Partial`] with `offset` 16
 ///   (TCP) or 6 (UDP). The kernel rejects USO without `NEEDS_CSUM` and any
 ///   `NEEDS_CSUM` with another offset. TCP GSO without `NEEDS_CSUM` is
-///   accepted by current kernels only through a slower path (flow
-///   dissection, then the TCP stack rewrites the checksum) and is rejected by
-///   older ones, and the virtio spec has drivers request checksum offload with
-///   every GSO frame; tapring requires it. UFO ([`GsoKind::Udp`]) has no such
-///   requirement.
+///   accepted by current kernels, but only through a fallback (the flow
+///   dissector has to find the TCP header, and segmentation then rewrites the
+///   checksum); the virtio spec makes TSO depend on checksum offload
+///   (`HOST_TSO4/6` require `CSUM`), and the kernel's own senders always
+///   pair GSO with a partial checksum. tapring requires it. UFO
+///   ([`GsoKind::Udp`]) has no such requirement.
 /// * The ECN bit only with TCP (the kernel rejects USO with ECN; UFO with
 ///   ECN is meaningless).
 ///
