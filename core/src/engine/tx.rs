@@ -168,7 +168,12 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
         let hdr = self.cfg.vnet_hdr_len as usize;
         if hdr > 0 {
             let mut bytes = [0u8; 12];
-            if crate::vnet::encode_len(&off, hdr, len, &mut bytes[..hdr]).is_err() {
+            let form = if hdr == 10 {
+                crate::vnet::VnetHdrLen::Short
+            } else {
+                crate::vnet::VnetHdrLen::Mergeable
+            };
+            if crate::vnet::encode(&off, len, form, &mut bytes[..hdr]).is_err() {
                 return self.drop_pkt(pkt, |s| s.drops.bad_offload += 1);
             }
             match pkt.prepend(hdr) {
