@@ -118,7 +118,9 @@ impl From<UringError> for tapring_core::Error {
     fn from(e: UringError) -> Self {
         match e {
             UringError::Core(c) => c,
-            UringError::Disabled { .. } => tapring_core::Error::Unsupported("io_uring (disabled for this process)"),
+            UringError::Disabled { .. } => {
+                tapring_core::Error::Unsupported("io_uring (disabled for this process)")
+            }
             UringError::Unsupported { what } => tapring_core::Error::Unsupported(what),
             UringError::Os { op, errno } => tapring_core::Error::Os { op, errno },
             UringError::Tap(t) => tapring_core::Error::Os {

@@ -45,12 +45,32 @@ impl fmt::Display for UringProbe {
             return write!(f, "io_uring: unavailable: {e}");
         }
         let yes = |b: bool| if b { "yes" } else { "no" };
-        writeln!(f, "io_uring: available (io_uring_disabled = {})", self.disabled_sysctl.map_or("?".into(), |v| v.to_string()))?;
-        writeln!(f, "  read/write/readv/writev:      {}", yes(self.read_write))?;
-        writeln!(f, "  multishot read (6.7+):        {}", yes(self.multishot_read))?;
+        writeln!(
+            f,
+            "io_uring: available (io_uring_disabled = {})",
+            self.disabled_sysctl.map_or("?".into(), |v| v.to_string())
+        )?;
+        writeln!(
+            f,
+            "  read/write/readv/writev:      {}",
+            yes(self.read_write)
+        )?;
+        writeln!(
+            f,
+            "  multishot read (6.7+):        {}",
+            yes(self.multishot_read)
+        )?;
         writeln!(f, "  provided buffer rings:        {}", yes(self.buf_ring))?;
-        writeln!(f, "  cancel any:                   {}", yes(self.cancel_any))?;
-        writeln!(f, "  SINGLE_ISSUER+DEFER_TASKRUN:  {}", yes(self.defer_taskrun))?;
+        writeln!(
+            f,
+            "  cancel any:                   {}",
+            yes(self.cancel_any)
+        )?;
+        writeln!(
+            f,
+            "  SINGLE_ISSUER+DEFER_TASKRUN:  {}",
+            yes(self.defer_taskrun)
+        )?;
         write!(f, "  NODROP completions:           {}", yes(self.nodrop))
     }
 }

@@ -97,12 +97,6 @@ impl UringRing {
         Ok(())
     }
 
-    /// Registers the pool's buffer area as fixed buffer 0.
-    pub(crate) fn register_region(&self, base: *mut u8, len: usize) -> Result<(), UringError> {
-        sys::register_region(&self.ring, base, len)
-            .map_err(|e| UringError::os("io_uring_register(BUFFERS)", &e))
-    }
-
     fn entry_for(&mut self, token: u64, op: Sqe<'_>) -> Result<squeue::Entry, RingError> {
         let slot = (token & 0xffff_ffff) as usize;
         let fixed = self.setup.fixed_file;
@@ -123,7 +117,9 @@ impl UringRing {
                 let (iov, n) = self
                     .iovecs
                     .fill(slot, segs.iter().map(|s| (s.addr, s.len)))
-                    .ok_or(RingError::Unsupported("gather/scatter beyond the queue depth"))?;
+                    .ok_or(RingError::Unsupported(
+                        "gather/scatter beyond the queue depth",
+                    ))?;
                 if matches!(op, Sqe::Readv { .. }) {
                     target!(Readv, iov, n)
                 } else {
@@ -202,7 +198,9 @@ impl Ring for UringRing {
 
     fn register_group(&mut self, group: u16, entries: u16) -> Result<(), RingError> {
         if !self.setup.multishot {
-            return Err(RingError::Unsupported("provided buffer rings (kernel 5.19+)"));
+            return Err(RingError::Unsupported(
+                "provided buffer rings (kernel 5.19+)",
+            ));
         }
         if self.buf_rings.iter().any(|(g, _)| *g == group) {
             return Ok(());
@@ -215,11 +213,13 @@ impl Ring for UringRing {
     }
 
     fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError> {
-        let (_, br) = self
-            .buf_rings
-            .iter_mut()
-            .find(|(g, _)| *g == group)
-            .ok_or(RingError::Unsupported("providing to an unregistered buffer group"))?;
+        let (_, br) =
+            self.buf_rings
+                .iter_mut()
+                .find(|(g, _)| *g == group)
+                .ok_or(RingError::Unsupported(
+                    "providing to an unregistered buffer group",
+                ))?;
         br.add(bid, buf.addr, buf.len);
         Ok(())
     }

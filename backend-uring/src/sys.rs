@@ -157,18 +157,6 @@ impl Drop for BufRing {
     }
 }
 
-/// Registers `[base, base+len)` as fixed buffer 0 of `ring`.
-pub(crate) fn register_region(ring: &IoUring, base: *mut u8, len: usize) -> io::Result<()> {
-    let iov = libc::iovec {
-        iov_base: base.cast(),
-        iov_len: len,
-    };
-    // SAFETY: the region is the pool's buffer area, which stays mapped while
-    // the pool handle held by the queue (and so the ring's owner) lives; the
-    // ring is dropped before that handle.
-    unsafe { ring.submitter().register_buffers(std::slice::from_ref(&iov)) }
-}
-
 /// Clears O_NONBLOCK on the open file behind `fd`: io_uring honours it by
 /// failing reads with EAGAIN instead of waiting for data.
 pub(crate) fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {

@@ -23,6 +23,12 @@ pub struct RawBuf {
     pub buf_index: u32,
 }
 
+// SAFETY: a RawBuf is only a description (address, length); holding or
+// sending one grants no access, the packet it was made from owns the memory.
+unsafe impl Send for RawBuf {}
+// SAFETY: as for Send.
+unsafe impl Sync for RawBuf {}
+
 impl RawBuf {
     /// A placeholder, for initialising arrays.
     pub const EMPTY: RawBuf = RawBuf {

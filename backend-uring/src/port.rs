@@ -1,0 +1,361 @@
+//! `UringPort` and its queues: a TAP device whose queues are driven by the
+//! core engine over one io_uring instance per queue and direction.
+
+use crate::error::UringError;
+use crate::probe::probe;
+use crate::ring::{RingSetup, UringRing};
+use std::time::Duration;
+use tapring_core::config::{ETH_HDR_LEN, RxMode};
+use tapring_core::engine::{EngineConfig, RxEngine, Slot, TxEngine};
+use tapring_core::{BurstSlice, Error, Pool, Port, PortInfo, QueueStats, RxQueue, TxQueue};
+use tapring_tap::{TapConfig, TapDevice};
+
+/// Options of the io_uring data path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UringConfig {
+    /// How Rx buffers are handed to the kernel; `Auto` picks multishot when
+    /// the kernel has it (6.7+).
+    pub rx_mode: RxMode,
+    /// Posted-read mode: reads kept posted per queue (power of two).
+    pub rx_depth: u32,
+    /// Multishot mode: buffers in the provided-buffer ring (power of two).
+    /// Keep it well above the interface's tx_queue_len (1000), or the
+    /// multishot read ends with ENOBUFS whenever the kernel's queue is full.
+    pub multishot_buffers: u32,
+    /// Most writes in flight per Tx queue (power of two).
+    pub tx_depth: u32,
+    /// Use SINGLE_ISSUER + DEFER_TASKRUN when the kernel has it. Completion
+    /// work then runs in the queue's own thread instead of interrupting it.
+    pub defer_taskrun: bool,
+    /// Register the TAP fd with each ring (saves a file lookup per operation).
+    pub fixed_file: bool,
+    /// A kernel thread polls submissions (opt-in: it spends a core).
+    pub sqpoll: bool,
+    /// Port number stamped on received packets.
+    pub port_id: u16,
+}
+
+impl Default for UringConfig {
+    fn default() -> Self {
+        UringConfig {
+            rx_mode: RxMode::Auto,
+            rx_depth: 256,
+            multishot_buffers: 2048,
+            tx_depth: 256,
+            defer_taskrun: true,
+            fixed_file: true,
+            sqpoll: false,
+            port_id: 0,
+        }
+    }
+}
+
+/// A TAP port driven through io_uring.
+///
+/// ```no_run
+/// use tapring_core::{Burst, Pool, PoolConfig, Port, RxQueue, TxQueue};
+/// use tapring_tap::TapConfig;
+/// use tapring_uring::{UringConfig, UringPort};
+///
+/// let pool = Pool::new(PoolConfig::standard(8192))?;
+/// let mut port = UringPort::open(&TapConfig::named("tap-demo"), &pool, UringConfig::default())?;
+/// let (mut rx, mut tx) = (port.rx_queue(0)?, port.tx_queue(0)?);
+/// let mut burst: Burst = Burst::new();
+/// loop {
+///     rx.wait(Some(std::time::Duration::from_millis(100)))?;
+///     rx.rx_burst(&mut burst)?;
+///     tx.tx_burst(&mut burst)?; // reflect
+///     burst.clear(); // drop what the kernel did not take
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct UringPort {
+    dev: TapDevice,
+    pool: Pool,
+    cfg: UringConfig,
+    rx_taken: Vec<bool>,
+    tx_taken: Vec<bool>,
+    max_frame: u32,
+}
+
+fn check_depth(n: u32) -> Result<(), UringError> {
+    let cfg = tapring_core::QueueConfig {
+        depth: n,
+        burst: 1,
+        rx_mode: RxMode::Auto,
+    };
+    cfg.validate(1).map_err(|e| UringError::Core(e.into()))
+}
+
+impl UringPort {
+    /// Opens (or attaches to) the TAP device `tap` and prepares io_uring
+    /// queues over it, with buffers from `pool`.
+    pub fn open(tap: &TapConfig, pool: &Pool, cfg: UringConfig) -> Result<UringPort, UringError> {
+        let p = probe();
+        if let Some(e) = &p.unavailable {
+            return Err(UringError::Disabled {
+                reason: e.to_string(),
+            });
+        }
+        if !p.usable() {
+            return Err(UringError::Unsupported {
+                what: "io_uring read/write/cancel-any opcodes (kernel 5.19+)",
+            });
+        }
+        if cfg.rx_mode == RxMode::Multishot && !p.multishot() {
+            return Err(UringError::Unsupported {
+                what: "multishot read with provided buffer rings (kernel 6.7+)",
+            });
+        }
+        check_depth(cfg.rx_depth)?;
+        check_depth(cfg.tx_depth)?;
+        if cfg.multishot_buffers > 32768 {
+            return Err(UringError::Unsupported {
+                what: "provided buffer rings beyond 32768 buffers",
+            });
+        }
+        check_depth(cfg.multishot_buffers)?;
+        let dev = TapDevice::open(tap)?;
+        let mtu = dev.mtu()?;
+        let n = dev.num_queues();
+        Ok(UringPort {
+            dev,
+            pool: pool.clone(),
+            cfg,
+            rx_taken: vec![false; n],
+            tx_taken: vec![false; n],
+            max_frame: mtu + ETH_HDR_LEN + 4,
+        })
+    }
+
+    /// The TAP device (control: MTU, MAC, link state, counters...).
+    pub fn device(&self) -> &TapDevice {
+        &self.dev
+    }
+
+    fn engine_config(&self, q: u16) -> EngineConfig {
+        EngineConfig {
+            vnet_hdr_len: self.dev.vnet_hdr_len() as u32,
+            max_frame: self.max_frame,
+            port: self.cfg.port_id,
+            queue: q,
+            buffer_group: q,
+        }
+    }
+
+    fn ring_setup(&self, sq: u32, cq: u32, slots: usize, multishot: bool) -> RingSetup {
+        let p = probe();
+        RingSetup {
+            sq_entries: sq,
+            cq_entries: cq,
+            defer_taskrun: self.cfg.defer_taskrun && p.defer_taskrun && !self.cfg.sqpoll,
+            sqpoll: self.cfg.sqpoll,
+            fixed_file: self.cfg.fixed_file,
+            multishot,
+            slots,
+        }
+    }
+
+    fn claim(taken: &mut [bool], q: u16) -> Result<(), UringError> {
+        match taken.get_mut(usize::from(q)) {
+            Some(t) if !*t => {
+                *t = true;
+                Ok(())
+            }
+            _ => Err(UringError::Core(Error::NoSuchQueue {
+                queue: q,
+                count: taken.len() as u16,
+            })),
+        }
+    }
+
+    /// Takes Rx queue `q` (once). The queue may be moved to another thread;
+    /// its ring is bound to the thread that first uses it.
+    pub fn rx_queue(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
+        Self::claim(&mut self.rx_taken, q)?;
+        let multishot = match self.cfg.rx_mode {
+            RxMode::Posted => false,
+            RxMode::Multishot => true,
+            RxMode::Auto => probe().multishot(),
+        };
+        let (depth, sq, cq) = if multishot {
+            let b = self.cfg.multishot_buffers;
+            (b, 16, (2 * b).max(64))
+        } else {
+            let d = self.cfg.rx_depth;
+            (d, d.max(16), (2 * d).max(64))
+        };
+        let fd = self
+            .dev
+            .queue_fd(usize::from(q))
+            .try_clone_to_owned()
+            .map_err(|e| UringError::os("dup(queue fd)", &e))?;
+        let ring = UringRing::new(fd, self.ring_setup(sq, cq, depth as usize, multishot))?;
+        let mode = if multishot {
+            RxMode::Multishot
+        } else {
+            RxMode::Posted
+        };
+        let slots: Vec<Slot> = (0..depth).map(|_| Slot::EMPTY).collect();
+        let engine = RxEngine::new(ring, &self.pool, slots, mode, self.engine_config(q))?;
+        Ok(UringRxQueue {
+            engine,
+            started: false,
+        })
+    }
+
+    /// Takes Tx queue `q` (once).
+    pub fn tx_queue(&mut self, q: u16) -> Result<UringTxQueue, UringError> {
+        Self::claim(&mut self.tx_taken, q)?;
+        let d = self.cfg.tx_depth;
+        let fd = self
+            .dev
+            .queue_fd(usize::from(q))
+            .try_clone_to_owned()
+            .map_err(|e| UringError::os("dup(queue fd)", &e))?;
+        let ring = UringRing::new(
+            fd,
+            self.ring_setup(d.max(16), (2 * d).max(64), d as usize, false),
+        )?;
+        let slots: Vec<Slot> = (0..d).map(|_| Slot::EMPTY).collect();
+        let engine = TxEngine::new(ring, &self.pool, slots, self.engine_config(q))?;
+        Ok(UringTxQueue {
+            engine,
+            started: false,
+        })
+    }
+}
+
+impl Port for UringPort {
+    type Rx = UringRxQueue;
+    type Tx = UringTxQueue;
+
+    fn info(&self) -> PortInfo {
+        let n = self.dev.num_queues() as u16;
+        PortInfo {
+            ifindex: self.dev.ifindex(),
+            max_frame: self.max_frame,
+            rx_queues: n,
+            tx_queues: n,
+            vnet_hdr_len: self.dev.vnet_hdr_len() as u32,
+            backend: "uring",
+        }
+    }
+
+    fn take_rx(&mut self, q: u16) -> Result<UringRxQueue, Error> {
+        self.rx_queue(q).map_err(Error::from)
+    }
+
+    fn take_tx(&mut self, q: u16) -> Result<UringTxQueue, Error> {
+        self.tx_queue(q).map_err(Error::from)
+    }
+
+    fn imissed(&self) -> Result<u64, Error> {
+        self.dev
+            .kernel_counters()
+            .map(|c| c.tx_dropped)
+            .map_err(|e| UringError::Tap(e).into())
+    }
+}
+
+/// An Rx queue over io_uring (posted reads or multishot, see
+/// [`UringRxQueue::mode`]).
+pub struct UringRxQueue {
+    engine: RxEngine<UringRing, Vec<Slot>>,
+    started: bool,
+}
+
+impl UringRxQueue {
+    fn ensure_started(&mut self) -> Result<(), Error> {
+        if !self.started {
+            self.engine.ring_mut().enable()?;
+            self.engine.start()?;
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    /// Starts receiving now (otherwise the first `rx_burst` does), binding
+    /// the ring to the calling thread.
+    pub fn start(&mut self) -> Result<(), Error> {
+        self.ensure_started()
+    }
+
+    /// The Rx mode in use.
+    pub fn mode(&self) -> RxMode {
+        self.engine.mode()
+    }
+
+    /// Buffers lent to the kernel.
+    pub fn in_flight(&self) -> usize {
+        self.engine.in_flight()
+    }
+
+    /// Stops: cancels every read and returns every buffer to the pool.
+    pub fn stop(&mut self) -> Result<(), Error> {
+        self.started = false;
+        self.engine.stop()
+    }
+}
+
+impl RxQueue for UringRxQueue {
+    fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
+        self.ensure_started()?;
+        self.engine.rx_burst(burst)
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        self.ensure_started()?;
+        self.engine.wait(timeout)
+    }
+
+    fn stats(&self) -> QueueStats {
+        *self.engine.stats()
+    }
+}
+
+/// A Tx queue over io_uring.
+pub struct UringTxQueue {
+    engine: TxEngine<UringRing, Vec<Slot>>,
+    started: bool,
+}
+
+impl UringTxQueue {
+    fn ensure_started(&mut self) -> Result<(), Error> {
+        if !self.started {
+            self.engine.ring_mut().enable()?;
+            self.engine.start()?;
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    /// Stops: cancels what the kernel has not taken and returns every
+    /// buffer to the pool.
+    pub fn stop(&mut self) -> Result<(), Error> {
+        self.started = false;
+        self.engine.stop()
+    }
+}
+
+impl TxQueue for UringTxQueue {
+    fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
+        self.ensure_started()?;
+        self.engine.tx_burst(burst)
+    }
+
+    fn reclaim(&mut self) -> Result<usize, Error> {
+        if !self.started {
+            return Ok(0);
+        }
+        self.engine.reclaim()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.engine.in_flight()
+    }
+
+    fn stats(&self) -> QueueStats {
+        *self.engine.stats()
+    }
+}
