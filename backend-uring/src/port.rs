@@ -291,14 +291,14 @@ impl UringRxQueue {
         self.engine.in_flight()
     }
 
-    /// Stops: cancels every read and returns every buffer to the pool.
-    pub fn stop(&mut self) -> Result<(), Error> {
-        self.started = false;
-        self.engine.stop()
-    }
 }
 
 impl RxQueue for UringRxQueue {
+    fn stop(&mut self) -> Result<(), Error> {
+        self.started = false;
+        self.engine.stop()
+    }
+
     fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
         self.ensure_started()?;
         self.engine.rx_burst(burst)
@@ -330,15 +330,14 @@ impl UringTxQueue {
         Ok(())
     }
 
-    /// Stops: cancels what the kernel has not taken and returns every
-    /// buffer to the pool.
-    pub fn stop(&mut self) -> Result<(), Error> {
-        self.started = false;
-        self.engine.stop()
-    }
 }
 
 impl TxQueue for UringTxQueue {
+    fn stop(&mut self) -> Result<(), Error> {
+        self.started = false;
+        self.engine.stop()
+    }
+
     fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
         self.ensure_started()?;
         self.engine.tx_burst(burst)

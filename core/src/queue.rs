@@ -18,6 +18,14 @@ pub trait RxQueue: Send {
 
     /// The queue's counters.
     fn stats(&self) -> QueueStats;
+
+    /// Stops the queue: every buffer lent to the kernel comes back to the
+    /// pool (frames the kernel queues meanwhile wait there). The next
+    /// `rx_burst` or `wait` starts it again. Synchronous backends hold no
+    /// buffers and have nothing to do.
+    fn stop(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// A transmit queue, used by one thread at a time.
@@ -36,6 +44,12 @@ pub trait TxQueue: Send {
 
     /// The queue's counters.
     fn stats(&self) -> QueueStats;
+
+    /// Stops the queue: waits for (or cancels) what is in flight and returns
+    /// every buffer to the pool. The next `tx_burst` starts it again.
+    fn stop(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// Static facts about a port.
