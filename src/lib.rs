@@ -63,3 +63,8 @@ pub use tapring_uring as uring;
 /// The simulated kernel, for testing code written on tapring.
 #[cfg(feature = "mock")]
 pub use tapring_mock as mock;
+
+// The README's examples are compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

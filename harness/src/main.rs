@@ -1,2 +1,71 @@
-//! tapring command
-fn main() {}
+//! `tapring`: benchmarks, a forwarder, self-tests and a kernel probe for the
+//! tapring packet I/O library, on topologies it builds itself in private
+//! network namespaces.
+
+mod backends;
+mod bench;
+mod error;
+mod frames;
+mod probe;
+mod sandbox;
+mod sys;
+
+use clap::{Parser, Subcommand};
+use error::HarnessError;
+use std::process::ExitCode;
+
+/// Fast userspace packet I/O over Linux TAP devices: measure it, use it,
+/// check it.
+#[derive(Parser, Debug)]
+#[command(name = "tapring", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compare backends: tx, rx, drain and fwd, packets/s with paired
+    /// ratios, in a private network namespace that vanishes afterwards.
+    Bench(bench::BenchArgs),
+    /// What this kernel offers tapring, and what `auto` would pick.
+    Probe,
+}
+
+fn needs_privilege() -> Option<HarnessError> {
+    let p = tapring::tap::probe();
+    if !p.cap_net_admin {
+        return Some(HarnessError::NeedsPrivilege("this command needs CAP_NET_ADMIN".into()));
+    }
+    if !p.tun_device {
+        return Some(HarnessError::NeedsPrivilege(
+            "/dev/net/tun is missing (modprobe tun)".into(),
+        ));
+    }
+    None
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Probe => probe::run(),
+        Command::Bench(args) => match needs_privilege() {
+            Some(e) => Err(e),
+            None => bench::run(args),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tapring: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Bench output: the side-by-side table with paired ratios, JSON records,
+//! and the SVG chart.
+
+use super::Record;
+use super::workload::TestKind;
+use crate::backends::BackendKind;
+use crate::error::HarnessError;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Where the numbers were measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Environment {
+    /// `uname -r`.
+    pub kernel: String,
+    /// CPU model.
+    pub cpu: String,
+    /// Online CPUs.
+    pub cpus: usize,
+    /// tapring version.
+    pub tapring: &'static str,
+    /// Whether the bridge's netfilter hooks were switched off.
+    pub bridge_netfilter_off: bool,
+}
+
+impl Environment {
+    /// Reads the facts of this machine.
+    pub fn read(bridge_netfilter_off: bool) -> Environment {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
+            .unwrap_or_else(|| "unknown".into());
+        Environment {
+            kernel,
+            cpu,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            tapring: env!("CARGO_PKG_VERSION"),
+            bridge_netfilter_off,
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// Median and spread of one backend's runs of one test and size.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Test.
+    pub test: TestKind,
+    /// Frame size.
+    pub size: usize,
+    /// Backend.
+    pub backend: BackendKind,
+    /// Median packets/s.
+    pub pps: f64,
+    /// Median Gbit/s.
+    pub gbps: f64,
+    /// Median CPU seconds per million packets.
+    pub cpu_s_per_mpkt: f64,
+    /// Frames lost, all runs.
+    pub drops: u64,
+    /// Median offered packets/s (Rx).
+    pub offered_pps: Option<f64>,
+    /// Paired ratios against the tap backend, round by round.
+    pub ratios: Vec<f64>,
+    /// Median of `ratios`.
+    pub ratio: Option<f64>,
+}
+
+/// Groups records into summaries (ratios paired by round).
+pub fn summarize(records: &[Record]) -> Vec<Summary> {
+    let mut groups: BTreeMap<(TestKind, usize, BackendKind), Vec<&Record>> = BTreeMap::new();
+    for r in records {
+        groups.entry((r.test, r.size, r.backend)).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for (&(test, size, backend), rs) in &groups {
+        let base = groups.get(&(test, size, BackendKind::Tap));
+        let mut ratios: Vec<f64> = match base {
+            Some(b) if backend != BackendKind::Tap => rs
+                .iter()
+                .filter_map(|r| {
+                    let t = b.iter().find(|x| x.round == r.round)?;
+                    (t.pps > 0.0).then(|| r.pps / t.pps)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let col = |f: &dyn Fn(&Record) -> f64| median(&mut rs.iter().map(|r| f(r)).collect::<Vec<_>>());
+        let offered: Vec<f64> = rs.iter().filter_map(|r| r.offered_pps).collect();
+        out.push(Summary {
+            test,
+            size,
+            backend,
+            pps: col(&|r| r.pps),
+            gbps: col(&|r| r.gbps),
+            cpu_s_per_mpkt: col(&|r| r.cpu_s_per_mpkt),
+            drops: rs.iter().map(|r| r.drops).sum(),
+            offered_pps: (!offered.is_empty()).then(|| median(&mut offered.clone())),
+            ratio: (!ratios.is_empty()).then(|| median(&mut ratios.clone())),
+            ratios: {
+                ratios.sort_by(|a, b| a.total_cmp(b));
+                ratios
+            },
+        });
+    }
+    out
+}
+
+/// The side-by-side table.
+pub fn table(records: &[Record], env: &Environment) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "tapring bench: kernel {}, {} x {}, private network namespace{}",
+        env.kernel,
+        env.cpus,
+        env.cpu,
+        if env.bridge_netfilter_off { ", bridge netfilter off" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "{:<6} {:>5} {:<7} {:>8} {:>8} {:>11} {:>9} {:>10}  {}",
+        "test", "size", "backend", "Mpps", "Gbit/s", "CPU s/Mpkt", "drops", "offered", "vs tap: median [min..max] (pairs)"
+    );
+    for sm in summarize(records) {
+        let ratio = match sm.ratio {
+            Some(r) => format!(
+                "{r:.2}x [{:.2}..{:.2}] ({})",
+                sm.ratios.first().unwrap_or(&r),
+                sm.ratios.last().unwrap_or(&r),
+                sm.ratios.len()
+            ),
+            None if sm.backend == BackendKind::Tap => "1.00x (baseline)".into(),
+            None => "-".into(),
+        };
+        let offered = sm
+            .offered_pps
+            .map_or("-".into(), |o| format!("{:.3}M", o / 1e6));
+        let _ = writeln!(
+            s,
+            "{:<6} {:>5} {:<7} {:>8.3} {:>8.2} {:>11.3} {:>9} {:>10}  {}",
+            sm.test.name(),
+            sm.size,
+            sm.backend.name(),
+            sm.pps / 1e6,
+            sm.gbps,
+            sm.cpu_s_per_mpkt,
+            sm.drops,
+            offered,
+            ratio
+        );
+    }
+    s
+}
+
+/// Writes `{schema, environment, records, summary}` as JSON.
+pub fn write_json(path: &Path, records: &[Record], env: &Environment) -> Result<(), HarnessError> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        schema: &'static str,
+        environment: &'a Environment,
+        records: &'a [Record],
+        summary: Vec<Summary>,
+    }
+    let doc = Doc {
+        schema: "tapring-bench/1",
+        environment: env,
+        records,
+        summary: summarize(records),
+    };
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| HarnessError::Backend(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| HarnessError::Usage(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Draws median packets/s per test and size, one bar per backend.
+pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), HarnessError> {
+    use plotters::prelude::*;
+    let sums = summarize(records);
+    let mut cats: Vec<(TestKind, usize)> = sums.iter().map(|s| (s.test, s.size)).collect();
+    cats.dedup();
+    let mut backends: Vec<BackendKind> = sums.iter().map(|s| s.backend).collect();
+    backends.sort();
+    backends.dedup();
+    let max = sums.iter().map(|s| s.pps / 1e6).fold(0.1, f64::max) * 1.2;
+    let err = |e: &dyn std::fmt::Display| HarnessError::Usage(format!("cannot draw {}: {e}", path.display()));
+    let root = SVGBackend::new(path, (200 + 160 * cats.len() as u32, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("tapring bench: packets/s (median), higher is better", ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..cats.len() as f64, 0f64..max)
+        .map_err(|e| err(&e))?;
+    let labels = cats.clone();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(cats.len() * 2 + 1)
+        .x_label_formatter(&move |x| {
+            let i = x.floor() as usize;
+            match labels.get(i) {
+                Some((t, s)) if (x - x.floor() - 0.5).abs() < 0.01 => format!("{} {s} B", t.name()),
+                _ => String::new(),
+            }
+        })
+        .y_desc("Mpps")
+        .draw()
+        .map_err(|e| err(&e))?;
+    let palette = [RGBColor(0x99, 0x99, 0x99), RGBColor(0x1f, 0x77, 0xb4), RGBColor(0xff, 0x7f, 0x0e)];
+    let w = 0.8 / backends.len() as f64;
+    for (bi, b) in backends.iter().enumerate() {
+        let color = palette[bi % palette.len()];
+        let bars: Vec<Rectangle<(f64, f64)>> = cats
+            .iter()
+            .enumerate()
+            .filter_map(|(ci, c)| {
+                let v = sums.iter().find(|s| (s.test, s.size) == *c && s.backend == *b)?.pps / 1e6;
+                let x0 = ci as f64 + 0.1 + bi as f64 * w;
+                Some(Rectangle::new([(x0, 0.0), (x0 + w * 0.95, v)], color.filled()))
+            })
+            .collect();
+        chart
+            .draw_series(bars)
+            .map_err(|e| err(&e))?
+            .label(b.name())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

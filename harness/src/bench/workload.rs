@@ -1,0 +1,332 @@
+//! One measured run of one test with one backend: the topology it needs is
+//! built fresh (unique names inside the sandbox), measured, and removed.
+
+use crate::backends::{self, BackendKind, Opened};
+use crate::error::HarnessError;
+use crate::frames::udp_frame;
+use crate::sandbox::{self, counter};
+use crate::sys::{BatchScratch, PacketSocket};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tapring::tap::TapConfig;
+use tapring::{Burst, Pool, PoolConfig, RxMode};
+
+/// The benchmark tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TestKind {
+    /// tapring transmits; the kernel counts what arrived.
+    Tx,
+    /// A kernel-side source on the other core offers frames; tapring receives.
+    Rx,
+    /// The kernel's queue is filled first, then tapring drains it.
+    Drain,
+    /// tapA -> Linux bridge -> tapB, one thread writing A and reading B.
+    Fwd,
+}
+
+impl TestKind {
+    /// The name used in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            TestKind::Tx => "tx",
+            TestKind::Rx => "rx",
+            TestKind::Drain => "drain",
+            TestKind::Fwd => "fwd",
+        }
+    }
+}
+
+/// What one run is asked to do.
+#[derive(Clone, Copy, Debug)]
+pub struct RunSpec {
+    /// Which test.
+    pub test: TestKind,
+    /// Which backend.
+    pub backend: BackendKind,
+    /// Frame size in bytes (Ethernet header included, no FCS).
+    pub size: usize,
+    /// Packets per burst call.
+    pub burst: usize,
+    /// Rx mode for io_uring.
+    pub rx_mode: RxMode,
+    /// How long to measure.
+    pub duration: Duration,
+}
+
+/// What one run measured.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Sample {
+    /// Frames delivered (Tx: received by the kernel; Rx/drain/fwd: received
+    /// by tapring).
+    pub packets: u64,
+    /// Seconds measured.
+    pub secs: f64,
+    /// CPU seconds the I/O thread used (user + system).
+    pub cpu_secs: f64,
+    /// Frames lost on the way (kernel drops and tapring drop counters).
+    pub drops: u64,
+    /// Rx: frames the kernel-side source managed to send.
+    pub offered: Option<u64>,
+}
+
+/// Hands out interface names that are fresh within the sandbox: a TAP whose
+/// io_uring is still tearing down can linger a moment under its old name.
+#[derive(Default)]
+pub struct Names(u32);
+
+impl Names {
+    fn next(&mut self, prefix: &str) -> String {
+        self.0 += 1;
+        format!("{prefix}{}", self.0)
+    }
+}
+
+fn thread_cpu() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    match getrusage(UsageWho::RUSAGE_THREAD) {
+        Ok(u) => {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        }
+        Err(_) => 0.0,
+    }
+}
+
+/// Pins the calling thread to `cpu` when the machine has it.
+pub fn pin(cpu: usize) {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    use nix::unistd::Pid;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpu < cpus {
+        let mut set = CpuSet::new();
+        if set.set(cpu).is_ok() {
+            let _ = sched_setaffinity(Pid::from_raw(0), &set);
+        }
+    }
+}
+
+fn pool_for(size: usize) -> Result<Pool, HarnessError> {
+    let mut cfg = PoolConfig::standard(16_384);
+    cfg.data_room = cfg.data_room.max(size as u32 + 64);
+    Pool::new(cfg).map_err(|e| HarnessError::Backend(e.to_string()))
+}
+
+fn open_up(spec: &RunSpec, name: &str, pool: &Pool) -> Result<Opened, HarnessError> {
+    let o = backends::open(spec.backend, &TapConfig::named(name), pool, spec.rx_mode, 0)?;
+    sandbox::ip(&["link", "set", "dev", name, "up"])?;
+    Ok(o)
+}
+
+/// Fills `burst` up to `want` packets carrying `frame`.
+fn refill(burst: &mut Burst<256>, want: usize, pool: &Pool, frame: &[u8]) {
+    while burst.len() < want {
+        let Some(mut p) = pool.alloc() else { return };
+        if p.extend_from_slice(frame).is_err() {
+            return;
+        }
+        if burst.push(p).is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs one measurement.
+pub fn run(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+    pin(0);
+    match spec.test {
+        TestKind::Tx => tx(spec, names),
+        TestKind::Rx => rx_live(spec, names),
+        TestKind::Drain => drain(spec, names),
+        TestKind::Fwd => fwd(spec, names),
+    }
+}
+
+fn tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+    let pool = pool_for(spec.size)?;
+    let name = names.next("trtx");
+    let mut o = open_up(spec, &name, &pool)?;
+    let frame = udp_frame(spec.size, 0, 0);
+    let tx = &mut o.tx[0];
+    let mut burst: Burst<256> = Burst::new();
+    let before = counter(&name, "rx_packets");
+    let (t0, c0) = (Instant::now(), thread_cpu());
+    while t0.elapsed() < spec.duration {
+        refill(&mut burst, spec.burst, &pool, &frame);
+        tx.tx_burst(&mut burst)?;
+    }
+    tx.stop()?;
+    let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
+    burst.clear();
+    let packets = counter(&name, "rx_packets") - before;
+    let s = tx.stats();
+    Ok(Sample {
+        packets,
+        secs,
+        cpu_secs: cpu,
+        drops: s.drops.total(),
+        offered: None,
+    })
+}
+
+/// A kernel-side source: an AF_PACKET socket on `ifindex` sending batches of
+/// `frames` (skipping the qdisc) on core 1 until `stop`.
+fn spawn_source(
+    ifindex: u32,
+    frames: Vec<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<Result<(), HarnessError>> {
+    std::thread::spawn(move || {
+        pin(1);
+        let sock = PacketSocket::bind(ifindex, false)?;
+        sock.bypass_qdisc()?;
+        let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+        let mut scratch = BatchScratch::new(refs.len());
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            n += sock.send_batch(&refs, &mut scratch)? as u64;
+        }
+        sent.store(n, Ordering::Relaxed);
+        Ok(())
+    })
+}
+
+fn flows(size: usize, n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|i| udp_frame(size, i as u16, i as u64)).collect()
+}
+
+fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+    let pool = pool_for(spec.size)?;
+    let name = names.next("trrx");
+    let mut o = open_up(spec, &name, &pool)?;
+    let rx = &mut o.rx[0];
+    let mut burst: Burst<256> = Burst::new();
+    rx.rx_burst(&mut burst)?; // start (io_uring: post the buffers)
+    burst.clear();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let dropped0 = counter(&name, "tx_dropped");
+    let src = spawn_source(o.ifindex, flows(spec.size, 64), stop.clone(), sent.clone());
+    // Let the source reach speed before measuring.
+    std::thread::sleep(Duration::from_millis(20));
+    let before = rx.stats().packets;
+    let (t0, c0) = (Instant::now(), thread_cpu());
+    while t0.elapsed() < spec.duration {
+        if rx.rx_burst(&mut burst)? > 0 {
+            burst.clear();
+        }
+    }
+    let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
+    let packets = rx.stats().packets - before;
+    stop.store(true, Ordering::Relaxed);
+    src.join().map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
+    rx.stop()?;
+    let total_secs = secs + 0.02;
+    let offered = (sent.load(Ordering::Relaxed) as f64 * secs / total_secs) as u64;
+    Ok(Sample {
+        packets,
+        secs,
+        cpu_secs: cpu,
+        drops: counter(&name, "tx_dropped") - dropped0 + rx.stats().drops.total(),
+        offered: Some(offered),
+    })
+}
+
+/// Frames the kernel may queue towards a drained interface (tun's ring is
+/// tx_queue_len long).
+const DRAIN_QUEUE: usize = 8192;
+
+fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+    let pool = pool_for(spec.size)?;
+    let name = names.next("trdr");
+    let mut o = open_up(spec, &name, &pool)?;
+    sandbox::ip(&["link", "set", "dev", &name, "txqueuelen", &DRAIN_QUEUE.to_string()])?;
+    let sock = PacketSocket::bind(o.ifindex, false)?;
+    sock.bypass_qdisc()?;
+    let frames = flows(spec.size, 64);
+    let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+    let mut scratch = BatchScratch::new(refs.len());
+    let rx = &mut o.rx[0];
+    let mut burst: Burst<256> = Burst::new();
+    let mut sample = Sample::default();
+    let dropped0 = counter(&name, "tx_dropped");
+    let wall = Instant::now();
+    while wall.elapsed() < spec.duration {
+        rx.stop()?;
+        // Fill the kernel's queue while nobody reads.
+        let mut queued = 0usize;
+        while queued < DRAIN_QUEUE {
+            let n = sock.send_batch(&refs[..refs.len().min(DRAIN_QUEUE - queued)], &mut scratch)?;
+            if n == 0 {
+                break;
+            }
+            queued += n;
+        }
+        let (t0, c0) = (Instant::now(), thread_cpu());
+        let mut got = 0usize;
+        let mut idle = 0u32;
+        while got < queued && idle < 10_000 {
+            let n = rx.rx_burst(&mut burst)?;
+            if n == 0 {
+                idle += 1;
+            } else {
+                idle = 0;
+                got += n;
+                burst.clear();
+            }
+        }
+        sample.secs += t0.elapsed().as_secs_f64();
+        sample.cpu_secs += thread_cpu() - c0;
+        sample.packets += got as u64;
+    }
+    rx.stop()?;
+    sample.drops = counter(&name, "tx_dropped") - dropped0 + rx.stats().drops.total();
+    Ok(sample)
+}
+
+fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+    let pool = pool_for(spec.size)?;
+    let (a, b, br) = (names.next("trfa"), names.next("trfb"), names.next("trbr"));
+    let mut oa = open_up(spec, &a, &pool)?;
+    let mut ob = open_up(spec, &b, &pool)?;
+    sandbox::ip(&["link", "add", &br, "type", "bridge"])?;
+    for p in [&a, &b] {
+        sandbox::ip(&["link", "set", "dev", p, "master", &br])?;
+    }
+    sandbox::ip(&["link", "set", "dev", &br, "up"])?;
+    sandbox::run(
+        "bridge",
+        &["fdb", "add", "02:00:00:00:00:02", "dev", &b, "master", "static"],
+    )?;
+    let frame = udp_frame(spec.size, 0, 0);
+    let (txa, rxb) = (&mut oa.tx[0], &mut ob.rx[0]);
+    let mut out: Burst<256> = Burst::new();
+    let mut inb: Burst<256> = Burst::new();
+    rxb.rx_burst(&mut inb)?; // start
+    inb.clear();
+    let before = rxb.stats().packets;
+    let (t0, c0) = (Instant::now(), thread_cpu());
+    while t0.elapsed() < spec.duration {
+        refill(&mut out, spec.burst, &pool, &frame);
+        txa.tx_burst(&mut out)?;
+        if rxb.rx_burst(&mut inb)? > 0 {
+            inb.clear();
+        }
+    }
+    let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
+    let packets = rxb.stats().packets - before;
+    out.clear();
+    txa.stop()?;
+    rxb.stop()?;
+    let _ = sandbox::ip(&["link", "del", &br]);
+    Ok(Sample {
+        packets,
+        secs,
+        cpu_secs: cpu,
+        drops: counter(&b, "tx_dropped") + txa.stats().drops.total() + rxb.stats().drops.total(),
+        offered: None,
+    })
+}

@@ -1,0 +1,26 @@
+//! `tapring probe`: what this kernel offers tapring and what `auto` picks.
+
+use crate::error::HarnessError;
+
+/// Prints the TAP and io_uring facts and the automatic choice.
+pub fn run() -> Result<(), HarnessError> {
+    let tap = tapring::tap::probe();
+    let uring = tapring::uring::probe();
+    println!("{tap}");
+    println!("{uring}");
+    let (backend, why) = if uring.usable() {
+        ("uring", "io_uring is usable")
+    } else {
+        ("tap", "io_uring is not usable here")
+    };
+    let mode = if uring.multishot() {
+        "multishot (kernel has READ_MULTISHOT and provided buffer rings)"
+    } else {
+        "posted reads (no multishot read on this kernel)"
+    };
+    println!("auto picks: backend {backend} ({why}); Rx mode {mode}");
+    if !tap.cap_net_admin {
+        println!("note: this process lacks CAP_NET_ADMIN: run as root to open TAP devices");
+    }
+    Ok(())
+}
