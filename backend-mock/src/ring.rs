@@ -730,6 +730,20 @@ impl Ring for SimRing {
         Ok(())
     }
 
+    fn unregister_group(&mut self, group: u16) -> Result<(), RingError> {
+        if self.k.armed.is_some_and(|(_, g)| g == group) {
+            return Err(RingError::Submit(-16)); // EBUSY
+        }
+        let i = self
+            .k
+            .groups
+            .iter()
+            .position(|g| g.id == group)
+            .ok_or(RingError::Submit(-errno::EINVAL))?;
+        self.k.groups.swap_remove(i);
+        Ok(())
+    }
+
     fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError> {
         let g = self
             .k
