@@ -11,8 +11,8 @@ use tapring_core::engine::EngineConfig;
 use tapring_core::ring::Ring;
 use tapring_core::{Burst, BurstSlice, Pkt, Pool, PoolConfig, RxMode};
 use tapring_mock::{
-    ReadFault, Schedule, SimConfig, SimRing, SimRxEngine, SimTxEngine, SimWire, WireConfig,
-    WriteFault, slots,
+    FaultRates, ReadFault, Schedule, SimConfig, SimRing, SimRxEngine, SimTxEngine, SimWire,
+    WireConfig, WriteFault, slots,
 };
 
 /// What the cases exercised, summed over a run (printed by `properties.rs`
@@ -111,6 +111,8 @@ pub struct Case {
     pub cq_entries: usize,
     /// Buffers in the pool (small pools run dry: nombuf).
     pub pool: u32,
+    /// Random faults from the seed (on top of the scripted ones).
+    pub random_faults: bool,
     pub ops: Vec<Op>,
 }
 
@@ -171,16 +173,18 @@ pub fn case(mode: RxMode) -> impl Strategy<Value = Case> {
         prop_oneof![Just(256usize), Just(8)],
         prop_oneof![Just(512usize), (1usize..6)],
         prop_oneof![Just(POOL), (DEPTH as u32 + 8..=64)],
+        any::<bool>(),
         prop::collection::vec(op(), 1..80),
     )
         .prop_map(
-            move |(seed, schedule, sq_entries, cq_entries, pool, ops)| Case {
+            move |(seed, schedule, sq_entries, cq_entries, pool, random_faults, ops)| Case {
                 seed,
                 mode,
                 schedule,
                 sq_entries,
                 cq_entries,
                 pool,
+                random_faults,
                 ops,
             },
         )
@@ -234,7 +238,21 @@ impl Model {
             cq_entries: c.cq_entries,
             multishot: true,
             schedule: c.schedule,
-            faults: Default::default(),
+            faults: if c.random_faults {
+                FaultRates {
+                    read_again: 20,
+                    read_io: 20,
+                    read_runt: 20,
+                    read_nobufs: 20,
+                    read_duplicate: 20,
+                    write_io: 20,
+                    write_short: 20,
+                    write_duplicate: 20,
+                    cancel_race: 300,
+                }
+            } else {
+                FaultRates::default()
+            },
         };
         let cfg = EngineConfig::default();
         let mut rx = SimRxEngine::new(SimRing::new(&wire, sim), &pool, slots(DEPTH), c.mode, cfg)
