@@ -212,6 +212,19 @@ impl Ring for UringRing {
         Ok(())
     }
 
+    fn unregister_group(&mut self, group: u16) -> Result<(), RingError> {
+        let Some(at) = self.buf_rings.iter().position(|(g, _)| *g == group) else {
+            return Ok(());
+        };
+        self.ring
+            .submitter()
+            .unregister_buf_ring(group)
+            .map_err(|e| RingError::Submit(-errno_of(&e)))?;
+        // The kernel no longer reads the ring's memory: it may go.
+        self.buf_rings.swap_remove(at);
+        Ok(())
+    }
+
     fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError> {
         let (_, br) =
             self.buf_rings

@@ -124,6 +124,12 @@ pub trait Ring {
     /// buffers (a power of two).
     fn register_group(&mut self, group: u16, entries: u16) -> Result<(), RingError>;
 
+    /// Removes provided-buffer group `group` (io_uring's
+    /// `IORING_UNREGISTER_PBUF_RING`). Buffers still provided to it are the
+    /// caller's again: a buffer ring keeps its entries after a multishot
+    /// read ends, so this is the only way to get them back.
+    fn unregister_group(&mut self, group: u16) -> Result<(), RingError>;
+
     /// Makes `buf` available to multishot reads of `group` under id `bid`.
     /// Takes effect at [`Ring::provide_commit`].
     fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError>;

@@ -522,17 +522,29 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             }
             self.leaked += n;
         }
-        // Multishot: once the read has ended the kernel can no longer pick
-        // provided buffers, so the parked ones come straight back.
+        // Multishot: the read has ended, but the group's buffer ring still
+        // lists every provided buffer, and a later multishot read (after a
+        // restart) would pick them. Only unregistering the group gives them
+        // back; if that fails they must stay reserved.
         let cache = &mut self.cache;
         if let Lent::Multishot {
             parked,
             armed,
             uncommitted,
-            ..
+            registered,
         } = &mut self.lent
         {
-            parked.drain(|p| cache.free(p));
+            if !*registered || self.ring.unregister_group(self.cfg.buffer_group).is_ok() {
+                *registered = false;
+                parked.drain(|p| cache.free(p));
+            } else {
+                let mut n = 0;
+                parked.drain(|p| {
+                    n += 1;
+                    core::mem::forget(p);
+                });
+                self.leaked += n;
+            }
             *armed = false;
             *uncommitted = false;
         }

@@ -23,10 +23,11 @@ pub struct RawBuf {
     pub buf_index: u32,
 }
 
-// SAFETY: a RawBuf is only a description (address, length); holding or
-// sending one grants no access, the packet it was made from owns the memory.
+// SAFETY: a `RawBuf` is only a description (address, length, index); it
+// grants no access by itself (see above). Engines keep them in their state
+// (e.g. the Tx gather list), and queues holding engines must be `Send`.
 unsafe impl Send for RawBuf {}
-// SAFETY: as for Send.
+// SAFETY: as for Send: sharing a description grants nothing.
 unsafe impl Sync for RawBuf {}
 
 impl RawBuf {
@@ -440,4 +441,5 @@ impl<'a> Iterator for Segments<'a> {
 // hold: a packet moves between threads but is never duplicated.
 static_assertions::assert_eq_size!(Option<Pkt>, Pkt);
 static_assertions::assert_impl_all!(Pkt: Send, Sync);
+static_assertions::assert_impl_all!(RawBuf: Send, Sync);
 static_assertions::assert_not_impl_any!(Pkt: Clone, Copy);
