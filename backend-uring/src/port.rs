@@ -290,7 +290,6 @@ impl UringRxQueue {
     pub fn in_flight(&self) -> usize {
         self.engine.in_flight()
     }
-
 }
 
 impl RxQueue for UringRxQueue {
@@ -329,7 +328,6 @@ impl UringTxQueue {
         }
         Ok(())
     }
-
 }
 
 impl TxQueue for UringTxQueue {

@@ -88,30 +88,46 @@ fn arp_arrives_and_tx_counts(mode: RxMode) {
     let after = counters();
     assert!(after >= before + 32, "kernel saw {} frames", after - before);
 
-    let mut pinger = Command::new("ip")
-        .args(["netns", "exec", ns.name(), "bash", "-c"])
-        .arg("for i in 1 2 3 4 5; do echo x > /dev/udp/198.18.7.2/9; sleep 0.3; done")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("bash runs");
-    let mut got_arp = false;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !got_arp && Instant::now() < deadline {
-        rx.wait(Some(Duration::from_millis(100))).unwrap();
-        rx.rx_burst(&mut burst).unwrap();
-        burst.drain_each(|p| {
-            let d = p.data();
-            if d.len() >= 42 && d[12..14] == [0x08, 0x06] && d[38..42] == [198, 18, 7, 2] {
-                got_arp = true;
-            }
-        });
-    }
-    let _ = pinger.kill();
-    let _ = pinger.wait();
+    let trigger = || {
+        Command::new("ip")
+            .args(["netns", "exec", ns.name(), "bash", "-c"])
+            .arg("for i in 1 2 3 4 5; do echo x > /dev/udp/198.18.7.2/9; sleep 0.3; done")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("bash runs")
+    };
+    let await_arp = |rx: &mut tapring_uring::UringRxQueue| {
+        let mut pinger = trigger();
+        let mut burst: Burst = Burst::new();
+        let mut got_arp = false;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !got_arp && Instant::now() < deadline {
+            rx.wait(Some(Duration::from_millis(100))).unwrap();
+            rx.rx_burst(&mut burst).unwrap();
+            burst.drain_each(|p| {
+                let d = p.data();
+                if d.len() >= 42 && d[12..14] == [0x08, 0x06] && d[38..42] == [198, 18, 7, 2] {
+                    got_arp = true;
+                }
+            });
+        }
+        let _ = pinger.kill();
+        let _ = pinger.wait();
+        got_arp
+    };
     assert!(
-        got_arp,
+        await_arp(&mut rx),
         "no ARP request for 198.18.7.2 arrived; stats {:?}",
+        rx.stats()
+    );
+    // Stop returns every buffer (and, in multishot mode, withdraws the
+    // provided-buffer ring); the next burst starts again.
+    rx.stop().unwrap();
+    assert_eq!(rx.in_flight(), 0);
+    assert!(
+        await_arp(&mut rx),
+        "nothing after a restart; stats {:?}",
         rx.stats()
     );
     assert!(rx.stats().packets >= 1);

@@ -82,7 +82,9 @@ impl Opened {
     }
 }
 
-fn take_all<P: Port>(port: &mut P) -> Result<(Vec<Box<dyn RxQueue>>, Vec<Box<dyn TxQueue>>), HarnessError>
+fn take_all<P: Port>(
+    port: &mut P,
+) -> Result<(Vec<Box<dyn RxQueue>>, Vec<Box<dyn TxQueue>>), HarnessError>
 where
     P::Rx: 'static,
     P::Tx: 'static,
@@ -101,7 +103,13 @@ where
 
 /// Opens the device `tap` with backend `kind`, queues taking buffers from
 /// `pool`.
-pub fn open(kind: BackendKind, tap: &TapConfig, pool: &Pool, rx_mode: RxMode, port_id: u16) -> Result<Opened, HarnessError> {
+pub fn open(
+    kind: BackendKind,
+    tap: &TapConfig,
+    pool: &Pool,
+    rx_mode: RxMode,
+    port_id: u16,
+) -> Result<Opened, HarnessError> {
     let (port, rx, tx) = match kind {
         BackendKind::Tap => {
             let opts = TapQueueOptions {

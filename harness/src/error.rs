@@ -44,10 +44,9 @@ impl fmt::Display for HarnessError {
                  (sudo setcap cap_net_admin,cap_sys_admin+ep $(which tapring))"
             ),
             HarnessError::Sys { op, errno } => write!(f, "{op} failed: {errno}"),
-            HarnessError::Command { cmd, detail } => write!(
-                f,
-                "`{cmd}` failed: {detail} (is iproute2 installed?)"
-            ),
+            HarnessError::Command { cmd, detail } => {
+                write!(f, "`{cmd}` failed: {detail} (is iproute2 installed?)")
+            }
             HarnessError::Backend(e) => write!(f, "{e}"),
             HarnessError::Usage(e) => write!(f, "{e}"),
             HarnessError::Check(e) => write!(f, "check failed: {e}"),

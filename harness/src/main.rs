@@ -35,7 +35,9 @@ enum Command {
 fn needs_privilege() -> Option<HarnessError> {
     let p = tapring::tap::probe();
     if !p.cap_net_admin {
-        return Some(HarnessError::NeedsPrivilege("this command needs CAP_NET_ADMIN".into()));
+        return Some(HarnessError::NeedsPrivilege(
+            "this command needs CAP_NET_ADMIN".into(),
+        ));
     }
     if !p.tun_device {
         return Some(HarnessError::NeedsPrivilege(

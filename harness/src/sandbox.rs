@@ -16,14 +16,32 @@ pub fn enter() -> Result<(), HarnessError> {
     unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS)
         .map_err(|e| HarnessError::sys("unshare(CLONE_NEWNET | CLONE_NEWNS)", e))?;
     // Mounts made below must not propagate back to the host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| HarnessError::sys("mount --make-rprivate /", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| HarnessError::sys("mount --make-rprivate /", e))?;
     let _ = umount2("/sys", MntFlags::MNT_DETACH);
-    mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::empty(), None::<&str>)
-        .map_err(|e| HarnessError::sys("mount sysfs /sys", e))?;
+    mount(
+        Some("sysfs"),
+        "/sys",
+        Some("sysfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|e| HarnessError::sys("mount sysfs /sys", e))?;
     let _ = std::fs::create_dir_all("/run/netns");
-    mount(Some("tmpfs"), "/run/netns", Some("tmpfs"), MsFlags::empty(), None::<&str>)
-        .map_err(|e| HarnessError::sys("mount tmpfs /run/netns", e))?;
+    mount(
+        Some("tmpfs"),
+        "/run/netns",
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|e| HarnessError::sys("mount tmpfs /run/netns", e))?;
     ip(&["link", "set", "lo", "up"])?;
     Ok(())
 }

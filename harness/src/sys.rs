@@ -14,7 +14,11 @@ pub struct PacketSocket {
 }
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
 }
 
 impl PacketSocket {
@@ -49,7 +53,12 @@ impl PacketSocket {
         Ok(PacketSocket { fd })
     }
 
-    fn setsockopt(&self, level: libc::c_int, name: libc::c_int, val: libc::c_int) -> io::Result<()> {
+    fn setsockopt(
+        &self,
+        level: libc::c_int,
+        name: libc::c_int,
+        val: libc::c_int,
+    ) -> io::Result<()> {
         // SAFETY: `val` is a c_int and the length says so.
         check(unsafe {
             libc::setsockopt(
@@ -156,7 +165,11 @@ impl PacketSocket {
         };
         if rc < 0 {
             let e = io::Error::last_os_error();
-            return if e.raw_os_error() == Some(libc::EAGAIN) { Ok(None) } else { Err(e) };
+            return if e.raw_os_error() == Some(libc::EAGAIN) {
+                Ok(None)
+            } else {
+                Err(e)
+            };
         }
         Ok(Some(rc as usize))
     }

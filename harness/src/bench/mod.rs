@@ -109,7 +109,10 @@ impl Record {
 
 fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
     if args.burst == 0 || args.burst > 256 {
-        return Err(HarnessError::Usage(format!("--burst {} must be 1..=256", args.burst)));
+        return Err(HarnessError::Usage(format!(
+            "--burst {} must be 1..=256",
+            args.burst
+        )));
     }
     if let Some(&s) = args.size.iter().find(|&&s| !(60..=1514).contains(&s)) {
         return Err(HarnessError::Usage(format!(
@@ -123,7 +126,9 @@ fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
         return Err(HarnessError::Usage("--rounds must be 1..=100".into()));
     }
     if args.backend.is_empty() || args.test.is_empty() || args.size.is_empty() {
-        return Err(HarnessError::Usage("give at least one backend, test and size".into()));
+        return Err(HarnessError::Usage(
+            "give at least one backend, test and size".into(),
+        ));
     }
     if args.queues == 0 {
         return Err(HarnessError::Usage("--queues must be at least 1".into()));

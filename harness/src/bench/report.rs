@@ -35,7 +35,10 @@ impl Environment {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .unwrap_or_default()
             .lines()
-            .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+            })
             .unwrap_or_else(|| "unknown".into());
         Environment {
             kernel,
@@ -53,7 +56,11 @@ fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Median and spread of one backend's runs of one test and size.
@@ -85,7 +92,10 @@ pub struct Summary {
 pub fn summarize(records: &[Record]) -> Vec<Summary> {
     let mut groups: BTreeMap<(TestKind, usize, BackendKind), Vec<&Record>> = BTreeMap::new();
     for r in records {
-        groups.entry((r.test, r.size, r.backend)).or_default().push(r);
+        groups
+            .entry((r.test, r.size, r.backend))
+            .or_default()
+            .push(r);
     }
     let mut out = Vec::new();
     for (&(test, size, backend), rs) in &groups {
@@ -100,7 +110,8 @@ pub fn summarize(records: &[Record]) -> Vec<Summary> {
                 .collect(),
             _ => Vec::new(),
         };
-        let col = |f: &dyn Fn(&Record) -> f64| median(&mut rs.iter().map(|r| f(r)).collect::<Vec<_>>());
+        let col =
+            |f: &dyn Fn(&Record) -> f64| median(&mut rs.iter().map(|r| f(r)).collect::<Vec<_>>());
         let offered: Vec<f64> = rs.iter().filter_map(|r| r.offered_pps).collect();
         out.push(Summary {
             test,
@@ -130,12 +141,24 @@ pub fn table(records: &[Record], env: &Environment) -> String {
         env.kernel,
         env.cpus,
         env.cpu,
-        if env.bridge_netfilter_off { ", bridge netfilter off" } else { "" }
+        if env.bridge_netfilter_off {
+            ", bridge netfilter off"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         s,
         "{:<6} {:>5} {:<7} {:>8} {:>8} {:>11} {:>9} {:>10}  {}",
-        "test", "size", "backend", "Mpps", "Gbit/s", "CPU s/Mpkt", "drops", "offered", "vs tap: median [min..max] (pairs)"
+        "test",
+        "size",
+        "backend",
+        "Mpps",
+        "Gbit/s",
+        "CPU s/Mpkt",
+        "drops",
+        "offered",
+        "vs tap: median [min..max] (pairs)"
     );
     for sm in summarize(records) {
         let ratio = match sm.ratio {
@@ -183,8 +206,10 @@ pub fn write_json(path: &Path, records: &[Record], env: &Environment) -> Result<
         records,
         summary: summarize(records),
     };
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| HarnessError::Backend(e.to_string()))?;
-    std::fs::write(path, text).map_err(|e| HarnessError::Usage(format!("cannot write {}: {e}", path.display())))
+    let text =
+        serde_json::to_string_pretty(&doc).map_err(|e| HarnessError::Backend(e.to_string()))?;
+    std::fs::write(path, text)
+        .map_err(|e| HarnessError::Usage(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Draws median packets/s per test and size, one bar per backend.
@@ -197,11 +222,16 @@ pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), HarnessError> {
     backends.sort();
     backends.dedup();
     let max = sums.iter().map(|s| s.pps / 1e6).fold(0.1, f64::max) * 1.2;
-    let err = |e: &dyn std::fmt::Display| HarnessError::Usage(format!("cannot draw {}: {e}", path.display()));
+    let err = |e: &dyn std::fmt::Display| {
+        HarnessError::Usage(format!("cannot draw {}: {e}", path.display()))
+    };
     let root = SVGBackend::new(path, (200 + 160 * cats.len() as u32, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("tapring bench: packets/s (median), higher is better", ("sans-serif", 20))
+        .caption(
+            "tapring bench: packets/s (median), higher is better",
+            ("sans-serif", 20),
+        )
         .margin(16)
         .x_label_area_size(36)
         .y_label_area_size(56)
@@ -222,7 +252,11 @@ pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), HarnessError> {
         .y_desc("Mpps")
         .draw()
         .map_err(|e| err(&e))?;
-    let palette = [RGBColor(0x99, 0x99, 0x99), RGBColor(0x1f, 0x77, 0xb4), RGBColor(0xff, 0x7f, 0x0e)];
+    let palette = [
+        RGBColor(0x99, 0x99, 0x99),
+        RGBColor(0x1f, 0x77, 0xb4),
+        RGBColor(0xff, 0x7f, 0x0e),
+    ];
     let w = 0.8 / backends.len() as f64;
     for (bi, b) in backends.iter().enumerate() {
         let color = palette[bi % palette.len()];
@@ -230,9 +264,16 @@ pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), HarnessError> {
             .iter()
             .enumerate()
             .filter_map(|(ci, c)| {
-                let v = sums.iter().find(|s| (s.test, s.size) == *c && s.backend == *b)?.pps / 1e6;
+                let v = sums
+                    .iter()
+                    .find(|s| (s.test, s.size) == *c && s.backend == *b)?
+                    .pps
+                    / 1e6;
                 let x0 = ci as f64 + 0.1 + bi as f64 * w;
-                Some(Rectangle::new([(x0, 0.0), (x0 + w * 0.95, v)], color.filled()))
+                Some(Rectangle::new(
+                    [(x0, 0.0), (x0 + w * 0.95, v)],
+                    color.filled(),
+                ))
             })
             .collect();
         chart

@@ -195,7 +195,9 @@ fn spawn_source(
 }
 
 fn flows(size: usize, n: usize) -> Vec<Vec<u8>> {
-    (0..n).map(|i| udp_frame(size, i as u16, i as u64)).collect()
+    (0..n)
+        .map(|i| udp_frame(size, i as u16, i as u64))
+        .collect()
 }
 
 fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
@@ -222,7 +224,8 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
     let packets = rx.stats().packets - before;
     stop.store(true, Ordering::Relaxed);
-    src.join().map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
+    src.join()
+        .map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
     rx.stop()?;
     let total_secs = secs + 0.02;
     let offered = (sent.load(Ordering::Relaxed) as f64 * secs / total_secs) as u64;
@@ -243,7 +246,14 @@ fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let pool = pool_for(spec.size)?;
     let name = names.next("trdr");
     let mut o = open_up(spec, &name, &pool)?;
-    sandbox::ip(&["link", "set", "dev", &name, "txqueuelen", &DRAIN_QUEUE.to_string()])?;
+    sandbox::ip(&[
+        "link",
+        "set",
+        "dev",
+        &name,
+        "txqueuelen",
+        &DRAIN_QUEUE.to_string(),
+    ])?;
     let sock = PacketSocket::bind(o.ifindex, false)?;
     sock.bypass_qdisc()?;
     let frames = flows(spec.size, 64);
@@ -299,7 +309,15 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     sandbox::ip(&["link", "set", "dev", &br, "up"])?;
     sandbox::run(
         "bridge",
-        &["fdb", "add", "02:00:00:00:00:02", "dev", &b, "master", "static"],
+        &[
+            "fdb",
+            "add",
+            "02:00:00:00:00:02",
+            "dev",
+            &b,
+            "master",
+            "static",
+        ],
     )?;
     let frame = udp_frame(spec.size, 0, 0);
     let (txa, rxb) = (&mut oa.tx[0], &mut ob.rx[0]);
