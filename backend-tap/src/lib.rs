@@ -46,10 +46,14 @@ mod device;
 mod error;
 mod ifname;
 mod netlink;
+mod options;
+mod port;
 mod probe;
+mod rx;
 #[allow(unsafe_code)] // the one module allowed to: ioctls, each with a SAFETY comment
 mod sys;
 pub mod testkit;
+mod tx;
 
 pub use config::{
     KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseMacError, TapConfig, VnetHdr,
@@ -58,4 +62,8 @@ pub use counters::KernelCounters;
 pub use device::TapDevice;
 pub use error::TapError;
 pub use ifname::MAX_NAME_LEN;
+pub use options::{MAX_RX_SEGS, TapQueueOptions};
+pub use port::TapPort;
 pub use probe::{TapProbe, probe};
+pub use rx::TapRxQueue;
+pub use tx::TapTxQueue;
