@@ -3,9 +3,12 @@
 //! offloads, persistent or not) and manage it: MTU, MAC, up/down,
 //! promiscuous and all-multicast modes, owner and group, counters.
 //!
-//! The packet data path is the queue fds ([`TapDevice::queue_fd`]); this
-//! crate only opens and controls them. All `unsafe` code is in one private
-//! module of ioctl wrappers.
+//! It also has tapring's baseline data path: [`TapPort`] drives the queue
+//! fds with plain nonblocking `read`/`readv` and `write`/`writev`
+//! ([`TapRxQueue`], [`TapTxQueue`], implementing tapring-core's queue
+//! traits), and [`testkit::suite`] is the real-TAP conformance suite every
+//! data-path backend runs ([`tap_suite!`]). All `unsafe` code is in one
+//! private module of ioctl and socket wrappers.
 //!
 //! ```no_run
 //! use tapring_tap::{Offloads, TapConfig, TapDevice, VnetHdr};

@@ -183,3 +183,157 @@ const _: () = {
     const fn assert_send<T: Send>() {}
     assert_send::<TapTxQueue>();
 };
+
+#[cfg(test)]
+mod tests {
+    //! The queue logic over a datagram socket pair instead of a TAP fd:
+    //! one write per frame, EAGAIN when the peer's queue is full.
+
+    use super::*;
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    use tapring_core::offload::{Checksum, Offload};
+    use tapring_core::{Burst, PoolConfig};
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            None,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
+    }
+
+    fn queue(pool: &Pool, fd: OwnedFd, hdr: u32) -> TapTxQueue {
+        TapTxQueue::new(fd, pool, hdr, 1518, 0, &TapQueueOptions::default())
+    }
+
+    fn pkt(pool: &Pool, len: usize, fill: u8) -> Pkt {
+        let mut p = pool.alloc().unwrap();
+        p.extend_from_slice(&vec![fill; len]).unwrap();
+        p
+    }
+
+    fn recv(fd: &OwnedFd) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 70_000];
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(n) => Some(buf[..n].to_vec()),
+            Err(Errno::EAGAIN) => None,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+
+    #[test]
+    fn header_is_prepended_and_chains_go_out_whole() {
+        let pool = Pool::new(PoolConfig::standard(16)).unwrap();
+        let (a, b) = pair();
+        let mut tx = queue(&pool, a, 12);
+        let mut chain = pkt(&pool, 100, 1);
+        chain.chain(pkt(&pool, 50, 2)).map_err(|(e, _)| e).unwrap();
+        chain.chain(pkt(&pool, 10, 3)).map_err(|(e, _)| e).unwrap();
+        let mut burst: Burst<4> = Burst::new();
+        burst.push(pkt(&pool, 60, 9)).unwrap();
+        burst.push(chain).unwrap();
+        assert_eq!(tx.tx_burst(&mut burst).unwrap(), 2);
+        let first = recv(&b).unwrap();
+        assert_eq!((first.len(), &first[..12]), (72, &[0u8; 12][..]));
+        let second = recv(&b).unwrap();
+        assert_eq!(second.len(), 12 + 160);
+        assert_eq!(
+            &second[12..],
+            [vec![1u8; 100], vec![2; 50], vec![3; 10]].concat()
+        );
+        let st = tx.stats();
+        assert_eq!((st.packets, st.bytes), (2, 220));
+        assert_eq!((tx.reclaim().unwrap(), tx.in_flight()), (0, 0));
+        drop(tx);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+
+    #[test]
+    fn eagain_stops_with_a_consumed_prefix_and_the_packet_unchanged() {
+        let pool = Pool::new(PoolConfig::standard(256)).unwrap();
+        let (a, b) = pair();
+        nix::sys::socket::setsockopt(&a, nix::sys::socket::sockopt::SndBuf, &4096).unwrap();
+        let mut tx = queue(&pool, a, 12);
+        let mut burst: Burst<64> = Burst::new();
+        for i in 0..64 {
+            burst.push(pkt(&pool, 60, i)).unwrap();
+        }
+        let n = tx.tx_burst(&mut burst).unwrap();
+        assert!(n > 0 && n < 64, "the peer's queue fills: took {n}");
+        assert_eq!(burst.len(), 64 - n);
+        let head = burst.get(0).unwrap();
+        assert_eq!(head.data(), &[n as u8; 60][..], "header taken off again");
+        assert_eq!(head.headroom(), 128);
+        assert_eq!(tx.stats().packets, n as u64);
+        assert_eq!(tx.stats().drops.total(), 0);
+        while recv(&b).is_some() {}
+        let m = tx.tx_burst(&mut burst).unwrap();
+        assert!(m > 0, "retry goes on");
+        assert_eq!(recv(&b).unwrap()[12], n as u8, "in order");
+    }
+
+    #[test]
+    fn drops_are_counted_consumed_and_never_written() {
+        let pool = Pool::new(PoolConfig::standard(16)).unwrap();
+        let (a, b) = pair();
+        let mut tx = queue(&pool, a, 0);
+        let mut burst: Burst<8> = Burst::new();
+        burst.push(pkt(&pool, 13, 1)).unwrap(); // runt
+        burst.push(pkt(&pool, 1519, 2)).unwrap(); // oversize
+        let mut csum = pkt(&pool, 60, 3);
+        csum.set_offload(Offload {
+            csum: Checksum::Partial {
+                start: 34,
+                offset: 6,
+            },
+            gso: None,
+        });
+        burst.push(csum).unwrap(); // offload without a vnet header
+        burst.push(pkt(&pool, 1518, 4)).unwrap(); // largest allowed
+        assert_eq!(tx.tx_burst(&mut burst).unwrap(), 4);
+        let st = tx.stats();
+        assert_eq!(
+            (st.drops.runt, st.drops.oversize, st.drops.bad_offload),
+            (1, 1, 1)
+        );
+        assert_eq!((st.errors, st.packets, st.bytes), (3, 1, 1518));
+        assert_eq!(recv(&b).unwrap().len(), 1518);
+        assert_eq!(recv(&b), None, "nothing else written");
+    }
+
+    #[test]
+    fn a_failing_fd_consumes_and_counts_io_errors() {
+        let pool = Pool::new(PoolConfig::standard(16)).unwrap();
+        let (a, b) = pair();
+        drop(b);
+        let mut tx = queue(&pool, a, 0);
+        let mut burst: Burst<4> = Burst::new();
+        burst.push(pkt(&pool, 60, 1)).unwrap();
+        burst.push(pkt(&pool, 60, 2)).unwrap();
+        assert_eq!(tx.tx_burst(&mut burst).unwrap(), 2);
+        let st = tx.stats();
+        assert_eq!((st.drops.io_error, st.errors, st.packets), (2, 2, 0));
+        assert!(st.last_errno < 0);
+        drop(tx);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+
+    #[test]
+    fn burst_option_caps_one_call() {
+        let pool = Pool::new(PoolConfig::standard(16)).unwrap();
+        let (a, _b) = pair();
+        let opts = TapQueueOptions {
+            burst: 2,
+            ..TapQueueOptions::default()
+        };
+        let mut tx = TapTxQueue::new(a, &pool, 0, 1518, 0, &opts);
+        let mut burst: Burst<4> = Burst::new();
+        for i in 0..3 {
+            burst.push(pkt(&pool, 60, i)).unwrap();
+        }
+        assert_eq!(tx.tx_burst(&mut burst).unwrap(), 2);
+        assert_eq!(burst.get(0).unwrap().data()[0], 2);
+    }
+}

@@ -27,7 +27,7 @@
 //!
 //! Every case: skips unless [`require_tap`] says real TAP devices are
 //! available; runs alone (a process-wide lock, so fd counts are exact);
-//! names its interface with [`unique_name`] and holds guards that delete
+//! names its interface with [`unique_name`](super::unique_name) and holds guards that delete
 //! interfaces and namespaces even on panic; keeps IPv6 off the interface so
 //! the kernel sends nothing of its own; and ends by dropping queues and
 //! port and asserting that every pool buffer is back and no fd leaked.
@@ -425,7 +425,7 @@ pub fn rx_frames_arrive_in_order<B: SuiteBackend>() {
         B::NAME
     );
     for (i, (g, s)) in got_bytes.iter().zip(&sent).enumerate() {
-        assert_eq!(g, s, "{}: frame {i} byte-identical, in order", B::NAME);
+        assert!(g == s, "{}: frame {i} byte-identical, in order", B::NAME);
     }
     for p in got {
         assert_eq!((p.port(), p.queue()), (0, 0), "origin stamped");
@@ -458,7 +458,7 @@ pub fn rx_oversize_frame_is_truncated_and_counted<B: SuiteBackend>() {
     inj.send(&small).expect("inject small");
     let got = receive(&mut rx, 1, |p| test_frame_seq(p.data()).is_some()).kept;
     assert_eq!(got.len(), 1, "{}: only the small frame arrives", B::NAME);
-    assert_eq!(bytes_of(&got[0]), small);
+    assert!(bytes_of(&got[0]) == small, "the small frame intact");
     let st = rx.stats();
     assert_eq!(
         st.drops.truncated,
@@ -494,7 +494,7 @@ pub fn rx_chain_when_frame_exceeds_buffer<B: SuiteBackend>() {
     let got = receive(&mut rx, 3, |p| test_frame_seq(p.data()).is_some()).kept;
     assert_eq!(got.len(), 3, "{}: every frame arrives", B::NAME);
     for (g, s) in got.iter().zip(&sent) {
-        assert_eq!(bytes_of(g), *s, "{}: chain byte-identical", B::NAME);
+        assert!(bytes_of(g) == *s, "{}: chain byte-identical", B::NAME);
         assert_eq!(g.pkt_len(), s.len());
         assert_eq!(g.nb_segs(), s.len().div_ceil(512).max(1), "segments used");
     }
@@ -530,7 +530,7 @@ pub fn rx_pool_exhausted_counts_nombuf<B: SuiteBackend>() {
     inj.send(&later).expect("inject");
     let got = receive(&mut rx, 1, |p| test_frame_seq(p.data()) == Some(2)).kept;
     assert_eq!(got.len(), 1, "{}: frames flow again", B::NAME);
-    assert_eq!(bytes_of(&got[0]), later);
+    assert!(bytes_of(&got[0]) == later, "the later frame intact");
     drop(got);
     drop(rx);
     drop(inj);
@@ -554,7 +554,7 @@ pub fn tx_frames_are_captured_in_order<B: SuiteBackend>() {
     let got = capture(&cap, sent.len());
     assert_eq!(got.len(), sent.len(), "{}: every frame captured", B::NAME);
     for (i, (g, s)) in got.iter().zip(&sent).enumerate() {
-        assert_eq!(g, s, "{}: frame {i} byte-identical, in order", B::NAME);
+        assert!(g == s, "{}: frame {i} byte-identical, in order", B::NAME);
     }
     let st = tx.stats();
     assert_eq!(st.packets, sent.len() as u64);
@@ -585,7 +585,7 @@ pub fn tx_chain_of_three_segments_is_one_frame<B: SuiteBackend>() {
     send_all(&mut tx, vec![head]);
     drain_tx(&mut tx);
     let got = capture(&cap, 1);
-    assert_eq!(got, vec![frame], "{}: one frame, byte-identical", B::NAME);
+    assert!(got == vec![frame], "{}: one frame, byte-identical", B::NAME);
     assert_eq!(tx.stats().packets, 1);
     drop(tx);
     drop(cap);
@@ -704,7 +704,11 @@ pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
         .collect();
     send_all(&mut tx, out.iter().map(|f| pkt_of(&fx.pool, f)).collect());
     drain_tx(&mut tx);
-    assert_eq!(capture(&cap, out.len()), out, "{}: Tx with header", B::NAME);
+    assert!(
+        capture(&cap, out.len()) == out,
+        "{}: Tx with header",
+        B::NAME
+    );
     assert_eq!(
         tx.stats().bytes,
         out.iter().map(Vec::len).sum::<usize>() as u64
@@ -719,7 +723,7 @@ pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
     }
     let recv = receive(&mut rx, inb.len(), |p| test_frame_seq(p.data()).is_some());
     let got_bytes: Vec<Vec<u8>> = recv.kept.iter().map(bytes_of).collect();
-    assert_eq!(got_bytes, inb, "{}: Rx header stripped", B::NAME);
+    assert!(got_bytes == inb, "{}: Rx header stripped", B::NAME);
     assert!(recv.kept.iter().all(|p| p.offload().is_none()));
     assert_rx_counted(&rx.stats(), &recv);
     drop(recv);
