@@ -3,9 +3,12 @@
 //! offloads, persistent or not) and manage it: MTU, MAC, up/down,
 //! promiscuous and all-multicast modes, owner and group, counters.
 //!
-//! The packet data path is the queue fds ([`TapDevice::queue_fd`]); this
-//! crate only opens and controls them. All `unsafe` code is in one private
-//! module of ioctl wrappers.
+//! It also has tapring's baseline data path: [`TapPort`] drives the queue
+//! fds with plain nonblocking `read`/`readv` and `write`/`writev`
+//! ([`TapRxQueue`], [`TapTxQueue`], implementing tapring-core's queue
+//! traits), and [`testkit::suite`] is the real-TAP conformance suite every
+//! data-path backend runs ([`tap_suite!`]). All `unsafe` code is in one
+//! private module of ioctl and socket wrappers.
 //!
 //! ```no_run
 //! use tapring_tap::{Offloads, TapConfig, TapDevice, VnetHdr};
@@ -46,10 +49,14 @@ mod device;
 mod error;
 mod ifname;
 mod netlink;
+mod options;
+mod port;
 mod probe;
+mod rx;
 #[allow(unsafe_code)] // the one module allowed to: ioctls, each with a SAFETY comment
 mod sys;
 pub mod testkit;
+mod tx;
 
 pub use config::{
     KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseMacError, TapConfig, VnetHdr,
@@ -58,4 +65,8 @@ pub use counters::KernelCounters;
 pub use device::TapDevice;
 pub use error::TapError;
 pub use ifname::MAX_NAME_LEN;
+pub use options::{MAX_RX_SEGS, TapQueueOptions};
+pub use port::TapPort;
 pub use probe::{TapProbe, probe};
+pub use rx::TapRxQueue;
+pub use tx::TapTxQueue;

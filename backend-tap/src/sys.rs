@@ -286,3 +286,34 @@ pub(crate) fn ethtool_get_value(sock: BorrowedFd<'_>, name: &str, cmd: u32) -> n
     unsafe { ethtool_raw(sock.as_raw_fd(), &mut ifr) }?;
     Ok(value.data)
 }
+
+/// An `AF_PACKET` raw socket bound to interface `ifindex` for frames of
+/// EtherType `protocol` (host order; `ETH_P_ALL` = 3 captures every frame).
+/// Frames sent on it leave through that interface with `skb->protocol` set
+/// to `protocol`, which is what the kernel's flow hashing looks at. Used by
+/// the test kit to inject and capture frames on a TAP interface.
+///
+/// The socket is created with protocol 0 (it receives nothing) and only
+/// then bound, so it never sees frames of other interfaces.
+pub(crate) fn packet_socket(ifindex: u32, protocol: u16) -> nix::Result<OwnedFd> {
+    use nix::sys::socket::{LinkAddr, SockaddrLike};
+    let fd = nix::sys::socket::socket(
+        AddressFamily::Packet,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: an all-zero sockaddr_ll is valid (plain integers).
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as libc::sa_family_t;
+    sll.sll_protocol = protocol.to_be();
+    sll.sll_ifindex = libc::c_int::try_from(ifindex).map_err(|_| Errno::EINVAL)?;
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `sll` is a fully initialised sockaddr_ll on our stack, `len` is
+    // its size, and its family is AF_PACKET, which is what LinkAddr wraps;
+    // from_raw copies it.
+    let addr = unsafe { LinkAddr::from_raw((&raw const sll).cast::<libc::sockaddr>(), Some(len)) }
+        .ok_or(Errno::EINVAL)?;
+    nix::sys::socket::bind(fd.as_raw_fd(), &addr)?;
+    Ok(fd)
+}

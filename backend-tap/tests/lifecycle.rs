@@ -14,10 +14,12 @@ fn interface_count() -> usize {
 
 #[test]
 fn open_close_100_times_leaks_nothing() {
+    // Lock first: require_tap opens /proc files, which would disturb the
+    // other test's fd count.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !require_tap() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let fds_before = open_fd_count();
     let mut names = Vec::new();
     for i in 0..100 {
@@ -45,10 +47,12 @@ fn open_close_100_times_leaks_nothing() {
 
 #[test]
 fn invalid_names_fail_before_any_syscall() {
+    // Lock first: require_tap opens /proc files, which would disturb the
+    // other test's fd count.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !require_tap() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let fds_before = open_fd_count();
     let interfaces_before = interface_count();
     for bad in [

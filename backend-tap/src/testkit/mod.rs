@@ -12,6 +12,14 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod packet;
+pub mod suite;
+
+pub use packet::{
+    ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_DST, TEST_ETHERTYPE, TEST_SRC, inet_checksum,
+    respond, test_frame, test_frame_seq, udp_frame, udp_frame_seq,
+};
+
 use crate::config::MacAddr;
 use crate::error::TapError;
 use crate::{ifname, probe, sys};
@@ -181,6 +189,12 @@ pub fn sysfs_attr(name: &str, attr: &str) -> Option<String> {
 /// Whether interface `name` exists in this network namespace.
 pub fn interface_exists(name: &str) -> bool {
     ifname::exists(name)
+}
+
+/// Turns IPv6 off on interface `name` (before bringing it up), so the
+/// kernel sends no router solicitations or MLD reports through it.
+pub fn disable_ipv6(name: &str) -> bool {
+    std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1").is_ok()
 }
 
 /// The number of open fds of this process (`/proc/self/fd`).

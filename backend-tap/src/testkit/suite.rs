@@ -1,0 +1,959 @@
+//! The real-TAP conformance suite of tapring's data paths, written once,
+//! generic over a [`SuiteBackend`], so every backend (this crate's
+//! read/write [`TapPort`], the io_uring port of `tapring-uring`, ...) runs
+//! the very same cases against the kernel.
+//!
+//! A backend plugs in with a unit type implementing [`SuiteBackend`] and
+//! one line in an integration test file, which expands to one `#[test]`
+//! per case:
+//!
+//! ```ignore
+//! // tests/suite_uring.rs
+//! struct Uring;
+//! impl tapring_tap::testkit::suite::SuiteBackend for Uring {
+//!     const NAME: &'static str = "uring";
+//!     const RX_CHAINS: bool = false;
+//!     type Port = tapring_uring::UringPort;
+//!     fn open(
+//!         cfg: &tapring_tap::TapConfig,
+//!         pool: &tapring_core::Pool,
+//!         opts: &tapring_tap::testkit::suite::SuiteOptions,
+//!     ) -> Result<Self::Port, Box<dyn std::error::Error>> {
+//!         Ok(tapring_uring::UringPort::open(cfg, pool, /* ... */)?)
+//!     }
+//! }
+//! tapring_tap::tap_suite!(Uring);
+//! ```
+//!
+//! Every case: skips unless [`require_tap`] says real TAP devices are
+//! available; runs alone (a process-wide lock, so fd counts are exact);
+//! names its interface with [`unique_name`](super::unique_name) and holds guards that delete
+//! interfaces and namespaces even on panic; keeps IPv6 off the interface so
+//! the kernel sends nothing of its own; and ends by dropping queues and
+//! port and asserting that every pool buffer is back and no fd leaked.
+
+use std::collections::{BTreeSet, HashSet};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tapring_core::{Burst, Pkt, Pool, PoolConfig, Port, PortInfo, QueueStats, RxQueue, TxQueue};
+
+use super::packet::{
+    ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_ETHERTYPE, respond, test_frame, test_frame_seq,
+    udp_frame, udp_frame_seq,
+};
+use super::{InterfaceGuard, NetnsGuard, disable_ipv6, quiet_ip, require_tap};
+use crate::config::{TapConfig, VnetHdr};
+use crate::options::TapQueueOptions;
+use crate::port::TapPort;
+
+/// Options a case asks of the backend's port, beyond the [`TapConfig`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SuiteOptions {
+    /// Buffers one received frame may span (1: no chains). Only cases of
+    /// backends with [`SuiteBackend::RX_CHAINS`] ask for more than 1.
+    pub rx_segments: u16,
+}
+
+impl Default for SuiteOptions {
+    fn default() -> Self {
+        SuiteOptions { rx_segments: 1 }
+    }
+}
+
+/// A data-path backend under test.
+pub trait SuiteBackend {
+    /// Name in messages.
+    const NAME: &'static str;
+    /// Whether the port can receive a frame larger than one buffer into a
+    /// chain ([`SuiteOptions::rx_segments`] > 1). If not, that case passes
+    /// without running.
+    const RX_CHAINS: bool;
+    /// The port type.
+    type Port: Port;
+    /// Opens a port on a new TAP device described by `cfg` (a fresh name,
+    /// not a template), with buffers from `pool`. The port stamps port id 0
+    /// on received packets.
+    fn open(
+        cfg: &TapConfig,
+        pool: &Pool,
+        opts: &SuiteOptions,
+    ) -> Result<Self::Port, Box<dyn std::error::Error>>;
+}
+
+/// This crate's read/write backend ([`TapPort`]).
+#[derive(Debug)]
+pub struct TapBackend;
+
+impl SuiteBackend for TapBackend {
+    const NAME: &'static str = "tap";
+    const RX_CHAINS: bool = true;
+    type Port = TapPort;
+    fn open(
+        cfg: &TapConfig,
+        pool: &Pool,
+        opts: &SuiteOptions,
+    ) -> Result<TapPort, Box<dyn std::error::Error>> {
+        let qopts = TapQueueOptions {
+            rx_segments: opts.rx_segments,
+            ..TapQueueOptions::default()
+        };
+        Ok(TapPort::open(cfg, pool, qopts)?)
+    }
+}
+
+/// Expands to one `#[test]` per suite case for backend `$backend` (a type
+/// implementing [`SuiteBackend`]). Use it at the top level of an
+/// integration test file.
+#[macro_export]
+macro_rules! tap_suite {
+    ($backend:ty) => {
+        $crate::tap_suite!(
+            $backend;
+            rx_frames_arrive_in_order,
+            rx_oversize_frame_is_truncated_and_counted,
+            rx_chain_when_frame_exceeds_buffer,
+            rx_pool_exhausted_counts_nombuf,
+            tx_frames_are_captured_in_order,
+            tx_chain_of_three_segments_is_one_frame,
+            tx_oversize_is_rejected_and_freed,
+            tx_runt_is_counted,
+            tx_link_down_is_consumed_as_io_error,
+            vnet_hdr_12_round_trip,
+            multi_queue_1,
+            multi_queue_2,
+            multi_queue_4,
+            imissed_counts_kernel_ring_drops,
+            take_queue_twice_is_an_error,
+            kernel_peer_ping,
+        );
+    };
+    ($backend:ty; $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::testkit::suite::$case::<$backend>();
+            }
+        )+
+    };
+}
+
+/// How long a case waits for frames that should arrive at once.
+const PATIENCE: Duration = Duration::from_secs(3);
+
+/// Serialises the cases of one process, so fd counts mean something.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One case's world: a pool, a port on a fresh interface, the guards, and
+/// what to check at the end.
+struct Fixture<B: SuiteBackend> {
+    port: Option<B::Port>,
+    pool: Pool,
+    name: String,
+    info: PortInfo,
+    fds_before: BTreeSet<i32>,
+    _guard: InterfaceGuard,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl<B: SuiteBackend> Fixture<B> {
+    /// A port with `queues` queues and virtio-net header `vnet` on a fresh
+    /// interface (IPv6 off, up unless `up` is false), buffers from a pool
+    /// shaped `pool_cfg`.
+    fn new(queues: usize, vnet: VnetHdr, pool_cfg: PoolConfig, opts: SuiteOptions) -> Self {
+        Self::with(queues, vnet, pool_cfg, opts, true)
+    }
+
+    fn with(
+        queues: usize,
+        vnet: VnetHdr,
+        pool_cfg: PoolConfig,
+        opts: SuiteOptions,
+        up: bool,
+    ) -> Self {
+        let lock = serial();
+        let fds_before = open_fds();
+        let name = super::unique_name("trs");
+        let guard = InterfaceGuard::new(&name);
+        let pool = Pool::new(pool_cfg).expect("test pool");
+        let cfg = TapConfig {
+            queues,
+            multi_queue: queues > 1,
+            vnet_hdr: vnet,
+            up: false,
+            ..TapConfig::named(&name)
+        };
+        let port =
+            B::open(&cfg, &pool, &opts).unwrap_or_else(|e| panic!("{}: open {name}: {e}", B::NAME));
+        assert!(disable_ipv6(&name), "disable IPv6 on {name}");
+        if up {
+            assert!(
+                quiet_ip(&["link", "set", "dev", &name, "up"]),
+                "ip link set up"
+            );
+        }
+        let info = port.info();
+        Fixture {
+            port: Some(port),
+            pool,
+            name,
+            info,
+            fds_before,
+            _guard: guard,
+            _lock: lock,
+        }
+    }
+
+    fn port(&mut self) -> &mut B::Port {
+        self.port.as_mut().expect("port open")
+    }
+
+    fn rx(&mut self, q: u16) -> <B::Port as Port>::Rx {
+        self.port()
+            .take_rx(q)
+            .unwrap_or_else(|e| panic!("take_rx({q}): {e}"))
+    }
+
+    fn tx(&mut self, q: u16) -> <B::Port as Port>::Tx {
+        self.port()
+            .take_tx(q)
+            .unwrap_or_else(|e| panic!("take_tx({q}): {e}"))
+    }
+
+    /// A socket that injects frames of `ethertype` into the interface.
+    fn injector(&self, ethertype: u16) -> PacketSocket {
+        PacketSocket::bind(self.info.ifindex, ethertype).expect("AF_PACKET socket")
+    }
+
+    /// Drops the port (queues must be dropped by the caller first) and
+    /// checks that every buffer is back and no fd leaked.
+    fn finish(mut self) {
+        drop(self.port.take());
+        assert_eq!(
+            self.pool.stats().in_use,
+            0,
+            "{}: every buffer back in the pool",
+            B::NAME
+        );
+        // A non-persistent device goes away with its last fd (io_uring may
+        // take a moment); give fds a moment to close as well.
+        // Compared as sets: fds other threads open for a moment (the test
+        // harness, other cases' skip checks) must not count.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut new = new_fds(&self.fds_before);
+        while !new.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            new = new_fds(&self.fds_before);
+        }
+        assert!(new.is_empty(), "{}: fds leaked: {new:?}", B::NAME);
+    }
+}
+
+/// The fd numbers open in this process.
+fn open_fds() -> BTreeSet<i32> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Fds open now that were not in `before` (the directory listing's own fd
+/// excluded: it is closed again).
+fn new_fds(before: &BTreeSet<i32>) -> Vec<i32> {
+    open_fds()
+        .into_iter()
+        .filter(|fd| !before.contains(fd))
+        .filter(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok())
+        .collect()
+}
+
+/// A packet from `pool` holding `bytes`.
+fn pkt_of(pool: &Pool, bytes: &[u8]) -> Pkt {
+    let mut p = pool.alloc().expect("pool has room");
+    p.extend_from_slice(bytes).expect("frame fits a buffer");
+    p
+}
+
+/// The whole chain's bytes.
+fn bytes_of(pkt: &Pkt) -> Vec<u8> {
+    let mut v = Vec::with_capacity(pkt.pkt_len());
+    for seg in pkt.segments() {
+        v.extend_from_slice(seg);
+    }
+    v
+}
+
+/// What [`receive`] got.
+struct Received {
+    /// Frames accepted by the filter, in arrival order.
+    kept: Vec<Pkt>,
+    /// Every frame delivered (kept or not).
+    frames: u64,
+    /// Their bytes.
+    bytes: u64,
+}
+
+/// Receives on `rx` until `want` frames accepted by `keep` arrived (others
+/// are counted and dropped) or [`PATIENCE`] runs out.
+fn receive<R: RxQueue>(rx: &mut R, want: usize, keep: impl Fn(&Pkt) -> bool) -> Received {
+    let mut got = Vec::new();
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    let deadline = Instant::now() + PATIENCE;
+    let mut burst: Burst<32> = Burst::new();
+    while got.len() < want && Instant::now() < deadline {
+        let n = rx.rx_burst(&mut burst).expect("rx_burst");
+        if n == 0 {
+            rx.wait(Some(Duration::from_millis(20))).expect("wait");
+            continue;
+        }
+        burst.drain_each(|p| {
+            frames += 1;
+            bytes += p.pkt_len() as u64;
+            if keep(&p) {
+                got.push(p);
+            }
+        });
+    }
+    Received {
+        kept: got,
+        frames,
+        bytes,
+    }
+}
+
+/// Sends every packet of `pkts` (retrying while the queue pushes back)
+/// and checks the returned counts are consumed prefixes.
+fn send_all<T: TxQueue>(tx: &mut T, pkts: Vec<Pkt>) {
+    let mut burst: Burst<32> = Burst::new();
+    let mut pending = pkts.into_iter();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        while !burst.is_full() {
+            match pending.next() {
+                Some(p) => burst.push(p).expect("room"),
+                None => break,
+            }
+        }
+        if burst.is_empty() {
+            return;
+        }
+        let before = burst.len();
+        let n = tx.tx_burst(&mut burst).expect("tx_burst");
+        assert_eq!(
+            burst.len(),
+            before - n,
+            "tx_burst returns the consumed prefix"
+        );
+        let _ = tx.reclaim();
+        if n == 0 {
+            assert!(Instant::now() < deadline, "tx queue never took the packets");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Waits until every in-flight transmission completed.
+fn drain_tx<T: TxQueue>(tx: &mut T) {
+    let deadline = Instant::now() + PATIENCE;
+    while tx.in_flight() > 0 && Instant::now() < deadline {
+        let _ = tx.reclaim();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(tx.in_flight(), 0, "every transmission completes");
+}
+
+/// Captures frames of [`TEST_ETHERTYPE`] on `sock` until `want` arrived or
+/// [`PATIENCE`] runs out.
+fn capture(sock: &PacketSocket, want: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 70_000];
+    let deadline = Instant::now() + PATIENCE;
+    while got.len() < want && Instant::now() < deadline {
+        if let Some(n) = sock
+            .recv(&mut buf, Duration::from_millis(50))
+            .expect("recv")
+            && test_frame_seq(&buf[..n.min(buf.len())]).is_some()
+        {
+            got.push(buf[..n].to_vec());
+        }
+    }
+    got
+}
+
+fn standard_pool() -> PoolConfig {
+    PoolConfig::standard(512)
+}
+
+/// The sizes every size-sweeping case uses: 60..=MTU+14 (MTU 1500).
+const SIZES: [usize; 5] = [60, 61, 128, 1000, 1514];
+
+/// Checks that Rx counters count exactly the delivered frames.
+fn assert_rx_counted(stats: &QueueStats, got: &Received) {
+    assert_eq!(stats.packets, got.frames, "rx packets counted");
+    assert_eq!(stats.bytes, got.bytes, "rx bytes counted");
+    assert_eq!(stats.drops.total(), 0, "no drops: {stats:?}");
+}
+
+/// Frames injected with an AF_PACKET socket arrive through `rx_burst`
+/// byte-identical, in order, stamped with their origin, and counted.
+pub fn rx_frames_arrive_in_order<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let sent: Vec<Vec<u8>> = (0..60u32)
+        .map(|i| test_frame(i, SIZES[i as usize % SIZES.len()]))
+        .collect();
+    for f in &sent {
+        inj.send(f).expect("inject");
+    }
+    let recv = receive(&mut rx, sent.len(), |p| test_frame_seq(p.data()).is_some());
+    let got = &recv.kept;
+    let got_bytes: Vec<Vec<u8>> = got.iter().map(bytes_of).collect();
+    assert_eq!(
+        got_bytes.len(),
+        sent.len(),
+        "{}: every frame arrives",
+        B::NAME
+    );
+    for (i, (g, s)) in got_bytes.iter().zip(&sent).enumerate() {
+        assert!(g == s, "{}: frame {i} byte-identical, in order", B::NAME);
+    }
+    for p in got {
+        assert_eq!((p.port(), p.queue()), (0, 0), "origin stamped");
+        assert!(p.offload().is_none());
+    }
+    assert_rx_counted(&rx.stats(), &recv);
+    drop(recv);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// A frame larger than the read buffer is cut by tun (which, on Linux
+/// 6.18, returns the buffer's length: see `tapring_tap`'s rx module):
+/// counted in `drops.truncated`, never delivered; the next frame is fine.
+pub fn rx_oversize_frame_is_truncated_and_counted<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let pool = PoolConfig {
+        count: 256,
+        data_room: 256,
+        headroom: 64,
+    };
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, pool, SuiteOptions::default());
+    let mut rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    inj.send(&test_frame(1, 1000)).expect("inject big");
+    let small = test_frame(2, 100);
+    inj.send(&small).expect("inject small");
+    let got = receive(&mut rx, 1, |p| test_frame_seq(p.data()).is_some()).kept;
+    assert_eq!(got.len(), 1, "{}: only the small frame arrives", B::NAME);
+    assert!(bytes_of(&got[0]) == small, "the small frame intact");
+    let st = rx.stats();
+    assert_eq!(
+        st.drops.truncated,
+        1,
+        "{}: truncated counted: {st:?}",
+        B::NAME
+    );
+    assert_eq!((st.packets, st.errors), (1, 1));
+    drop(got);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// With `rx_segments` > 1, a frame larger than one buffer arrives as a
+/// chain, byte-identical.
+pub fn rx_chain_when_frame_exceeds_buffer<B: SuiteBackend>() {
+    if !require_tap() || !B::RX_CHAINS {
+        return;
+    }
+    let pool = PoolConfig {
+        count: 256,
+        data_room: 512,
+        headroom: 64,
+    };
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, pool, SuiteOptions { rx_segments: 4 });
+    let mut rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let sent = [test_frame(1, 1514), test_frame(2, 60), test_frame(3, 1200)];
+    for f in &sent {
+        inj.send(f).expect("inject");
+    }
+    let got = receive(&mut rx, 3, |p| test_frame_seq(p.data()).is_some()).kept;
+    assert_eq!(got.len(), 3, "{}: every frame arrives", B::NAME);
+    for (g, s) in got.iter().zip(&sent) {
+        assert!(bytes_of(g) == *s, "{}: chain byte-identical", B::NAME);
+        assert_eq!(g.pkt_len(), s.len());
+        assert_eq!(g.nb_segs(), s.len().div_ceil(512).max(1), "segments used");
+    }
+    drop(got);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// With every buffer held by the application, Rx delivers nothing and
+/// counts `rx_nombuf`; once buffers are back, frames flow again.
+pub fn rx_pool_exhausted_counts_nombuf<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let pool = PoolConfig::standard(64);
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, pool, SuiteOptions::default());
+    let mut rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let mut hoard = Vec::new();
+    while let Some(p) = fx.pool.alloc() {
+        hoard.push(p);
+    }
+    inj.send(&test_frame(1, 60)).expect("inject");
+    std::thread::sleep(Duration::from_millis(50));
+    let mut burst: Burst<32> = Burst::new();
+    for _ in 0..3 {
+        assert_eq!(rx.rx_burst(&mut burst).expect("rx_burst"), 0);
+    }
+    assert!(rx.stats().rx_nombuf > 0, "{}: rx_nombuf counted", B::NAME);
+    drop(hoard);
+    let later = test_frame(2, 60);
+    inj.send(&later).expect("inject");
+    let got = receive(&mut rx, 1, |p| test_frame_seq(p.data()) == Some(2)).kept;
+    assert_eq!(got.len(), 1, "{}: frames flow again", B::NAME);
+    assert!(bytes_of(&got[0]) == later, "the later frame intact");
+    drop(got);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// Frames sent with `tx_burst` are captured byte-identical and in order by
+/// an AF_PACKET socket on the interface, sizes 60..=MTU+14, and counted.
+pub fn tx_frames_are_captured_in_order<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut tx = fx.tx(0);
+    let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
+    let sent: Vec<Vec<u8>> = (0..30u32)
+        .map(|i| test_frame(i, SIZES[i as usize % SIZES.len()]))
+        .collect();
+    send_all(&mut tx, sent.iter().map(|f| pkt_of(&fx.pool, f)).collect());
+    drain_tx(&mut tx);
+    let got = capture(&cap, sent.len());
+    assert_eq!(got.len(), sent.len(), "{}: every frame captured", B::NAME);
+    for (i, (g, s)) in got.iter().zip(&sent).enumerate() {
+        assert!(g == s, "{}: frame {i} byte-identical, in order", B::NAME);
+    }
+    let st = tx.stats();
+    assert_eq!(st.packets, sent.len() as u64);
+    assert_eq!(st.bytes, sent.iter().map(Vec::len).sum::<usize>() as u64);
+    assert_eq!(st.drops.total(), 0, "{st:?}");
+    drop(tx);
+    drop(cap);
+    fx.finish();
+}
+
+/// A chain of three segments leaves as one frame.
+pub fn tx_chain_of_three_segments_is_one_frame<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut tx = fx.tx(0);
+    let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
+    let frame = test_frame(42, 1400);
+    let mut head = pkt_of(&fx.pool, &frame[..100]);
+    head.chain(pkt_of(&fx.pool, &frame[100..900]))
+        .map_err(|(e, _)| e)
+        .expect("chain");
+    head.chain(pkt_of(&fx.pool, &frame[900..]))
+        .map_err(|(e, _)| e)
+        .expect("chain");
+    assert_eq!(head.nb_segs(), 3);
+    send_all(&mut tx, vec![head]);
+    drain_tx(&mut tx);
+    let got = capture(&cap, 1);
+    assert!(got == vec![frame], "{}: one frame, byte-identical", B::NAME);
+    assert_eq!(tx.stats().packets, 1);
+    drop(tx);
+    drop(cap);
+    fx.finish();
+}
+
+/// A frame above max_frame without a segmentation request is counted in
+/// `drops.oversize`, consumed, returned to the pool and never written.
+pub fn tx_oversize_is_rejected_and_freed<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let max = fx.info.max_frame as usize;
+    assert_eq!(max, 1500 + 14 + 4, "max_frame is MTU + 14 + 4");
+    let mut tx = fx.tx(0);
+    let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
+    let mut burst: Burst<4> = Burst::new();
+    burst
+        .push(pkt_of(&fx.pool, &test_frame(1, max + 1)))
+        .unwrap();
+    burst.push(pkt_of(&fx.pool, &test_frame(2, max))).unwrap();
+    let n = tx.tx_burst(&mut burst).expect("tx_burst");
+    assert_eq!((n, burst.len()), (2, 0), "both consumed");
+    drain_tx(&mut tx);
+    let st = tx.stats();
+    assert_eq!(
+        st.drops.oversize,
+        1,
+        "{}: oversize counted: {st:?}",
+        B::NAME
+    );
+    assert_eq!((st.packets, st.errors), (1, 1));
+    let got = capture(&cap, 2);
+    assert_eq!(got.len(), 1, "only the max-size frame goes out");
+    assert_eq!(test_frame_seq(&got[0]), Some(2));
+    drop(tx);
+    assert_eq!(
+        fx.pool.stats().in_use,
+        0,
+        "{}: buffer back in the pool",
+        B::NAME
+    );
+    drop(cap);
+    fx.finish();
+}
+
+/// A packet shorter than an Ethernet header is counted in `drops.runt`
+/// and consumed.
+pub fn tx_runt_is_counted<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut tx = fx.tx(0);
+    let mut burst: Burst<4> = Burst::new();
+    burst.push(pkt_of(&fx.pool, &[0xff; 13])).unwrap();
+    burst.push(pkt_of(&fx.pool, &test_frame(1, 60))).unwrap();
+    assert_eq!(tx.tx_burst(&mut burst).expect("tx_burst"), 2);
+    drain_tx(&mut tx);
+    let st = tx.stats();
+    assert_eq!(st.drops.runt, 1, "{}: runt counted: {st:?}", B::NAME);
+    assert_eq!((st.packets, st.errors), (1, 1));
+    drop(tx);
+    fx.finish();
+}
+
+/// Writing to an interface that is down fails with EIO: the packet is
+/// consumed and counted as an I/O error (the sender is never wedged).
+pub fn tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::with(
+        1,
+        VnetHdr::None,
+        standard_pool(),
+        SuiteOptions::default(),
+        false,
+    );
+    let mut tx = fx.tx(0);
+    let pkts = (0..3)
+        .map(|i| pkt_of(&fx.pool, &test_frame(i, 60)))
+        .collect();
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    let st = tx.stats();
+    assert_eq!(st.drops.io_error, 3, "{}: EIO counted: {st:?}", B::NAME);
+    assert_eq!(st.last_errno, -libc::EIO);
+    assert_eq!(st.packets, 0);
+    drop(tx);
+    fx.finish();
+}
+
+/// With a 12-byte virtio-net header, plain frames still round trip both
+/// ways (header all zero on Tx, decoded and stripped on Rx).
+pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(
+        1,
+        VnetHdr::MrgRxbuf12,
+        standard_pool(),
+        SuiteOptions::default(),
+    );
+    assert_eq!(fx.info.vnet_hdr_len, 12);
+    let mut rx = fx.rx(0);
+    let mut tx = fx.tx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
+    // Tx first (the capture socket would also see injected frames leave).
+    let out: Vec<Vec<u8>> = [60, 61, 1514]
+        .iter()
+        .map(|&l| test_frame(l as u32, l))
+        .collect();
+    send_all(&mut tx, out.iter().map(|f| pkt_of(&fx.pool, f)).collect());
+    drain_tx(&mut tx);
+    assert!(
+        capture(&cap, out.len()) == out,
+        "{}: Tx with header",
+        B::NAME
+    );
+    assert_eq!(
+        tx.stats().bytes,
+        out.iter().map(Vec::len).sum::<usize>() as u64
+    );
+    drop(cap);
+    let inb: Vec<Vec<u8>> = [60, 128, 1514]
+        .iter()
+        .map(|&l| test_frame(1000 + l as u32, l))
+        .collect();
+    for f in &inb {
+        inj.send(f).expect("inject");
+    }
+    let recv = receive(&mut rx, inb.len(), |p| test_frame_seq(p.data()).is_some());
+    let got_bytes: Vec<Vec<u8>> = recv.kept.iter().map(bytes_of).collect();
+    assert!(got_bytes == inb, "{}: Rx header stripped", B::NAME);
+    assert!(recv.kept.iter().all(|p| p.offload().is_none()));
+    assert_rx_counted(&rx.stats(), &recv);
+    drop(recv);
+    drop((rx, tx));
+    drop(inj);
+    fx.finish();
+}
+
+fn multi_queue<B: SuiteBackend>(queues: u16) {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(
+        usize::from(queues),
+        VnetHdr::None,
+        standard_pool(),
+        SuiteOptions::default(),
+    );
+    assert_eq!(fx.info.rx_queues, queues);
+    let mut rxs: Vec<_> = (0..queues).map(|q| fx.rx(q)).collect();
+    let inj = fx.injector(ETH_P_IP);
+    let total = 256u32;
+    for seq in 0..total {
+        inj.send(&udp_frame((seq % 64) as u16, seq))
+            .expect("inject");
+    }
+    let mut seen = HashSet::new();
+    let mut per_queue = vec![0usize; usize::from(queues)];
+    let mut others = 0u64;
+    let deadline = Instant::now() + PATIENCE;
+    let mut burst: Burst<32> = Burst::new();
+    while seen.len() < total as usize && Instant::now() < deadline {
+        let mut any = false;
+        for (q, rx) in rxs.iter_mut().enumerate() {
+            rx.rx_burst(&mut burst).expect("rx_burst");
+            any |= !burst.is_empty();
+            burst.drain_each(|p| {
+                if let Some(seq) = udp_frame_seq(p.data()) {
+                    assert_eq!(usize::from(p.queue()), q, "origin queue stamped");
+                    assert!(seen.insert(seq), "{}: frame {seq} arrived twice", B::NAME);
+                    per_queue[q] += 1;
+                } else {
+                    others += 1;
+                }
+            });
+        }
+        if !any {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        total as usize,
+        "{}: every frame exactly once ({per_queue:?})",
+        B::NAME
+    );
+    if queues > 1 {
+        let used = per_queue.iter().filter(|&&n| n > 0).count();
+        assert!(used > 1, "flows spread over queues: {per_queue:?}");
+    }
+    let counted: u64 = rxs.iter().map(|r| r.stats().packets).sum();
+    assert_eq!(counted, u64::from(total) + others, "packets counted once");
+    drop(rxs);
+    drop(inj);
+    fx.finish();
+}
+
+/// One queue: 256 UDP flows, every frame arrives exactly once.
+pub fn multi_queue_1<B: SuiteBackend>() {
+    multi_queue::<B>(1);
+}
+
+/// Two queues: every frame exactly once on some queue; flows spread.
+pub fn multi_queue_2<B: SuiteBackend>() {
+    multi_queue::<B>(2);
+}
+
+/// Four queues: every frame exactly once on some queue; flows spread.
+pub fn multi_queue_4<B: SuiteBackend>() {
+    multi_queue::<B>(4);
+}
+
+/// Frames the kernel drops because nobody reads the queue (its ring of
+/// tx_queue_len = 1000 frames is full) show in `imissed`.
+pub fn imissed_counts_kernel_ring_drops<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let before = fx.port().imissed().expect("imissed");
+    let frame = test_frame(0, 60);
+    // 1000 fill the kernel's ring; up to 256 more may sit in buffers an
+    // io_uring queue has posted; the rest must be counted as missed.
+    for _ in 0..1500 {
+        inj.send(&frame).expect("inject");
+    }
+    // Frames already lent to the kernel (io_uring) are not in the ring.
+    let missed = fx.port().imissed().expect("imissed") - before;
+    assert!(missed >= 100, "{}: imissed {missed}, want >= 100", B::NAME);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// Queues are taken once; asking again, or for a queue that does not
+/// exist, is a typed error.
+pub fn take_queue_twice_is_an_error<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(2, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let rx = fx.rx(1);
+    let tx = fx.tx(1);
+    assert!(matches!(
+        fx.port().take_rx(1),
+        Err(tapring_core::Error::NoSuchQueue { queue: 1, count: 2 })
+    ));
+    assert!(matches!(
+        fx.port().take_tx(1),
+        Err(tapring_core::Error::NoSuchQueue { queue: 1, count: 2 })
+    ));
+    assert!(matches!(
+        fx.port().take_rx(2),
+        Err(tapring_core::Error::NoSuchQueue { queue: 2, .. })
+    ));
+    drop((rx, tx));
+    fx.finish();
+}
+
+/// Kills and reaps a child process when dropped (also on panic).
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The kernel as a peer: the interface lives in its own network namespace
+/// with 198.18.0.1/24; a host written on tapring queues answers ARP and
+/// ICMP echo for 198.18.0.2; `ping -c 3` from the namespace must succeed.
+pub fn kernel_peer_ping<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::with(
+        1,
+        VnetHdr::None,
+        standard_pool(),
+        SuiteOptions::default(),
+        false,
+    );
+    let ns = NetnsGuard::new();
+    let name = fx.name.clone();
+    let nsn = ns.name().to_owned();
+    assert!(quiet_ip(&["link", "set", "dev", &name, "netns", &nsn]));
+    assert!(quiet_ip(&[
+        "-n",
+        &nsn,
+        "addr",
+        "add",
+        "198.18.0.1/24",
+        "dev",
+        &name
+    ]));
+    assert!(quiet_ip(&["-n", &nsn, "link", "set", "dev", &name, "up"]));
+    let mut rx = fx.rx(0);
+    let mut tx = fx.tx(0);
+    let mut ping = ChildGuard(
+        Command::new("ip")
+            .args([
+                "netns", "exec", &nsn, "ping", "-c", "3", "-i", "0.2", "-W", "1",
+            ])
+            .arg("198.18.0.2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ping"),
+    );
+    let ip = [198, 18, 0, 2];
+    let mac = [0x02, 0x7a, 0x70, 0, 0, 0x42];
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut rx_burst: Burst<32> = Burst::new();
+    let mut tx_burst: Burst<32> = Burst::new();
+    let mut out = vec![0u8; 2048];
+    let (mut arps, mut echoes) = (0, 0);
+    let status = loop {
+        if let Some(status) = ping.0.try_wait().expect("ping status") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = ping.0.kill();
+            let _ = ping.0.wait();
+            break None;
+        }
+        rx.wait(Some(Duration::from_millis(20))).expect("wait");
+        rx.rx_burst(&mut rx_burst).expect("rx_burst");
+        let pool = fx.pool.clone();
+        rx_burst.drain_each(|p| {
+            let reply = respond(p.data(), ip, mac, &mut out);
+            let len = match reply {
+                Reply::Ignore => return,
+                Reply::Arp(n) => {
+                    arps += 1;
+                    n
+                }
+                Reply::Echo(n) => {
+                    echoes += 1;
+                    n
+                }
+            };
+            let _ = tx_burst.push(pkt_of(&pool, &out[..len]));
+        });
+        tx.tx_burst(&mut tx_burst).expect("tx_burst");
+        tx_burst.clear();
+        let _ = tx.reclaim();
+    };
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}: ping through the tapring host (arp replies {arps}, echo replies {echoes})",
+        B::NAME
+    );
+    assert!(arps >= 1 && echoes >= 3, "arp {arps}, echo {echoes}");
+    drain_tx(&mut tx);
+    drop((rx, tx));
+    fx.finish();
+    drop(ns);
+}
