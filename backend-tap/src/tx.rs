@@ -18,7 +18,7 @@ use std::io::IoSlice;
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use tapring_core::config::ETH_HDR_LEN;
+use tapring_core::tx_prep::{self, TxLimits};
 use tapring_core::pool::MAX_SEGS;
 use tapring_core::{BurstSlice, Error, Pkt, Pool, PoolCache, QueueStats, TxQueue};
 
@@ -71,43 +71,20 @@ impl TapTxQueue {
         self.max_frame
     }
 
-    fn drop_pkt(&mut self, pkt: Pkt, reason: fn(&mut QueueStats)) -> Result<(), Pkt> {
-        reason(&mut self.stats);
-        self.stats.errors += 1;
-        self.cache.free(pkt);
-        Ok(())
-    }
-
     /// Sends one packet: `Ok` when it was taken (sent or counted and
     /// freed), `Err(pkt)` to stop the burst with `pkt` unchanged.
     fn send_one(&mut self, mut pkt: Pkt) -> Result<(), Pkt> {
-        let len = pkt.pkt_len();
-        let off = pkt.offload();
-        if len < ETH_HDR_LEN as usize {
-            return self.drop_pkt(pkt, |s| s.drops.runt += 1);
+        let limits = TxLimits {
+            vnet_hdr_len: self.vnet_hdr_len as usize,
+            max_frame: self.max_frame as usize,
+            max_segs: MAX_SEGS,
+        };
+        if let Err(why) = tx_prep::prepare(&mut pkt, &limits) {
+            why.count(&mut self.stats);
+            self.cache.free(pkt);
+            return Ok(());
         }
-        if off.gso.is_none() && len > self.max_frame as usize {
-            return self.drop_pkt(pkt, |s| s.drops.oversize += 1);
-        }
-        if pkt.nb_segs() > MAX_SEGS {
-            return self.drop_pkt(pkt, |s| s.drops.too_many_segs += 1);
-        }
-        let hdr = self.vnet_hdr_len as usize;
-        if hdr > 0 {
-            let mut bytes = [0u8; 12];
-            // The one call of the virtio-net header encoder on Tx.
-            if tapring_core::vnet::encode_len(&off, hdr, len, &mut bytes[..hdr]).is_err() {
-                return self.drop_pkt(pkt, |s| s.drops.bad_offload += 1);
-            }
-            match pkt.prepend(hdr) {
-                Ok(room) => room.copy_from_slice(&bytes[..hdr]),
-                Err(_) => return self.drop_pkt(pkt, |s| s.drops.no_headroom += 1),
-            }
-        } else if !off.is_none() {
-            // Without a virtio-net header the kernel cannot be asked to
-            // finish a checksum or segment: the frame would go out wrong.
-            return self.drop_pkt(pkt, |s| s.drops.bad_offload += 1);
-        }
+        let (hdr, off) = (limits.vnet_hdr_len, pkt.offload());
         let total = pkt.pkt_len();
         let result = loop {
             let r = if pkt.nb_segs() == 1 {
@@ -136,8 +113,7 @@ impl TapTxQueue {
                 s.drops.short_write += 1;
             }
             Err(Errno::EAGAIN | Errno::ENOBUFS) => {
-                // Cannot fail: the header was prepended above.
-                let _ = pkt.adj(hdr);
+                tx_prep::unprepare(&mut pkt, &limits);
                 return Err(pkt);
             }
             Err(errno) => count_io_error(s, errno),

@@ -45,6 +45,7 @@ pub mod queue;
 pub mod ring;
 pub mod stats;
 mod sync;
+pub mod tx_prep;
 pub mod vnet;
 
 pub use burst::{Burst, BurstSlice};

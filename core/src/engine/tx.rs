@@ -5,7 +5,6 @@
 use super::inflight::{InflightTable, Slot};
 use super::{CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, count_offload};
 use crate::burst::BurstSlice;
-use crate::config::ETH_HDR_LEN;
 use crate::error::Error;
 use crate::pool::{MAX_SEGS, Pkt, Pool, PoolCache, RawBuf};
 use crate::ring::{Cqe, Ring, RingError, Sqe, errno};
@@ -132,13 +131,6 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
         Ok(self.reap())
     }
 
-    fn drop_pkt(&mut self, pkt: Pkt, reason: fn(&mut QueueStats)) -> Result<Posted, Pkt> {
-        reason(&mut self.stats);
-        self.stats.errors += 1;
-        self.cache.free(pkt);
-        Ok(Posted::Dropped)
-    }
-
     fn post_one(&mut self, mut pkt: Pkt) -> Result<Posted, Pkt> {
         if self.table.is_full() {
             // Reap by in-flight count: make room by collecting completions.
@@ -150,40 +142,16 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
                 return Err(pkt);
             }
         }
-        let len = pkt.pkt_len();
-        let off = pkt.offload();
-        if len < ETH_HDR_LEN as usize {
-            return self.drop_pkt(pkt, |s| s.drops.runt += 1);
-        }
-        if off.gso.is_none() && len > self.cfg.max_frame as usize {
-            if super::mutation::on(super::mutation::TX_SILENT_OVERSIZE) {
+        if let Err(why) = crate::tx_prep::prepare(&mut pkt, &self.limits()) {
+            if why == crate::tx_prep::TxReject::Oversize
+                && super::mutation::on(super::mutation::TX_SILENT_OVERSIZE)
+            {
                 self.cache.free(pkt);
                 return Ok(Posted::Dropped);
             }
-            return self.drop_pkt(pkt, |s| s.drops.oversize += 1);
-        }
-        if pkt.nb_segs() > self.segs.len() {
-            return self.drop_pkt(pkt, |s| s.drops.too_many_segs += 1);
-        }
-        let hdr = self.cfg.vnet_hdr_len as usize;
-        if hdr > 0 {
-            let mut bytes = [0u8; 12];
-            let form = if hdr == 10 {
-                crate::vnet::VnetHdrLen::Short
-            } else {
-                crate::vnet::VnetHdrLen::Mergeable
-            };
-            if crate::vnet::encode(&off, len, form, &mut bytes[..hdr]).is_err() {
-                return self.drop_pkt(pkt, |s| s.drops.bad_offload += 1);
-            }
-            match pkt.prepend(hdr) {
-                Ok(room) => room.copy_from_slice(&bytes[..hdr]),
-                Err(_) => return self.drop_pkt(pkt, |s| s.drops.no_headroom += 1),
-            }
-        } else if !off.is_none() {
-            // Without a virtio-net header the kernel cannot be asked to
-            // finish a checksum or segment: the frame would go out wrong.
-            return self.drop_pkt(pkt, |s| s.drops.bad_offload += 1);
+            why.count(&mut self.stats);
+            self.cache.free(pkt);
+            return Ok(Posted::Dropped);
         }
         let total = pkt.pkt_len() as u32;
         let nsegs = pkt.raw_segments(&mut self.segs);
@@ -222,9 +190,17 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
         self.ring.post(token, op)
     }
 
+    fn limits(&self) -> crate::tx_prep::TxLimits {
+        crate::tx_prep::TxLimits {
+            vnet_hdr_len: self.cfg.vnet_hdr_len as usize,
+            max_frame: self.cfg.max_frame as usize,
+            max_segs: self.segs.len(),
+        }
+    }
+
     /// Undoes the header prepend of a packet handed back to the caller.
     fn unprepend(&self, mut pkt: Pkt) -> Pkt {
-        let _ = pkt.adj(self.cfg.vnet_hdr_len as usize);
+        crate::tx_prep::unprepare(&mut pkt, &self.limits());
         pkt
     }
 
