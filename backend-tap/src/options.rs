@@ -2,7 +2,6 @@
 //! the helpers both directions share.
 
 use nix::errno::Errno;
-use tapring_core::offload::{Checksum, Offload};
 use tapring_core::stats::QueueStats;
 
 /// The most buffers one received frame may span (see
@@ -48,17 +47,6 @@ impl Default for TapQueueOptions {
 
 /// Counts the offload facts of one packet in the extended statistics (as
 /// the io_uring engine does).
-pub(crate) fn count_offload(stats: &mut QueueStats, off: &Offload) {
-    match off.csum {
-        Checksum::Partial { .. } => stats.xstats.csum_partial += 1,
-        Checksum::Valid => stats.xstats.csum_valid += 1,
-        Checksum::None => {}
-    }
-    if off.gso.is_some() {
-        stats.xstats.gso += 1;
-    }
-}
-
 /// Records a failed system call the way the io_uring engine records a
 /// failed completion: one error, one `io_error` drop, the negative errno.
 pub(crate) fn count_io_error(stats: &mut QueueStats, errno: Errno) {

@@ -24,9 +24,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use tapring_core::config::ETH_HDR_LEN;
 use tapring_core::{BurstSlice, Error, Pkt, Pool, PoolCache, QueueStats, RxQueue};
 
-use crate::options::{
-    CACHE, MAX_RX_SEGS, TapQueueOptions, count_io_error, count_offload, os_error,
-};
+use crate::options::{CACHE, MAX_RX_SEGS, TapQueueOptions, count_io_error, os_error};
 
 /// A receive queue over one TAP queue fd (its own dup of it): a
 /// nonblocking `read` (or `readv` into a chain) per frame.
@@ -217,7 +215,7 @@ impl TapRxQueue {
             match tapring_core::vnet::decode(&pkt.data()[..hdr], n - hdr) {
                 Ok(off) => {
                     pkt.set_offload(off);
-                    count_offload(&mut self.stats, &off);
+                    self.stats.count_offload(&off);
                 }
                 Err(_) => {
                     self.stats.errors += 1;

@@ -18,11 +18,11 @@ use std::io::IoSlice;
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use tapring_core::tx_prep::{self, TxLimits};
 use tapring_core::pool::MAX_SEGS;
+use tapring_core::tx_prep::{self, TxLimits};
 use tapring_core::{BurstSlice, Error, Pkt, Pool, PoolCache, QueueStats, TxQueue};
 
-use crate::options::{CACHE, TapQueueOptions, count_io_error, count_offload};
+use crate::options::{CACHE, TapQueueOptions, count_io_error};
 
 /// A transmit queue over one TAP queue fd (its own dup of it): one `write`
 /// per frame, `writev` for chains, the virtio-net header prepended in the
@@ -106,7 +106,7 @@ impl TapTxQueue {
         match result {
             Ok(n) if n == total => {
                 s.count_frame(pkt.data().get(hdr..).unwrap_or(&[]), total - hdr);
-                count_offload(s, &off);
+                s.count_offload(&off);
             }
             Ok(_) => {
                 s.errors += 1;

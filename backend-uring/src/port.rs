@@ -185,6 +185,15 @@ impl UringPort {
             let d = self.cfg.rx_depth;
             (d, d.max(16), (2 * d).max(64))
         };
+        let have = self.pool.config().count;
+        if u64::from(depth) * 2 > u64::from(have) {
+            self.rx_taken[usize::from(q)] = false;
+            let e = tapring_core::ConfigError::PoolTooSmall {
+                ring: depth,
+                pool: have,
+            };
+            return Err(UringError::Core(e.into()));
+        }
         let fd = self
             .dev
             .queue_fd(usize::from(q))

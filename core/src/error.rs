@@ -57,6 +57,14 @@ pub enum ConfigError {
         /// Capacity of the burst container.
         capacity: usize,
     },
+    /// The pool cannot feed an Rx ring and still leave buffers for received
+    /// packets and Tx: a ring may lend at most half the pool.
+    PoolTooSmall {
+        /// Buffers the Rx ring lends to the kernel.
+        ring: u32,
+        /// Buffers in the pool.
+        pool: u32,
+    },
     /// The memory handed to the pool is smaller than the pool needs.
     RegionTooSmall {
         /// Bytes given.
@@ -113,6 +121,12 @@ impl fmt::Display for ConfigError {
                 f,
                 "burst size {burst} does not fit a burst of capacity {capacity}: \
                  use 1..={capacity} or a larger Burst<N>"
+            ),
+            ConfigError::PoolTooSmall { ring, pool } => write!(
+                f,
+                "an Rx ring of {ring} buffers needs a pool of at least {} (it has {pool}): \
+                 use a larger pool or a smaller ring",
+                2 * u64::from(ring)
             ),
             ConfigError::RegionTooSmall { given, needed } => write!(
                 f,

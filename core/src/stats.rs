@@ -125,6 +125,19 @@ impl QueueStats {
         }
     }
 
+    /// Counts the offload facts of one packet (checksum state, GSO).
+    pub fn count_offload(&mut self, off: &crate::offload::Offload) {
+        use crate::offload::Checksum;
+        match off.csum {
+            Checksum::Partial { .. } => self.xstats.csum_partial += 1,
+            Checksum::Valid => self.xstats.csum_valid += 1,
+            Checksum::None => {}
+        }
+        if off.gso.is_some() {
+            self.xstats.gso += 1;
+        }
+    }
+
     /// Every counter with its name, for display or export.
     pub fn named(&self) -> [(&'static str, u64); 31] {
         let d = &self.drops;

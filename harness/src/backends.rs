@@ -82,9 +82,10 @@ impl Opened {
     }
 }
 
-fn take_all<P: Port>(
-    port: &mut P,
-) -> Result<(Vec<Box<dyn RxQueue>>, Vec<Box<dyn TxQueue>>), HarnessError>
+/// Every queue of a port, as trait objects.
+type AllQueues = (Vec<Box<dyn RxQueue>>, Vec<Box<dyn TxQueue>>);
+
+fn take_all<P: Port>(port: &mut P) -> Result<AllQueues, HarnessError>
 where
     P::Rx: 'static,
     P::Tx: 'static,

@@ -3,7 +3,6 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
 
 /// Every EtherType, in network byte order, as AF_PACKET wants it.
 const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
@@ -78,34 +77,6 @@ impl PacketSocket {
         self.setsockopt(libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1)
     }
 
-    /// Sets the receive buffer size (sinks that must not drop).
-    pub fn set_rcvbuf(&self, bytes: i32) -> io::Result<()> {
-        self.setsockopt(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, bytes)
-            .or_else(|_| self.setsockopt(libc::SOL_SOCKET, libc::SO_RCVBUF, bytes))
-    }
-
-    /// Sends one frame; returns false when the kernel refused it for lack of
-    /// room (ENOBUFS/EAGAIN), which a load source simply counts.
-    pub fn send(&self, frame: &[u8]) -> io::Result<bool> {
-        // SAFETY: the pointer/length describe `frame`, valid for the call.
-        let rc = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if rc >= 0 {
-            return Ok(true);
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ENOBUFS) | Some(libc::EAGAIN) => Ok(false),
-            _ => Err(e),
-        }
-    }
-
     /// Sends `frames` with one sendmmsg; returns how many the kernel took.
     pub fn send_batch(&self, frames: &[&[u8]], scratch: &mut BatchScratch) -> io::Result<usize> {
         let n = frames.len().min(scratch.iov.len());
@@ -137,41 +108,6 @@ impl PacketSocket {
             Some(libc::ENOBUFS) | Some(libc::EAGAIN) => Ok(0),
             _ => Err(e),
         }
-    }
-
-    /// Receives one frame into `buf` (waiting at most `timeout`); `None` on
-    /// timeout. Returns the frame's full length (it may exceed `buf`).
-    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let ready = check(unsafe { libc::poll(&mut pfd, 1, ms) })?;
-        if ready == 0 {
-            return Ok(None);
-        }
-        // SAFETY: the pointer/length describe `buf`; MSG_TRUNC makes the
-        // kernel report the frame's real length.
-        let rc = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_TRUNC | libc::MSG_DONTWAIT,
-            )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return if e.raw_os_error() == Some(libc::EAGAIN) {
-                Ok(None)
-            } else {
-                Err(e)
-            };
-        }
-        Ok(Some(rc as usize))
     }
 }
 

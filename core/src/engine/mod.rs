@@ -20,8 +20,6 @@ pub use tx::TxEngine;
 
 use crate::config::ETH_HDR_LEN;
 use crate::error::{ConfigError, Error};
-use crate::offload::{Checksum, Offload};
-use crate::stats::QueueStats;
 
 /// Completions harvested per ring call.
 pub(crate) const HARVEST: usize = 64;
@@ -35,6 +33,22 @@ pub(crate) const CANCEL_TOKEN: u64 = u64::MAX;
 /// How many times teardown waits for outstanding completions (1 ms each)
 /// before it gives up and leaves the remaining buffers to the kernel.
 pub(crate) const DRAIN_ROUNDS: u32 = 2000;
+
+/// Teardown repeats its cancel request after this many idle rounds.
+pub(crate) const CANCEL_EVERY: u32 = 5;
+
+/// Asks the kernel to cancel everything in flight on `ring`, now.
+pub(crate) fn cancel_all<R: crate::ring::Ring>(ring: &mut R) -> Result<(), Error> {
+    use crate::ring::{RingError, Sqe};
+    let mut r = ring.post(CANCEL_TOKEN, Sqe::CancelAll);
+    if r == Err(RingError::Full) {
+        ring.flush(0)?;
+        r = ring.post(CANCEL_TOKEN, Sqe::CancelAll);
+    }
+    r?;
+    ring.flush(0)?;
+    Ok(())
+}
 
 /// Settings of one engine (one queue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,17 +96,5 @@ impl EngineConfig {
             .into());
         }
         Ok(())
-    }
-}
-
-/// Counts the offload facts of one packet in the extended statistics.
-pub(crate) fn count_offload(stats: &mut QueueStats, off: &Offload) {
-    match off.csum {
-        Checksum::Partial { .. } => stats.xstats.csum_partial += 1,
-        Checksum::Valid => stats.xstats.csum_valid += 1,
-        Checksum::None => {}
-    }
-    if off.gso.is_some() {
-        stats.xstats.gso += 1;
     }
 }

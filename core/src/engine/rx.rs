@@ -3,7 +3,9 @@
 //! completions into packets, and replaces every buffer it hands out.
 
 use super::inflight::{InflightTable, ParkedTable, Slot};
-use super::{CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, MULTISHOT_TOKEN, count_offload};
+use super::{
+    CANCEL_EVERY, CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, MULTISHOT_TOKEN, cancel_all,
+};
 use crate::burst::BurstSlice;
 use crate::config::{ETH_HDR_LEN, RxMode};
 use crate::error::Error;
@@ -299,7 +301,11 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             return Verdict::Recycle(pkt);
         }
         let n = result as u32;
-        if n > self.room {
+        // tun copies what fits and returns the buffer's length for a frame
+        // larger than the buffer (no EMSGSIZE, no full length): a read that
+        // fills the buffer exactly cannot be told from a cut one, so it
+        // counts as truncated. Buffers are sized above the largest frame.
+        if n >= self.room {
             self.stats.errors += 1;
             self.stats.drops.truncated += 1;
             return Verdict::Recycle(pkt);
@@ -318,7 +324,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             match crate::vnet::decode(&pkt.data()[..hdr as usize], frame_len) {
                 Ok(off) => {
                     pkt.set_offload(off);
-                    count_offload(&mut self.stats, &off);
+                    self.stats.count_offload(&off);
                 }
                 Err(_) => {
                     self.stats.errors += 1;
@@ -427,6 +433,9 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         }
         while self.in_flight() < self.depth {
             let Some(pkt) = self.cache.alloc() else {
+                // The ring runs short of buffers until the pool refills
+                // (counted once per call, like a failed refill in DPDK).
+                self.stats.rx_nombuf += 1;
                 return;
             };
             let before = self.in_flight();
@@ -481,21 +490,14 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             return Ok(());
         }
         self.started = false;
-        let needs_cancel = match &self.lent {
-            Lent::Posted(t) => !t.is_empty(),
-            Lent::Multishot { armed, .. } => *armed,
-        };
-        if needs_cancel {
-            let mut r = self.ring.post(CANCEL_TOKEN, Sqe::CancelAll);
-            if r == Err(RingError::Full) {
-                self.ring.flush(0)?;
-                r = self.ring.post(CANCEL_TOKEN, Sqe::CancelAll);
-            }
-            r?;
-            self.ring.flush(0)?;
-        }
         let mut rounds = 0;
         while self.kernel_holds_buffers() && rounds < DRAIN_ROUNDS {
+            // Cancel again every few idle rounds: a read whose wake-up was
+            // still queued as task work when a cancel ran is not found by
+            // it, re-arms afterwards and would wait forever.
+            if rounds % CANCEL_EVERY == 0 {
+                cancel_all(&mut self.ring)?;
+            }
             let got = self.ring.harvest(&mut self.cqes);
             for i in 0..got {
                 let cqe = self.cqes[i];

@@ -3,7 +3,7 @@
 //! by the number in flight, returning every buffer exactly once.
 
 use super::inflight::{InflightTable, Slot};
-use super::{CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, count_offload};
+use super::{CANCEL_EVERY, CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, cancel_all};
 use crate::burst::BurstSlice;
 use crate::error::Error;
 use crate::pool::{MAX_SEGS, Pkt, Pool, PoolCache, RawBuf};
@@ -233,7 +233,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
         if cqe.result >= 0 && cqe.result as u32 == expect {
             let frame = pkt.data().get(hdr..).unwrap_or(&[]);
             s.count_frame(frame, expect as usize - hdr);
-            count_offload(s, &pkt.offload());
+            s.count_offload(&pkt.offload());
         } else if cqe.result >= 0 {
             s.errors += 1;
             s.drops.short_write += 1;
@@ -260,16 +260,12 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
             self.cache.flush();
             return Ok(());
         }
-        let mut r = self.ring.post(CANCEL_TOKEN, Sqe::CancelAll);
-        if r == Err(RingError::Full) {
-            self.ring.flush(0)?;
-            r = self.ring.post(CANCEL_TOKEN, Sqe::CancelAll);
-        }
-        r?;
-        self.ring.flush(0)?;
         self.unflushed = false;
         let mut rounds = 0;
         while !self.table.is_empty() && rounds < DRAIN_ROUNDS {
+            if rounds % CANCEL_EVERY == 0 {
+                cancel_all(&mut self.ring)?;
+            }
             if self.reap() == 0 {
                 rounds += 1;
                 let _ = self.ring.wait(Some(Duration::from_millis(1)));

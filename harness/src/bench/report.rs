@@ -43,7 +43,7 @@ impl Environment {
         Environment {
             kernel,
             cpu,
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpus: super::workload::online_cpus(),
             tapring: env!("CARGO_PKG_VERSION"),
             bridge_netfilter_off,
         }
@@ -149,16 +149,8 @@ pub fn table(records: &[Record], env: &Environment) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<6} {:>5} {:<7} {:>8} {:>8} {:>11} {:>9} {:>10}  {}",
-        "test",
-        "size",
-        "backend",
-        "Mpps",
-        "Gbit/s",
-        "CPU s/Mpkt",
-        "drops",
-        "offered",
-        "vs tap: median [min..max] (pairs)"
+        "{:<6} {:>5} {:<7} {:>8} {:>8} {:>11} {:>9} {:>10}  vs tap: median [min..max] (pairs)",
+        "test", "size", "backend", "Mpps", "Gbit/s", "CPU s/Mpkt", "drops", "offered",
     );
     for sm in summarize(records) {
         let ratio = match sm.ratio {

@@ -95,12 +95,20 @@ fn thread_cpu() -> f64 {
     }
 }
 
+/// CPUs online (not just those this thread may run on).
+pub fn online_cpus() -> usize {
+    use nix::unistd::{SysconfVar, sysconf};
+    match sysconf(SysconfVar::_NPROCESSORS_ONLN) {
+        Ok(Some(n)) if n > 0 => n as usize,
+        _ => 1,
+    }
+}
+
 /// Pins the calling thread to `cpu` when the machine has it.
 pub fn pin(cpu: usize) {
     use nix::sched::{CpuSet, sched_setaffinity};
     use nix::unistd::Pid;
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpu < cpus {
+    if cpu < online_cpus() {
         let mut set = CpuSet::new();
         if set.set(cpu).is_ok() {
             let _ = sched_setaffinity(Pid::from_raw(0), &set);
@@ -185,11 +193,10 @@ fn spawn_source(
         sock.bypass_qdisc()?;
         let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
         let mut scratch = BatchScratch::new(refs.len());
-        let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            n += sock.send_batch(&refs, &mut scratch)? as u64;
+            let n = sock.send_batch(&refs, &mut scratch)?;
+            sent.fetch_add(n as u64, Ordering::Relaxed);
         }
-        sent.store(n, Ordering::Relaxed);
         Ok(())
     })
 }
@@ -215,6 +222,7 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     // Let the source reach speed before measuring.
     std::thread::sleep(Duration::from_millis(20));
     let before = rx.stats().packets;
+    let sent0 = sent.load(Ordering::Relaxed);
     let (t0, c0) = (Instant::now(), thread_cpu());
     while t0.elapsed() < spec.duration {
         if rx.rx_burst(&mut burst)? > 0 {
@@ -223,12 +231,11 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     }
     let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
     let packets = rx.stats().packets - before;
+    let offered = sent.load(Ordering::Relaxed) - sent0;
     stop.store(true, Ordering::Relaxed);
     src.join()
         .map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
     rx.stop()?;
-    let total_secs = secs + 0.02;
-    let offered = (sent.load(Ordering::Relaxed) as f64 * secs / total_secs) as u64;
     Ok(Sample {
         packets,
         secs,
