@@ -102,6 +102,25 @@ where
     Ok((rx, tx))
 }
 
+/// Sizes of the io_uring Rx rings.
+#[derive(Clone, Copy, Debug)]
+pub struct RingSizes {
+    /// Posted-read mode: reads kept posted.
+    pub rx_depth: u32,
+    /// Multishot mode: provided buffers.
+    pub multishot_buffers: u32,
+}
+
+impl Default for RingSizes {
+    fn default() -> Self {
+        let d = UringConfig::default();
+        RingSizes {
+            rx_depth: d.rx_depth,
+            multishot_buffers: d.multishot_buffers,
+        }
+    }
+}
+
 /// Opens the device `tap` with backend `kind`, queues taking buffers from
 /// `pool`.
 pub fn open(
@@ -109,6 +128,7 @@ pub fn open(
     tap: &TapConfig,
     pool: &Pool,
     rx_mode: RxMode,
+    rings: RingSizes,
     port_id: u16,
 ) -> Result<Opened, HarnessError> {
     let (port, rx, tx) = match kind {
@@ -125,6 +145,8 @@ pub fn open(
             let cfg = UringConfig {
                 rx_mode,
                 port_id,
+                rx_depth: rings.rx_depth,
+                multishot_buffers: rings.multishot_buffers,
                 ..UringConfig::default()
             };
             let mut p = UringPort::open(tap, pool, cfg)?;

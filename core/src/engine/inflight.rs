@@ -185,9 +185,11 @@ impl<S: AsMut<[Slot]> + AsRef<[Slot]>> ParkedTable<S> {
         Some(pkt)
     }
 
-    /// The first empty position, if any.
-    pub fn first_empty(&self) -> Option<usize> {
-        self.slots.as_ref().iter().position(|s| s.pkt.is_none())
+    /// The first empty position at or after `from`, if any.
+    pub fn first_empty_from(&self, from: usize) -> Option<usize> {
+        let slots = self.slots.as_ref();
+        let tail = slots.get(from..)?;
+        tail.iter().position(|s| s.pkt.is_none()).map(|i| from + i)
     }
 
     /// Takes every parked packet.

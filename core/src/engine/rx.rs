@@ -431,7 +431,18 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         if !self.started {
             return;
         }
+        // Multishot: one pass over the buffer ids, from where the last
+        // empty one was found (a scan per buffer would make a start cost
+        // O(depth^2)).
+        let mut next_bid = 0;
         while self.in_flight() < self.depth {
+            let bid = match &self.lent {
+                Lent::Posted(_) => None,
+                Lent::Multishot { parked, .. } => match parked.first_empty_from(next_bid) {
+                    Some(b) => Some(b),
+                    None => return,
+                },
+            };
             let Some(pkt) = self.cache.alloc() else {
                 // The ring runs short of buffers until the pool refills
                 // (counted once per call, like a failed refill in DPDK).
@@ -439,15 +450,12 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
                 return;
             };
             let before = self.in_flight();
-            match &self.lent {
-                Lent::Posted(_) => self.post_read(pkt),
-                Lent::Multishot { parked, .. } => match parked.first_empty() {
-                    Some(bid) => self.provide(bid, pkt),
-                    None => {
-                        self.cache.free(pkt);
-                        return;
-                    }
-                },
+            match bid {
+                None => self.post_read(pkt),
+                Some(b) => {
+                    self.provide(b, pkt);
+                    next_bid = b + 1;
+                }
             }
             if self.in_flight() == before {
                 return;

@@ -36,6 +36,12 @@ pub struct BenchArgs {
     /// Rx mode of the io_uring backend.
     #[arg(long, value_enum, default_value_t = RxModeArg::Auto)]
     pub rx_mode: RxModeArg,
+    /// io_uring posted-read mode: reads kept posted (power of two).
+    #[arg(long, default_value_t = 256)]
+    pub rx_depth: u32,
+    /// io_uring multishot mode: buffers in the provided-buffer ring (power of two).
+    #[arg(long, default_value_t = 2048)]
+    pub multishot_buffers: u32,
     /// Seconds measured per test, size and backend (split over the rounds).
     #[arg(long, default_value_t = 1.5)]
     pub seconds: f64,
@@ -167,6 +173,8 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                         size,
                         burst: args.burst,
                         rx_mode: args.rx_mode.mode(),
+                        rx_depth: args.rx_depth,
+                        multishot_buffers: args.multishot_buffers,
                         duration: per,
                     };
                     bar.set_message(format!("{} {size} B {}", test.name(), backend.name()));

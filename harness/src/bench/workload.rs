@@ -52,6 +52,10 @@ pub struct RunSpec {
     pub burst: usize,
     /// Rx mode for io_uring.
     pub rx_mode: RxMode,
+    /// io_uring posted reads per queue.
+    pub rx_depth: u32,
+    /// io_uring multishot buffers per queue.
+    pub multishot_buffers: u32,
     /// How long to measure.
     pub duration: Duration,
 }
@@ -123,7 +127,11 @@ fn pool_for(size: usize) -> Result<Pool, HarnessError> {
 }
 
 fn open_up(spec: &RunSpec, name: &str, pool: &Pool) -> Result<Opened, HarnessError> {
-    let o = backends::open(spec.backend, &TapConfig::named(name), pool, spec.rx_mode, 0)?;
+    let rings = backends::RingSizes {
+        rx_depth: spec.rx_depth,
+        multishot_buffers: spec.multishot_buffers,
+    };
+    let o = backends::open(spec.backend, &TapConfig::named(name), pool, spec.rx_mode, rings, 0)?;
     sandbox::ip(&["link", "set", "dev", name, "up"])?;
     Ok(o)
 }
