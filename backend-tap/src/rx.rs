@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use tapring_core::config::ETH_HDR_LEN;
 use tapring_core::{BurstSlice, Error, Pkt, Pool, PoolCache, QueueStats, RxQueue};
 
 use crate::options::{CACHE, MAX_RX_SEGS, TapQueueOptions, count_io_error, os_error};
@@ -196,37 +195,13 @@ impl TapRxQueue {
     /// Classifies a read of `n` bytes into `pkt` (which holds them), of at
     /// most `room` bytes; strips and decodes the virtio-net header.
     fn judge(&mut self, mut pkt: Pkt, n: usize, room: usize) -> Read {
-        let hdr = self.vnet_hdr_len as usize;
-        if n >= room {
-            // tun cut the frame (see the module docs).
-            self.stats.errors += 1;
-            self.stats.drops.truncated += 1;
-            self.cache.free(pkt);
-            return Read::Dropped;
-        }
-        if n < hdr + ETH_HDR_LEN as usize {
-            self.stats.errors += 1;
-            self.stats.drops.runt += 1;
-            self.cache.free(pkt);
-            return Read::Dropped;
-        }
-        if hdr > 0 {
-            // The one call of the virtio-net header decoder on Rx.
-            match tapring_core::vnet::decode(&pkt.data()[..hdr], n - hdr) {
-                Ok(off) => {
-                    pkt.set_offload(off);
-                    self.stats.count_offload(&off);
-                }
-                Err(_) => {
-                    self.stats.errors += 1;
-                    self.stats.drops.bad_vnet_hdr += 1;
-                    self.cache.free(pkt);
-                    return Read::Dropped;
-                }
+        match tapring_core::rx_prep::accept(&mut pkt, n, room, self.vnet_hdr_len as usize) {
+            Ok(off) => self.stats.count_offload(&off),
+            Err(why) => {
+                why.count(&mut self.stats);
+                self.cache.free(pkt);
+                return Read::Dropped;
             }
-            // Cannot fail: the first segment holds at least hdr + 14 bytes
-            // (it is filled first and is larger than that).
-            let _ = pkt.adj(hdr);
         }
         pkt.set_origin(self.port, self.queue);
         let len = pkt.pkt_len();

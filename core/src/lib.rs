@@ -43,6 +43,7 @@ pub mod offload;
 pub mod pool;
 pub mod queue;
 pub mod ring;
+pub mod rx_prep;
 pub mod stats;
 mod sync;
 pub mod tx_prep;

@@ -7,7 +7,7 @@ use super::{
     CANCEL_EVERY, CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, MULTISHOT_TOKEN, cancel_all,
 };
 use crate::burst::BurstSlice;
-use crate::config::{ETH_HDR_LEN, RxMode};
+use crate::config::RxMode;
 use crate::error::Error;
 use crate::pool::{Pkt, Pool, PoolCache};
 use crate::ring::{Cqe, Ring, RingError, Sqe, errno};
@@ -300,40 +300,19 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             }
             return Verdict::Recycle(pkt);
         }
-        let n = result as u32;
-        // tun copies what fits and returns the buffer's length for a frame
-        // larger than the buffer (no EMSGSIZE, no full length): a read that
-        // fills the buffer exactly cannot be told from a cut one, so it
-        // counts as truncated. Buffers are sized above the largest frame.
-        if n >= self.room {
-            self.stats.errors += 1;
-            self.stats.drops.truncated += 1;
-            return Verdict::Recycle(pkt);
-        }
-        if n < hdr + ETH_HDR_LEN {
-            if super::mutation::on(super::mutation::RX_UNCOUNTED_RUNT) {
+        let n = result as usize;
+        pkt.rx_complete(result as u32);
+        match crate::rx_prep::accept(&mut pkt, n, self.room as usize, hdr as usize) {
+            Ok(off) => self.stats.count_offload(&off),
+            Err(crate::rx_prep::RxReject::Runt)
+                if super::mutation::on(super::mutation::RX_UNCOUNTED_RUNT) =>
+            {
                 return Verdict::Recycle(pkt);
             }
-            self.stats.errors += 1;
-            self.stats.drops.runt += 1;
-            return Verdict::Recycle(pkt);
-        }
-        pkt.rx_complete(n);
-        if hdr > 0 {
-            let frame_len = (n - hdr) as usize;
-            match crate::vnet::decode(&pkt.data()[..hdr as usize], frame_len) {
-                Ok(off) => {
-                    pkt.set_offload(off);
-                    self.stats.count_offload(&off);
-                }
-                Err(_) => {
-                    self.stats.errors += 1;
-                    self.stats.drops.bad_vnet_hdr += 1;
-                    return Verdict::Recycle(pkt);
-                }
+            Err(why) => {
+                why.count(&mut self.stats);
+                return Verdict::Recycle(pkt);
             }
-            // Cannot fail: n >= hdr was checked above.
-            let _ = pkt.adj(hdr as usize);
         }
         pkt.set_origin(self.cfg.port, self.cfg.queue);
         Verdict::Deliver(pkt)

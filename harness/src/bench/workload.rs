@@ -131,7 +131,14 @@ fn open_up(spec: &RunSpec, name: &str, pool: &Pool) -> Result<Opened, HarnessErr
         rx_depth: spec.rx_depth,
         multishot_buffers: spec.multishot_buffers,
     };
-    let o = backends::open(spec.backend, &TapConfig::named(name), pool, spec.rx_mode, rings, 0)?;
+    let o = backends::open(
+        spec.backend,
+        &TapConfig::named(name),
+        pool,
+        spec.rx_mode,
+        rings,
+        0,
+    )?;
     sandbox::ip(&["link", "set", "dev", name, "up"])?;
     Ok(o)
 }
