@@ -52,6 +52,11 @@ pub use tapring_core::{
     RxQueue, TxQueue,
 };
 
+#[cfg(all(feature = "tap", feature = "uring"))]
+mod any_port;
+#[cfg(all(feature = "tap", feature = "uring"))]
+pub use any_port::{AnyPort, Backend, OpenError};
+
 /// TAP device control and the read/write data path.
 #[cfg(feature = "tap")]
 pub use tapring_tap as tap;

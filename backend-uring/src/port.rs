@@ -290,6 +290,14 @@ impl UringRxQueue {
         self.ensure_started()
     }
 
+    /// An eventfd that becomes readable when this queue has completions to
+    /// harvest: add it to an epoll/mio/tokio loop, and on readiness read it
+    /// (to reset it) and call `rx_burst` until it returns 0. Created and
+    /// registered on first call; lives as long as the queue.
+    pub fn eventfd(&mut self) -> Result<std::os::fd::BorrowedFd<'_>, UringError> {
+        self.engine.ring_mut().eventfd()
+    }
+
     /// The Rx mode in use.
     pub fn mode(&self) -> RxMode {
         self.engine.mode()

@@ -5,7 +5,7 @@ use crate::error::UringError;
 use crate::sys::{self, BufRing, IovecTable};
 use io_uring::types::{CancelBuilder, Fd, Fixed, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 use tapring_core::pool::RawBuf;
 use tapring_core::ring::{Cqe, Ring, RingError, Sqe};
@@ -39,6 +39,7 @@ pub(crate) struct UringRing {
     iovecs: IovecTable,
     buf_rings: Vec<(u16, BufRing)>,
     fd: OwnedFd,
+    eventfd: Option<OwnedFd>,
     setup: RingSetup,
     enabled: bool,
 }
@@ -76,6 +77,7 @@ impl UringRing {
             iovecs: IovecTable::new(setup.slots),
             buf_rings: Vec::new(),
             fd,
+            eventfd: None,
             setup,
             enabled: false,
         })
@@ -95,6 +97,24 @@ impl UringRing {
         let _ = self.ring.submitter().register_ring_fd();
         self.enabled = true;
         Ok(())
+    }
+
+    /// An eventfd the kernel signals when completions are ready (created
+    /// and registered on first use), for epoll/mio/tokio loops.
+    pub(crate) fn eventfd(&mut self) -> Result<BorrowedFd<'_>, UringError> {
+        if self.eventfd.is_none() {
+            let efd = sys::eventfd().map_err(|e| UringError::os("eventfd", &e))?;
+            self.ring
+                .submitter()
+                .register_eventfd(efd.as_raw_fd())
+                .map_err(|e| UringError::os("io_uring_register(EVENTFD)", &e))?;
+            self.eventfd = Some(efd);
+        }
+        Ok(self
+            .eventfd
+            .as_ref()
+            .map(|f| f.as_fd())
+            .expect("created above"))
     }
 
     fn entry_for(&mut self, token: u64, op: Sqe<'_>) -> Result<squeue::Entry, RingError> {

@@ -102,3 +102,40 @@ pub trait Port {
     /// (see [`PortStats::imissed`]).
     fn imissed(&self) -> Result<u64, Error>;
 }
+
+/// A boxed queue is a queue (so ports can hand out trait objects).
+#[cfg(feature = "std")]
+impl<T: RxQueue + ?Sized> RxQueue for std::boxed::Box<T> {
+    fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
+        (**self).rx_burst(burst)
+    }
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        (**self).wait(timeout)
+    }
+    fn stats(&self) -> QueueStats {
+        (**self).stats()
+    }
+    fn stop(&mut self) -> Result<(), Error> {
+        (**self).stop()
+    }
+}
+
+/// A boxed queue is a queue (so ports can hand out trait objects).
+#[cfg(feature = "std")]
+impl<T: TxQueue + ?Sized> TxQueue for std::boxed::Box<T> {
+    fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
+        (**self).tx_burst(burst)
+    }
+    fn reclaim(&mut self) -> Result<usize, Error> {
+        (**self).reclaim()
+    }
+    fn in_flight(&self) -> usize {
+        (**self).in_flight()
+    }
+    fn stats(&self) -> QueueStats {
+        (**self).stats()
+    }
+    fn stop(&mut self) -> Result<(), Error> {
+        (**self).stop()
+    }
+}

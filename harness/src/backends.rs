@@ -3,9 +3,9 @@
 
 use crate::error::HarnessError;
 use serde::Serialize;
-use tapring::tap::{TapConfig, TapPort, TapQueueOptions};
-use tapring::uring::{UringConfig, UringPort};
-use tapring::{Pool, Port, RxMode, RxQueue, TxQueue};
+use tapring::tap::TapConfig;
+use tapring::uring::UringConfig;
+use tapring::{AnyPort, Backend, Pool, Port, RxMode, RxQueue, TxQueue};
 
 /// Which data path drives the port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -50,14 +50,6 @@ impl RxModeArg {
     }
 }
 
-/// An open port of either backend.
-pub enum AnyPort {
-    /// read/write.
-    Tap(TapPort),
-    /// io_uring.
-    Uring(UringPort),
-}
-
 /// A port with all of its queues taken.
 pub struct Opened {
     /// The port (keeps the device alive).
@@ -75,31 +67,8 @@ pub struct Opened {
 impl Opened {
     /// The device (control operations).
     pub fn device(&self) -> &tapring::tap::TapDevice {
-        match &self.port {
-            AnyPort::Tap(p) => p.device(),
-            AnyPort::Uring(p) => p.device(),
-        }
+        self.port.device()
     }
-}
-
-/// Every queue of a port, as trait objects.
-type AllQueues = (Vec<Box<dyn RxQueue>>, Vec<Box<dyn TxQueue>>);
-
-fn take_all<P: Port>(port: &mut P) -> Result<AllQueues, HarnessError>
-where
-    P::Rx: 'static,
-    P::Tx: 'static,
-{
-    let info = port.info();
-    let mut rx: Vec<Box<dyn RxQueue>> = Vec::new();
-    let mut tx: Vec<Box<dyn TxQueue>> = Vec::new();
-    for q in 0..info.rx_queues {
-        rx.push(Box::new(port.take_rx(q)?));
-    }
-    for q in 0..info.tx_queues {
-        tx.push(Box::new(port.take_tx(q)?));
-    }
-    Ok((rx, tx))
 }
 
 /// Sizes of the io_uring Rx rings.
@@ -131,29 +100,28 @@ pub fn open(
     rings: RingSizes,
     port_id: u16,
 ) -> Result<Opened, HarnessError> {
-    let (port, rx, tx) = match kind {
-        BackendKind::Tap => {
-            let opts = TapQueueOptions {
-                port_id,
-                ..TapQueueOptions::default()
-            };
-            let mut p = TapPort::open(tap, pool, opts)?;
-            let (rx, tx) = take_all(&mut p)?;
-            (AnyPort::Tap(p), rx, tx)
-        }
-        BackendKind::Uring => {
-            let cfg = UringConfig {
-                rx_mode,
-                port_id,
-                rx_depth: rings.rx_depth,
-                multishot_buffers: rings.multishot_buffers,
-                ..UringConfig::default()
-            };
-            let mut p = UringPort::open(tap, pool, cfg)?;
-            let (rx, tx) = take_all(&mut p)?;
-            (AnyPort::Uring(p), rx, tx)
-        }
+    let backend = match kind {
+        BackendKind::Tap => Backend::Tap,
+        BackendKind::Uring => Backend::Uring,
     };
+    let cfg = UringConfig {
+        rx_mode,
+        port_id,
+        rx_depth: rings.rx_depth,
+        multishot_buffers: rings.multishot_buffers,
+        ..UringConfig::default()
+    };
+    let mut port =
+        AnyPort::open(tap, pool, backend, cfg).map_err(|e| HarnessError::Backend(e.to_string()))?;
+    let info = port.info();
+    let mut rx = Vec::new();
+    let mut tx = Vec::new();
+    for q in 0..info.rx_queues {
+        rx.push(port.take_rx(q)?);
+    }
+    for q in 0..info.tx_queues {
+        tx.push(port.take_tx(q)?);
+    }
     let mut o = Opened {
         port,
         name: String::new(),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tapring::tap::TapConfig;
-use tapring::{Burst, Pool, PoolConfig, RxMode};
+use tapring::{Burst, Pool, PoolCache, PoolConfig, RxMode};
 
 /// The benchmark tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -143,10 +143,11 @@ fn open_up(spec: &RunSpec, name: &str, pool: &Pool) -> Result<Opened, HarnessErr
     Ok(o)
 }
 
-/// Fills `burst` up to `want` packets carrying `frame`.
-fn refill(burst: &mut Burst<256>, want: usize, pool: &Pool, frame: &[u8]) {
+/// Fills `burst` up to `want` packets carrying `frame`, allocating from
+/// the thread's own cache as an application would.
+fn refill(burst: &mut Burst<256>, want: usize, cache: &mut PoolCache, frame: &[u8]) {
     while burst.len() < want {
-        let Some(mut p) = pool.alloc() else { return };
+        let Some(mut p) = cache.alloc() else { return };
         if p.extend_from_slice(frame).is_err() {
             return;
         }
@@ -172,12 +173,13 @@ fn tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let name = names.next("trtx");
     let mut o = open_up(spec, &name, &pool)?;
     let frame = udp_frame(spec.size, 0, 0);
+    let mut cache: PoolCache = pool.cache();
     let tx = &mut o.tx[0];
     let mut burst: Burst<256> = Burst::new();
     let before = counter(&name, "rx_packets");
     let (t0, c0) = (Instant::now(), thread_cpu());
     while t0.elapsed() < spec.duration {
-        refill(&mut burst, spec.burst, &pool, &frame);
+        refill(&mut burst, spec.burst, &mut cache, &frame);
         tx.tx_burst(&mut burst)?;
     }
     tx.stop()?;
@@ -342,6 +344,7 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         ],
     )?;
     let frame = udp_frame(spec.size, 0, 0);
+    let mut cache: PoolCache = pool.cache();
     let (txa, rxb) = (&mut oa.tx[0], &mut ob.rx[0]);
     let mut out: Burst<256> = Burst::new();
     let mut inb: Burst<256> = Burst::new();
@@ -350,7 +353,7 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let before = rxb.stats().packets;
     let (t0, c0) = (Instant::now(), thread_cpu());
     while t0.elapsed() < spec.duration {
-        refill(&mut out, spec.burst, &pool, &frame);
+        refill(&mut out, spec.burst, &mut cache, &frame);
         txa.tx_burst(&mut out)?;
         if rxb.rx_burst(&mut inb)? > 0 {
             inb.clear();
