@@ -83,8 +83,12 @@ impl UringRing {
         })
     }
 
-    /// Enables the ring from the calling thread (once); registers the ring
-    /// fd for cheaper enters.
+    /// Enables the ring from the calling thread (once).
+    ///
+    /// The ring fd is deliberately not registered (IORING_REGISTER_RING_FDS):
+    /// that registration lives in the registering thread's io_uring context
+    /// and keeps the ring, and the TAP fd registered with it, alive until
+    /// that thread exits, while a queue may be dropped on another thread.
     pub(crate) fn enable(&mut self) -> Result<(), UringError> {
         if self.enabled {
             return Ok(());
@@ -93,8 +97,6 @@ impl UringRing {
             .submitter()
             .register_enable_rings()
             .map_err(|e| UringError::os("io_uring_register(ENABLE_RINGS)", &e))?;
-        // A registered ring fd saves an fd lookup per enter; optional.
-        let _ = self.ring.submitter().register_ring_fd();
         self.enabled = true;
         Ok(())
     }
