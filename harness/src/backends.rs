@@ -80,6 +80,17 @@ impl Opened {
             AnyPort::Uring(p) => p.device(),
         }
     }
+
+    /// Frames the kernel dropped because the Rx queues did not keep up
+    /// (the interface's tx_dropped). Fails while the interface is in
+    /// another network namespace.
+    pub fn imissed(&self) -> Result<u64, HarnessError> {
+        let r = match &self.port {
+            AnyPort::Tap(p) => p.imissed(),
+            AnyPort::Uring(p) => p.imissed(),
+        };
+        r.map_err(HarnessError::from)
+    }
 }
 
 /// Every queue of a port, as trait objects.
