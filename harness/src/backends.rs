@@ -69,6 +69,17 @@ impl Opened {
     pub fn device(&self) -> &tapring::tap::TapDevice {
         self.port.device()
     }
+
+    /// Frames the kernel dropped because the Rx queues did not keep up
+    /// (the interface's tx_dropped). Fails while the interface is in
+    /// another network namespace.
+    pub fn imissed(&self) -> Result<u64, HarnessError> {
+        let r = match &self.port {
+            AnyPort::Tap(p) => p.imissed(),
+            AnyPort::Uring(p) => p.imissed(),
+        };
+        r.map_err(HarnessError::from)
+    }
 }
 
 /// Sizes of the io_uring Rx rings.

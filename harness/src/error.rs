@@ -62,6 +62,12 @@ impl From<tapring::Error> for HarnessError {
     }
 }
 
+impl From<tapring::ConfigError> for HarnessError {
+    fn from(e: tapring::ConfigError) -> Self {
+        HarnessError::Backend(e.to_string())
+    }
+}
+
 impl From<tapring::tap::TapError> for HarnessError {
     fn from(e: tapring::tap::TapError) -> Self {
         HarnessError::Backend(e.to_string())

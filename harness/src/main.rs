@@ -5,9 +5,12 @@
 mod backends;
 mod bench;
 mod error;
+mod forward;
 mod frames;
+mod fwd;
 mod probe;
 mod sandbox;
+mod selftest;
 mod sys;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +31,12 @@ enum Command {
     /// Compare backends: tx, rx, drain and fwd, packets/s with paired
     /// ratios, in a private network namespace that vanishes afterwards.
     Bench(bench::BenchArgs),
+    /// Forward every frame between two TAP interfaces (or reflect it on
+    /// one), in the caller's network namespace, until Ctrl-C or --seconds.
+    Fwd(fwd::FwdArgs),
+    /// Check tapring end to end (ping, TCP, multi-queue, lifecycle,
+    /// checksums) across its own forwarder, in a private network namespace.
+    Selftest(selftest::SelftestArgs),
     /// What this kernel offers tapring, and what `auto` would pick.
     Probe,
 }
@@ -47,6 +56,14 @@ fn needs_privilege() -> Option<HarnessError> {
     None
 }
 
+/// Runs `f` if the process may open TAP devices, else says what it needs.
+fn privileged(f: impl FnOnce() -> Result<(), HarnessError>) -> Result<(), HarnessError> {
+    match needs_privilege() {
+        Some(e) => Err(e),
+        None => f(),
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -58,10 +75,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Probe => probe::run(),
-        Command::Bench(args) => match needs_privilege() {
-            Some(e) => Err(e),
-            None => bench::run(args),
-        },
+        Command::Bench(args) => privileged(|| bench::run(args)),
+        Command::Fwd(args) => privileged(|| fwd::run(args)),
+        Command::Selftest(args) => privileged(|| selftest::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,239 @@
+//! `tapring fwd`: forwards every frame between two TAP interfaces (or
+//! reflects it on one) in the caller's network namespace, printing rates
+//! every second and totals at the end.
+
+use crate::backends::{self, BackendKind, Opened, RxModeArg};
+use crate::error::HarnessError;
+use crate::forward::{self, DirTotals, Forwarder};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tapring::tap::{MAX_QUEUES, TapConfig};
+
+/// Arguments of `tapring fwd`.
+#[derive(Clone, Debug, clap::Args)]
+#[command(after_help = "\
+Each --port is created as a TAP interface with exactly that name (or \
+attached to, if a persistent one exists) and brought up. With two ports \
+every frame received on one is sent out of the other, in both directions; \
+with one port every frame is sent back with its MAC addresses swapped. \
+The interfaces may be moved into other network namespaces (ip link set \
+dev NAME netns NS) after start: forwarding goes on. Rates are printed \
+every second, totals (packets, bytes, drops by reason, kernel imissed) at \
+the end. Needs CAP_NET_ADMIN.
+
+Example: tapring fwd --port tA --port tB --backend uring --queues 2 --seconds 30")]
+pub struct FwdArgs {
+    /// A TAP interface to forward between; give it twice for two ports,
+    /// once to reflect frames back.
+    #[arg(long = "port", value_name = "NAME", required = true)]
+    pub ports: Vec<String>,
+    /// The data path.
+    #[arg(long, value_enum, default_value_t = BackendKind::Uring)]
+    pub backend: BackendKind,
+    /// Queues per port (multi-queue TAP); one forwarding thread per queue.
+    #[arg(long, default_value_t = 1)]
+    pub queues: u16,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Rx mode of the io_uring backend.
+    #[arg(long, value_enum, default_value_t = RxModeArg::Auto)]
+    pub rx_mode: RxModeArg,
+}
+
+fn validate(args: &FwdArgs) -> Result<(), HarnessError> {
+    match args.ports.as_slice() {
+        [_] => {}
+        [a, b] if a == b => {
+            return Err(HarnessError::Usage(format!(
+                "--port {a} is given twice: give two different names, or one to reflect"
+            )));
+        }
+        [_, _] => {}
+        _ => {
+            return Err(HarnessError::Usage(
+                "give --port once (reflect) or twice (forward)".into(),
+            ));
+        }
+    }
+    if let Some(p) = args.ports.iter().find(|p| p.contains('%')) {
+        return Err(HarnessError::Usage(format!(
+            "--port {p}: give an exact interface name, not a template"
+        )));
+    }
+    if args.queues == 0 || usize::from(args.queues) > MAX_QUEUES {
+        return Err(HarnessError::Usage(format!(
+            "--queues {} must be 1..={MAX_QUEUES}",
+            args.queues
+        )));
+    }
+    if let Some(s) = args.seconds
+        && !(s > 0.0 && s <= 1e7)
+    {
+        return Err(HarnessError::Usage(format!(
+            "--seconds {s} must be a positive number"
+        )));
+    }
+    Ok(())
+}
+
+/// Opens `name` (create, or attach to a persistent device), up.
+pub fn open_port(
+    kind: BackendKind,
+    name: &str,
+    queues: usize,
+    pool: &tapring::Pool,
+    rx_mode: RxModeArg,
+    port_id: u16,
+) -> Result<Opened, HarnessError> {
+    let cfg = TapConfig {
+        queues,
+        multi_queue: queues > 1,
+        up: true,
+        ..TapConfig::named(name)
+    };
+    backends::open(kind, &cfg, pool, rx_mode.mode(), port_id)
+        .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))
+}
+
+fn mbit(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 * 8.0 / 1e6 / secs.max(1e-9)
+}
+
+fn rate_line(
+    t: f64,
+    names: &[String; 2],
+    now: &[DirTotals; 2],
+    prev: &[DirTotals; 2],
+    dt: f64,
+) -> String {
+    let mut line = format!("{t:7.1} s");
+    let n = if names[0] == names[1] { 1 } else { 2 };
+    for d in 0..n {
+        let (from, to) = if d == 0 {
+            (&names[0], &names[1])
+        } else {
+            (&names[1], &names[0])
+        };
+        let p = now[d].packets - prev[d].packets;
+        let b = now[d].bytes - prev[d].bytes;
+        line.push_str(&format!(
+            "  {from}->{to} {:>10.0} pkt/s {:>9.2} Mbit/s",
+            p as f64 / dt.max(1e-9),
+            mbit(b, dt)
+        ));
+    }
+    line
+}
+
+/// Runs the forwarder until Ctrl-C, `--seconds`, or an error.
+pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
+    validate(args)?;
+    let queues = usize::from(args.queues);
+    let pool = forward::pool_for(args.ports.len(), queues)?;
+    let mut ports = Vec::with_capacity(2);
+    for (i, name) in args.ports.iter().enumerate() {
+        ports.push(open_port(
+            args.backend,
+            name,
+            queues,
+            &pool,
+            args.rx_mode,
+            i as u16,
+        )?);
+    }
+    let names: [String; 2] = [
+        ports[0].name.clone(),
+        ports.last().map(|p| p.name.clone()).unwrap_or_default(),
+    ];
+    let imissed0: Vec<Option<u64>> = ports.iter().map(|p| p.imissed().ok()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        if let Err(e) = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)) {
+            tracing::warn!("no Ctrl-C handler: {e}");
+        }
+    }
+    let what = if ports.len() == 2 {
+        format!("{} <-> {}", names[0], names[1])
+    } else {
+        format!("{} (reflect, MAC swap)", names[0])
+    };
+    let until = match args.seconds {
+        Some(s) => format!("for {s} s"),
+        None => "until Ctrl-C".into(),
+    };
+    println!(
+        "tapring fwd: {what}, backend {}, {queues} queue(s), {until}",
+        args.backend.name()
+    );
+    let fwd = Forwarder::start(&mut ports, stop.clone())?;
+    let t0 = Instant::now();
+    let deadline = args.seconds.map(Duration::from_secs_f64);
+    let mut prev = fwd.totals();
+    let mut last = t0;
+    while !stop.load(Ordering::Relaxed) && !fwd.any_lane_ended() {
+        if deadline.is_some_and(|d| t0.elapsed() >= d) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if last.elapsed() >= Duration::from_secs(1) {
+            let now = fwd.totals();
+            let dt = last.elapsed().as_secs_f64();
+            println!(
+                "{}",
+                rate_line(t0.elapsed().as_secs_f64(), &names, &now, &prev, dt)
+            );
+            prev = now;
+            last = Instant::now();
+        }
+    }
+    let report = fwd.finish();
+    let secs = t0.elapsed().as_secs_f64();
+    println!("totals after {secs:.1} s:");
+    let n = ports.len();
+    for d in 0..n {
+        let (from, to) = if d == 0 {
+            (&names[0], &names[1])
+        } else {
+            (&names[1], &names[0])
+        };
+        let t = &report.dirs[d];
+        println!(
+            "  {from} -> {to}: {} packets, {} bytes ({:.2} Mbit/s avg), {} dropped (Tx ring full)",
+            t.packets,
+            t.bytes,
+            mbit(t.bytes, secs),
+            t.tx_full
+        );
+    }
+    for (i, p) in ports.iter().enumerate() {
+        let imissed = match (imissed0[i], p.imissed()) {
+            (Some(a), Ok(b)) => b.saturating_sub(a).to_string(),
+            _ => "n/a (interface not in this namespace)".into(),
+        };
+        println!(
+            "  {}: rx drops: {}; tx drops: {}; kernel imissed: {imissed}",
+            p.name,
+            forward::drop_summary(&report.port_stats(i, true)),
+            forward::drop_summary(&report.port_stats(i, false)),
+        );
+    }
+    if report.lanes.len() > 1 {
+        for l in &report.lanes {
+            let got: Vec<String> = (0..n)
+                .map(|i| format!("{} rx {}", ports[i].name, l.rx[i].packets))
+                .collect();
+            println!("  queue {}: {}", l.queue, got.join(", "));
+        }
+    }
+    drop(ports);
+    if !report.errors.is_empty() {
+        return Err(HarnessError::Backend(format!(
+            "forwarding stopped: {}",
+            report.errors.join("; ")
+        )));
+    }
+    Ok(())
+}

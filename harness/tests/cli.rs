@@ -1,0 +1,269 @@
+//! The `tapring` binary end to end: help text, `selftest`, `fwd` between
+//! two namespaces this test builds around it, and `bench` leaving nothing
+//! behind. Tests needing CAP_NET_ADMIN skip with one line unless
+//! TAPRING_REQUIRE_TAP=1.
+
+use std::io::Read;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tapring::tap::testkit::{NetnsGuard, interface_exists, quiet_ip, require_tap, unique_name};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapring");
+
+/// Tests that change the root network namespace (interfaces, named
+/// namespaces) run one at a time, so their before/after views are theirs.
+static ROOT_NS: Mutex<()> = Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ROOT_NS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kills and reaps the child on drop (also when the test panics).
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `tapring ARGS` to completion, killing it after `limit`.
+fn run_bounded(args: &[&str], limit: Duration) -> Output {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tapring");
+    let mut g = ChildGuard(child);
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = g.0.try_wait().expect("wait") {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            if let Some(mut s) = g.0.stdout.take() {
+                let _ = s.read_to_end(&mut out);
+            }
+            if let Some(mut s) = g.0.stderr.take() {
+                let _ = s.read_to_end(&mut err);
+            }
+            return Output {
+                status,
+                stdout: out,
+                stderr: err,
+            };
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "tapring {} did not finish within {limit:?}",
+            args.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Interface names and named namespaces of the root namespace.
+fn root_view() -> (Vec<String>, String) {
+    let links = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip");
+    let mut names: Vec<String> = text(&links.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    let ns = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
+    (names, text(&ns.stdout))
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = run_bounded(&["--help"], Duration::from_secs(10));
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for cmd in ["bench", "fwd", "selftest", "probe"] {
+        assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
+    }
+    for cmd in ["fwd", "selftest"] {
+        let out = run_bounded(&[cmd, "--help"], Duration::from_secs(10));
+        assert!(out.status.success(), "{cmd} --help failed");
+        assert!(text(&out.stdout).contains("CAP_NET_ADMIN"));
+    }
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    for args in [
+        &["fwd", "--port", "a", "--port", "a"][..],
+        &["fwd", "--port", "a", "--port", "b", "--port", "c"][..],
+        &["fwd", "--port", "a", "--queues", "0"][..],
+    ] {
+        let out = run_bounded(args, Duration::from_secs(10));
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = text(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn selftest_quick_passes() {
+    if !require_tap() {
+        return;
+    }
+    let out = run_bounded(
+        &["selftest", "--quick", "--backend", "tap,uring"],
+        Duration::from_secs(150),
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "selftest failed:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("0 failed"), "{stdout}");
+}
+
+#[test]
+fn fwd_joins_two_namespaces() {
+    if !require_tap() {
+        return;
+    }
+    let _l = lock();
+    let (nsa, nsb) = (NetnsGuard::new(), NetnsGuard::new());
+    let (a, b) = (unique_name("fwa"), unique_name("fwb"));
+    let child = Command::new(BIN)
+        .args(["fwd", "--port", &a, "--port", &b, "--seconds", "8"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tapring fwd");
+    let mut g = ChildGuard(child);
+    let t0 = Instant::now();
+    while !(interface_exists(&a) && interface_exists(&b)) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "tapring fwd did not create {a} and {b}"
+        );
+        assert!(
+            g.0.try_wait().expect("wait").is_none(),
+            "tapring fwd exited early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (dev, ns, addr) in [
+        (&a, nsa.name(), "198.18.2.1/24"),
+        (&b, nsb.name(), "198.18.2.2/24"),
+    ] {
+        assert!(
+            quiet_ip(&["link", "set", "dev", dev, "netns", ns]),
+            "move {dev}"
+        );
+        assert!(quiet_ip(&["-n", ns, "addr", "add", addr, "dev", dev]));
+        assert!(quiet_ip(&["-n", ns, "link", "set", "dev", dev, "up"]));
+    }
+    let ping = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            nsa.name(),
+            "ping",
+            "-n",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-w",
+            "6",
+            "198.18.2.2",
+        ])
+        .output()
+        .expect("ping");
+    let ping_out = text(&ping.stdout);
+    assert!(ping.status.success(), "ping failed:\n{ping_out}");
+    assert!(ping_out.contains(" 0% packet loss"), "{ping_out}");
+    // fwd ends by itself after 8 s.
+    let status = loop {
+        if let Some(s) = g.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "tapring fwd did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    if let Some(mut s) = g.0.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    let mut err = String::new();
+    if let Some(mut s) = g.0.stderr.take() {
+        let _ = s.read_to_string(&mut err);
+    }
+    assert!(status.success(), "fwd failed: {err}\n{out}");
+    assert!(out.contains("totals after"), "{out}");
+    assert!(out.contains(&format!("{a} -> {b}:")), "{out}");
+}
+
+#[test]
+fn bench_leaves_nothing_behind() {
+    if !require_tap() {
+        return;
+    }
+    let _l = lock();
+    let before = root_view();
+    let out = run_bounded(
+        &[
+            "bench",
+            "--seconds",
+            "0.2",
+            "--rounds",
+            "1",
+            "--test",
+            "tx",
+            "--size",
+            "64",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "bench failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // Other test programs on this machine may add and remove their own
+    // interfaces meanwhile: look for what bench would have left.
+    let after = root_view();
+    let bench_names = ["trtx", "trrx", "trdr", "trfa", "trfb", "trbr"];
+    let left: Vec<&String> = after
+        .0
+        .iter()
+        .filter(|n| !before.0.contains(n))
+        .filter(|n| {
+            bench_names.iter().any(|p| {
+                n.strip_prefix(p)
+                    .is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()))
+            })
+        })
+        .collect();
+    assert!(left.is_empty(), "bench left interfaces: {left:?}");
+    let new_ns: Vec<&str> = after
+        .1
+        .lines()
+        .filter(|l| !before.1.lines().any(|b| b == *l) && !l.starts_with("tapring-"))
+        .collect();
+    assert!(new_ns.is_empty(), "bench left namespaces: {new_ns:?}");
+}
