@@ -74,11 +74,7 @@ impl Opened {
     /// (the interface's tx_dropped). Fails while the interface is in
     /// another network namespace.
     pub fn imissed(&self) -> Result<u64, HarnessError> {
-        let r = match &self.port {
-            AnyPort::Tap(p) => p.imissed(),
-            AnyPort::Uring(p) => p.imissed(),
-        };
-        r.map_err(HarnessError::from)
+        self.port.imissed().map_err(HarnessError::from)
     }
 }
 

@@ -93,8 +93,15 @@ pub fn open_port(
         up: true,
         ..TapConfig::named(name)
     };
-    backends::open(kind, &cfg, pool, rx_mode.mode(), port_id)
-        .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))
+    backends::open(
+        kind,
+        &cfg,
+        pool,
+        rx_mode.mode(),
+        backends::RingSizes::default(),
+        port_id,
+    )
+    .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))
 }
 
 fn mbit(bytes: u64, secs: f64) -> f64 {
