@@ -133,6 +133,29 @@ fn selftest_quick_passes() {
     assert!(stdout.contains("0 failed"), "{stdout}");
 }
 
+/// Receives one TCP stream on 198.18.2.2:5201; prints its length and SHA-256.
+const TCP_SERVER: &str = "import socket, hashlib
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('198.18.2.2', 5201)); s.listen(1); s.settimeout(10)
+c, _ = s.accept(); c.settimeout(10); h = hashlib.sha256(); n = 0
+while True:
+    d = c.recv(65536)
+    if not d: break
+    h.update(d); n += len(d)
+print(n, h.hexdigest())";
+
+/// Sends 4 MiB of patterned bytes to the server; prints length and SHA-256.
+const TCP_CLIENT: &str = "import socket, hashlib, time
+for i in range(50):
+    try:
+        c = socket.create_connection(('198.18.2.2', 5201), timeout=5); break
+    except OSError:
+        time.sleep(0.1)
+h = hashlib.sha256(); n = 0; block = bytes(range(256)) * 256
+for i in range(64):
+    b = bytes([i]) + block[1:]; c.sendall(b); h.update(b); n += len(b)
+c.close(); print(n, h.hexdigest())";
+
 #[test]
 fn fwd_joins_two_namespaces() {
     if !require_tap() {
@@ -193,6 +216,42 @@ fn fwd_joins_two_namespaces() {
     let ping_out = text(&ping.stdout);
     assert!(ping.status.success(), "ping failed:\n{ping_out}");
     assert!(ping_out.contains(" 0% packet loss"), "{ping_out}");
+    // TCP across the forwarder: 4 MiB, hashed on both ends.
+    let server = Command::new("ip")
+        .args(["netns", "exec", nsb.name(), "python3", "-c", TCP_SERVER])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 server");
+    let mut server = ChildGuard(server);
+    let client = Command::new("ip")
+        .args(["netns", "exec", nsa.name(), "python3", "-c", TCP_CLIENT])
+        .output()
+        .expect("python3 client");
+    let sent = text(&client.stdout);
+    assert!(
+        client.status.success(),
+        "tcp client failed: {}",
+        text(&client.stderr)
+    );
+    let mut received = String::new();
+    let t1 = Instant::now();
+    while server.0.try_wait().expect("wait").is_none() {
+        assert!(
+            t1.elapsed() < Duration::from_secs(15),
+            "tcp server did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Some(mut s) = server.0.stdout.take() {
+        let _ = s.read_to_string(&mut received);
+    }
+    assert!(sent.starts_with("4194304 "), "client sent: {sent}");
+    assert_eq!(
+        received.trim(),
+        sent.trim(),
+        "bytes and SHA-256 match across the forwarder"
+    );
     // fwd ends by itself after 8 s.
     let status = loop {
         if let Some(s) = g.0.try_wait().expect("wait") {

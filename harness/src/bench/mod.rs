@@ -21,7 +21,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values = ["tap", "uring"])]
     pub backend: Vec<BackendKind>,
     /// Tests to run.
-    #[arg(long, value_delimiter = ',', default_values = ["tx", "rx", "drain", "fwd"])]
+    #[arg(long, value_delimiter = ',', default_values = ["tx", "rx", "drain", "fwd", "fwd2"])]
     pub test: Vec<TestKind>,
     /// Frame sizes in bytes (Ethernet header included, no FCS).
     #[arg(long, value_delimiter = ',', default_values = ["64", "1514"])]
@@ -43,7 +43,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2048)]
     pub multishot_buffers: u32,
     /// Seconds measured per test, size and backend (split over the rounds).
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.2)]
     pub seconds: f64,
     /// Alternating rounds (pairs) per test and size.
     #[arg(long, default_value_t = 3)]
