@@ -29,8 +29,8 @@ pub struct BenchArgs {
     /// Packets per burst call (1..=256).
     #[arg(long, default_value_t = 32)]
     pub burst: usize,
-    /// Queues per port (the benchmark drives queue 0; more queues are
-    /// configured but idle).
+    /// Queues per port: Tx uses queue 0; Rx polls every queue round-robin
+    /// from the one measuring thread (flows are spread by the kernel).
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
     /// Rx mode of the io_uring backend.
@@ -171,6 +171,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                         test,
                         backend,
                         size,
+                        queues: args.queues,
                         burst: args.burst,
                         rx_mode: args.rx_mode.mode(),
                         rx_depth: args.rx_depth,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tapring::tap::TapConfig;
-use tapring::{Burst, Pool, PoolCache, PoolConfig, RxMode};
+use tapring::{Burst, Pool, PoolCache, PoolConfig, RxMode, RxQueue};
 
 /// The benchmark tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -53,6 +53,8 @@ pub struct RunSpec {
     pub backend: BackendKind,
     /// Frame size in bytes (Ethernet header included, no FCS).
     pub size: usize,
+    /// Queues per port.
+    pub queues: u16,
     /// Packets per burst call.
     pub burst: usize,
     /// Rx mode for io_uring.
@@ -136,14 +138,9 @@ fn open_up(spec: &RunSpec, name: &str, pool: &Pool) -> Result<Opened, HarnessErr
         rx_depth: spec.rx_depth,
         multishot_buffers: spec.multishot_buffers,
     };
-    let o = backends::open(
-        spec.backend,
-        &TapConfig::named(name),
-        pool,
-        spec.rx_mode,
-        rings,
-        0,
-    )?;
+    let mut cfg = TapConfig::named(name);
+    cfg.queues = usize::from(spec.queues);
+    let o = backends::open(spec.backend, &cfg, pool, spec.rx_mode, rings, 0)?;
     sandbox::ip(&["link", "set", "dev", name, "up"])?;
     Ok(o)
 }
@@ -159,6 +156,48 @@ fn refill(burst: &mut Burst<256>, want: usize, cache: &mut PoolCache, frame: &[u
         if burst.push(p).is_err() {
             return;
         }
+    }
+}
+
+/// Every Rx queue of a port, polled round-robin from one thread (the
+/// kernel spreads flows over a multi-queue TAP's queues).
+struct RxSet<'a> {
+    queues: &'a mut [Box<dyn RxQueue>],
+    next: usize,
+}
+
+impl<'a> RxSet<'a> {
+    fn new(queues: &'a mut [Box<dyn RxQueue>]) -> Self {
+        RxSet { queues, next: 0 }
+    }
+
+    /// Polls queues in turn until one delivers or all were asked once.
+    fn rx_burst(&mut self, burst: &mut Burst<256>) -> Result<usize, HarnessError> {
+        let n = self.queues.len();
+        for _ in 0..n {
+            let q = &mut self.queues[self.next];
+            self.next = (self.next + 1) % n;
+            let got = q.rx_burst(burst)?;
+            if got > 0 {
+                return Ok(got);
+            }
+        }
+        Ok(0)
+    }
+
+    fn packets(&self) -> u64 {
+        self.queues.iter().map(|q| q.stats().packets).sum()
+    }
+
+    fn drops(&self) -> u64 {
+        self.queues.iter().map(|q| q.stats().drops.total()).sum()
+    }
+
+    fn stop(&mut self) -> Result<(), HarnessError> {
+        for q in self.queues.iter_mut() {
+            q.stop()?;
+        }
+        Ok(())
     }
 }
 
@@ -234,7 +273,7 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let pool = pool_for(spec.size)?;
     let name = names.next("trrx");
     let mut o = open_up(spec, &name, &pool)?;
-    let rx = &mut o.rx[0];
+    let mut rx = RxSet::new(&mut o.rx);
     let mut burst: Burst<256> = Burst::new();
     rx.rx_burst(&mut burst)?; // start (io_uring: post the buffers)
     burst.clear();
@@ -244,7 +283,7 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let src = spawn_source(o.ifindex, flows(spec.size, 64), stop.clone(), sent.clone());
     // Let the source reach speed before measuring.
     std::thread::sleep(Duration::from_millis(20));
-    let before = rx.stats().packets;
+    let before = rx.packets();
     let sent0 = sent.load(Ordering::Relaxed);
     let (t0, c0) = (Instant::now(), thread_cpu());
     while t0.elapsed() < spec.duration {
@@ -253,7 +292,7 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         }
     }
     let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
-    let packets = rx.stats().packets - before;
+    let packets = rx.packets() - before;
     let offered = sent.load(Ordering::Relaxed) - sent0;
     stop.store(true, Ordering::Relaxed);
     src.join()
@@ -263,7 +302,7 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         packets,
         secs,
         cpu_secs: cpu,
-        drops: counter(&name, "tx_dropped") - dropped0 + rx.stats().drops.total(),
+        drops: counter(&name, "tx_dropped") - dropped0 + rx.drops(),
         offered: Some(offered),
     })
 }
@@ -289,7 +328,7 @@ fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let frames = flows(spec.size, 64);
     let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
     let mut scratch = BatchScratch::new(refs.len());
-    let rx = &mut o.rx[0];
+    let mut rx = RxSet::new(&mut o.rx);
     let mut burst: Burst<256> = Burst::new();
     let mut sample = Sample::default();
     let dropped0 = counter(&name, "tx_dropped");
@@ -323,7 +362,7 @@ fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         sample.packets += got as u64;
     }
     rx.stop()?;
-    sample.drops = counter(&name, "tx_dropped") - dropped0 + rx.stats().drops.total();
+    sample.drops = counter(&name, "tx_dropped") - dropped0 + rx.drops();
     Ok(sample)
 }
 
@@ -351,12 +390,13 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     )?;
     let frame = udp_frame(spec.size, 0, 0);
     let mut cache: PoolCache = pool.cache();
-    let (txa, rxb) = (&mut oa.tx[0], &mut ob.rx[0]);
+    let txa = &mut oa.tx[0];
+    let mut rxb = RxSet::new(&mut ob.rx);
     let mut out: Burst<256> = Burst::new();
     let mut inb: Burst<256> = Burst::new();
     rxb.rx_burst(&mut inb)?; // start
     inb.clear();
-    let before = rxb.stats().packets;
+    let before = rxb.packets();
     let (t0, c0) = (Instant::now(), thread_cpu());
     while t0.elapsed() < spec.duration {
         refill(&mut out, spec.burst, &mut cache, &frame);
@@ -366,7 +406,7 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         }
     }
     let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
-    let packets = rxb.stats().packets - before;
+    let packets = rxb.packets() - before;
     out.clear();
     txa.stop()?;
     rxb.stop()?;
@@ -375,7 +415,7 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         packets,
         secs,
         cpu_secs: cpu,
-        drops: counter(&b, "tx_dropped") + txa.stats().drops.total() + rxb.stats().drops.total(),
+        drops: counter(&b, "tx_dropped") + txa.stats().drops.total() + rxb.drops(),
         offered: None,
     })
 }
@@ -385,7 +425,8 @@ fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let (a, b) = (names.next("trf2a"), names.next("trf2b"));
     let mut oa = open_up(spec, &a, &pool)?;
     let mut ob = open_up(spec, &b, &pool)?;
-    let (rxa, txb) = (&mut oa.rx[0], &mut ob.tx[0]);
+    let mut rxa = RxSet::new(&mut oa.rx);
+    let txb = &mut ob.tx[0];
     let mut burst: Burst<256> = Burst::new();
     rxa.rx_burst(&mut burst)?; // start
     burst.clear();
@@ -419,9 +460,7 @@ fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         packets,
         secs,
         cpu_secs: cpu,
-        drops: counter(&a, "tx_dropped") - dropped0
-            + rxa.stats().drops.total()
-            + txb.stats().drops.total(),
+        drops: counter(&a, "tx_dropped") - dropped0 + rxa.drops() + txb.stats().drops.total(),
         offered: Some(offered),
     })
 }
