@@ -180,7 +180,9 @@ struct Kernel {
 /// let wire = SimWire::default();
 /// let mut ring = SimRing::new(&wire, SimConfig::default());
 /// let mut pkt = pool.alloc().unwrap();
-/// ring.post(7, Sqe::Read { buf: pkt.rx_target(0) }).unwrap();
+/// // SAFETY: `pkt` stays alive and untouched until its completion is
+/// // harvested below.
+/// unsafe { ring.post(7, Sqe::Read { buf: pkt.rx_target(0) }) }.unwrap();
 /// ring.flush(0).unwrap();
 /// wire.inject(&[0xab; 60]);
 /// let mut cqes = [Cqe::default(); 4];
@@ -634,7 +636,7 @@ fn read_op(segs: &[RawBuf]) -> Op {
 }
 
 impl Ring for SimRing {
-    fn post(&mut self, token: u64, op: Sqe<'_>) -> Result<(), RingError> {
+    unsafe fn post(&mut self, token: u64, op: Sqe<'_>) -> Result<(), RingError> {
         if self.k.sq.len() >= self.k.cfg.sq_entries {
             return Err(RingError::Full);
         }
@@ -740,7 +742,7 @@ impl Ring for SimRing {
         Ok(())
     }
 
-    fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError> {
+    unsafe fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError> {
         let g = self
             .k
             .groups

@@ -23,8 +23,8 @@ pub(crate) struct Buf {
 impl From<RawBuf> for Buf {
     fn from(b: RawBuf) -> Self {
         Buf {
-            addr: b.addr as usize,
-            len: b.len,
+            addr: b.addr() as usize,
+            len: b.len(),
         }
     }
 }

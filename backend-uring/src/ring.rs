@@ -133,12 +133,12 @@ impl UringRing {
             };
         }
         let entry = match op {
-            Sqe::Read { buf } => target!(Read, buf.addr, buf.len),
-            Sqe::Write { buf } => target!(Write, buf.addr.cast_const(), buf.len),
+            Sqe::Read { buf } => target!(Read, buf.addr(), buf.len()),
+            Sqe::Write { buf } => target!(Write, buf.addr().cast_const(), buf.len()),
             Sqe::Readv { segs } | Sqe::Writev { segs } => {
                 let (iov, n) = self
                     .iovecs
-                    .fill(slot, segs.iter().map(|s| (s.addr, s.len)))
+                    .fill(slot, segs.iter().map(|s| (s.addr(), s.len())))
                     .ok_or(RingError::Unsupported(
                         "gather/scatter beyond the queue depth",
                     ))?;
@@ -161,7 +161,7 @@ impl UringRing {
 }
 
 impl Ring for UringRing {
-    fn post(&mut self, token: u64, op: Sqe<'_>) -> Result<(), RingError> {
+    unsafe fn post(&mut self, token: u64, op: Sqe<'_>) -> Result<(), RingError> {
         let entry = self.entry_for(token, op)?;
         if sys::push(&mut self.ring, &entry) {
             Ok(())
@@ -247,7 +247,7 @@ impl Ring for UringRing {
         Ok(())
     }
 
-    fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError> {
+    unsafe fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError> {
         let (_, br) =
             self.buf_rings
                 .iter_mut()
@@ -255,7 +255,7 @@ impl Ring for UringRing {
                 .ok_or(RingError::Unsupported(
                     "providing to an unregistered buffer group",
                 ))?;
-        br.add(bid, buf.addr, buf.len);
+        br.add(bid, buf.addr(), buf.len());
         Ok(())
     }
 

@@ -105,9 +105,15 @@ impl std::error::Error for RingError {}
 /// A completion ring: the engine's only window on the kernel.
 pub trait Ring {
     /// Queues `op` with `token`; the kernel sees it at the next `flush`.
-    /// Buffers named by `op` stay owned by the caller's in-flight table
-    /// until the completion carrying `token` is harvested.
-    fn post(&mut self, token: u64, op: Sqe<'_>) -> Result<(), RingError>;
+    ///
+    /// # Safety
+    ///
+    /// The kernel reads or writes the buffers `op` names at any time until
+    /// the completion carrying `token` is harvested. Until then the caller
+    /// must keep every such buffer alive and must not read, write or hand
+    /// it to anyone else (the engine keeps the packet in its in-flight
+    /// table). A gather/scatter list itself is copied by the ring.
+    unsafe fn post(&mut self, token: u64, op: Sqe<'_>) -> Result<(), RingError>;
 
     /// Hands everything posted to the kernel, and waits until at least
     /// `wait_for` completions are ready (0: don't wait).
@@ -132,7 +138,13 @@ pub trait Ring {
 
     /// Makes `buf` available to multishot reads of `group` under id `bid`.
     /// Takes effect at [`Ring::provide_commit`].
-    fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError>;
+    ///
+    /// # Safety
+    ///
+    /// The kernel may write into `buf` until a completion hands `bid` back
+    /// or the group is unregistered ([`Ring::unregister_group`]); until
+    /// then the caller must keep the buffer alive and untouched.
+    unsafe fn provide(&mut self, group: u16, bid: u16, buf: RawBuf) -> Result<(), RingError>;
 
     /// Publishes buffers given with [`Ring::provide`].
     fn provide_commit(&mut self, group: u16);

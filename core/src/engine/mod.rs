@@ -10,6 +10,7 @@
 //! the production logic.
 
 mod inflight;
+mod lend;
 pub mod mutation;
 mod rx;
 mod tx;
@@ -40,10 +41,10 @@ pub(crate) const CANCEL_EVERY: u32 = 5;
 /// Asks the kernel to cancel everything in flight on `ring`, now.
 pub(crate) fn cancel_all<R: crate::ring::Ring>(ring: &mut R) -> Result<(), Error> {
     use crate::ring::{RingError, Sqe};
-    let mut r = ring.post(CANCEL_TOKEN, Sqe::CancelAll);
+    let mut r = lend::post(ring, CANCEL_TOKEN, Sqe::CancelAll);
     if r == Err(RingError::Full) {
         ring.flush(0)?;
-        r = ring.post(CANCEL_TOKEN, Sqe::CancelAll);
+        r = lend::post(ring, CANCEL_TOKEN, Sqe::CancelAll);
     }
     r?;
     ring.flush(0)?;

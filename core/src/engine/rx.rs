@@ -348,16 +348,16 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             return;
         }
         let buf = pkt.rx_target(self.cfg.vnet_hdr_len);
-        let token = match table.insert(pkt, buf.len) {
+        let token = match table.insert(pkt, buf.len()) {
             Ok(t) => t,
             Err(pkt) => {
                 self.cache.free(pkt);
                 return;
             }
         };
-        let mut posted = self.ring.post(token, Sqe::Read { buf });
+        let mut posted = super::lend::post(&mut self.ring, token, Sqe::Read { buf });
         if posted == Err(RingError::Full) && self.ring.flush(0).is_ok() {
-            posted = self.ring.post(token, Sqe::Read { buf });
+            posted = super::lend::post(&mut self.ring, token, Sqe::Read { buf });
         }
         match posted {
             Ok(()) => self.unflushed = true,
@@ -393,11 +393,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
                 return;
             }
         }
-        if self
-            .ring
-            .provide(self.cfg.buffer_group, bid as u16, buf)
-            .is_ok()
-        {
+        if super::lend::provide(&mut self.ring, self.cfg.buffer_group, bid as u16, buf).is_ok() {
             *uncommitted = true;
         } else if let Some(pkt) = parked.take(bid) {
             self.cache.free(pkt);
@@ -449,15 +445,19 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             && !*armed
             && !parked.is_empty()
         {
-            match self
-                .ring
-                .post(MULTISHOT_TOKEN, Sqe::ReadMultishot { group })
-            {
+            match super::lend::post(
+                &mut self.ring,
+                MULTISHOT_TOKEN,
+                Sqe::ReadMultishot { group },
+            ) {
                 Ok(()) => {}
                 Err(RingError::Full) => {
                     self.ring.flush(0)?;
-                    self.ring
-                        .post(MULTISHOT_TOKEN, Sqe::ReadMultishot { group })?;
+                    super::lend::post(
+                        &mut self.ring,
+                        MULTISHOT_TOKEN,
+                        Sqe::ReadMultishot { group },
+                    )?;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -187,7 +187,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
                 segs: &self.segs[..nsegs],
             }
         };
-        self.ring.post(token, op)
+        super::lend::post(&mut self.ring, token, op)
     }
 
     fn limits(&self) -> crate::tx_prep::TxLimits {

@@ -362,7 +362,7 @@ mod tests {
         assert_eq!(head.pkt_len(), 6);
         let mut raw = [RawBuf::EMPTY; 4];
         assert_eq!(head.raw_segments(&mut raw), 2);
-        assert_eq!((raw[0].len, raw[1].len), (3, 3));
+        assert_eq!((raw[0].len(), raw[1].len()), (3, 3));
         assert_eq!(pool.stats().in_use, 2);
         drop(head);
         assert_eq!(pool.stats().in_use, 0);

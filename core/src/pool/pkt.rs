@@ -13,14 +13,15 @@ pub const MAX_SEGS: usize = 64;
 /// A buffer described by address and length, as handed to the kernel.
 /// Holding one grants nothing: the queue that made it keeps the packet it
 /// points into until the kernel is done with it.
+///
+/// Only a pool's packets make them (the fields are private), so a ring
+/// implementation may rely on every `RawBuf` it is given lying inside some
+/// pool's buffer area: safe code cannot aim a ring at arbitrary memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawBuf {
-    /// First byte.
-    pub addr: *mut u8,
-    /// Length in bytes.
-    pub len: u32,
-    /// Index of the buffer in its pool (for registered-buffer operations).
-    pub buf_index: u32,
+    addr: *mut u8,
+    len: u32,
+    buf_index: u32,
 }
 
 // SAFETY: a `RawBuf` is only a description (address, length, index); it
@@ -31,6 +32,26 @@ unsafe impl Send for RawBuf {}
 unsafe impl Sync for RawBuf {}
 
 impl RawBuf {
+    /// First byte.
+    pub fn addr(&self) -> *mut u8 {
+        self.addr
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// True for a zero-length buffer (the placeholder).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Index of the buffer in its pool (for registered-buffer operations).
+    pub fn buf_index(&self) -> u32 {
+        self.buf_index
+    }
+
     /// A placeholder, for initialising arrays.
     pub const EMPTY: RawBuf = RawBuf {
         addr: core::ptr::null_mut(),
