@@ -61,10 +61,33 @@ impl SuiteBackend for UringMultishot {
     }
 }
 
+/// io_uring with a batch of no-wait reads per burst.
+pub struct UringNowait;
+
+impl SuiteBackend for UringNowait {
+    const NAME: &'static str = "uring-nowait";
+    const RX_CHAINS: bool = false;
+    type Port = UringPort;
+    fn open(
+        cfg: &TapConfig,
+        pool: &Pool,
+        _opts: &SuiteOptions,
+    ) -> Result<UringPort, Box<dyn std::error::Error>> {
+        if !tapring::uring::probe().nowait() {
+            return Err("kernel without RWF_NOWAIT reads on tun (6.4+)".into());
+        }
+        open(cfg, pool, RxMode::Nowait)
+    }
+}
+
 mod posted {
     tapring::tap::tap_suite!(super::UringPosted);
 }
 
 mod multishot {
     tapring::tap::tap_suite!(super::UringMultishot);
+}
+
+mod nowait {
+    tapring::tap::tap_suite!(super::UringNowait);
 }

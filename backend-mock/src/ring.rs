@@ -16,10 +16,15 @@
 //!   with no buffer provided ends it with `-ENOBUFS, more: false`.
 //!   Provided buffers stay with the kernel until a read consumes them, also
 //!   after the multishot read ended (as in an io_uring buffer ring).
+//! - A no-wait read ([`Sqe::ReadNow`]) is decided at `flush`: it takes
+//!   the head frame if one is queued, and completes with `-EAGAIN`
+//!   otherwise (the same faults apply as to posted reads).
+//! - An input poll ([`Sqe::PollIn`]) completes once (result 1, `POLLIN`)
+//!   as soon as a frame is queued.
 //! - Writes are synchronous, as on tun: at `flush` the frame (segments
 //!   concatenated) goes to the wire and the write completes with its length.
-//! - `CancelAll` completes every pending read with `-ECANCELED` (multishot:
-//!   `more: false`), then completes the cancel itself with the number
+//! - `CancelAll` completes every pending read and poll with `-ECANCELED`
+//!   (multishot: `more: false`), then completes the cancel itself with the number
 //!   cancelled.
 //! - The completion queue is bounded; completions beyond it wait, in order,
 //!   in an overflow list and are delivered later (io_uring's NODROP).
@@ -94,6 +99,8 @@ pub struct SimConfig {
     pub cq_entries: usize,
     /// Whether multishot reads with provided buffers are supported.
     pub multishot: bool,
+    /// Whether no-wait reads ([`Sqe::ReadNow`]) are supported.
+    pub nowait: bool,
     /// When completions become visible.
     pub schedule: Schedule,
     /// Random faults.
@@ -107,6 +114,7 @@ impl Default for SimConfig {
             sq_entries: 256,
             cq_entries: 512,
             multishot: true,
+            nowait: true,
             schedule: Schedule::Immediate,
             faults: FaultRates::default(),
         }
@@ -116,6 +124,8 @@ impl Default for SimConfig {
 #[derive(Clone, Copy, Debug)]
 enum Op {
     Read { segs: [Buf; READV_MAX], n: u8 },
+    ReadNow { buf: Buf },
+    Poll,
     Write { at: usize, n: usize },
     Multishot { group: u16 },
     Cancel,
@@ -163,6 +173,7 @@ struct Kernel {
     arena: Vec<Buf>,
     reads: VecDeque<PendingRead>,
     armed: Option<(u64, u16)>,
+    poll: Option<u64>,
     groups: Vec<Group>,
     pending: VecDeque<Entry>,
     cq: VecDeque<Entry>,
@@ -220,6 +231,7 @@ impl SimRing {
                 arena: Vec::with_capacity(cfg.sq_entries * READV_MAX),
                 reads: VecDeque::with_capacity(cap),
                 armed: None,
+                poll: None,
                 groups: Vec::with_capacity(4),
                 pending: VecDeque::with_capacity(2 * cap),
                 cq: VecDeque::with_capacity(cfg.cq_entries.max(1)),
@@ -245,7 +257,12 @@ impl SimRing {
         let k = &self.k;
         let sq =
             k.sq.iter()
-                .filter(|e| matches!(e.op, Op::Read { .. } | Op::Write { .. } | Op::Invalid))
+                .filter(|e| {
+                    matches!(
+                        e.op,
+                        Op::Read { .. } | Op::ReadNow { .. } | Op::Write { .. } | Op::Invalid
+                    )
+                })
                 .count();
         let groups: usize = k
             .groups
@@ -270,6 +287,7 @@ impl SimRing {
         let k = &self.k;
         let in_sq = k.sq.iter().any(|e| match e.op {
             Op::Read { segs, n } => segs[..usize::from(n)].iter().any(|b| b.overlaps(a, len)),
+            Op::ReadNow { buf } => buf.overlaps(a, len),
             Op::Write { at, n } => k.arena[at..at + n].iter().any(|b| b.overlaps(a, len)),
             _ => false,
         });
@@ -295,6 +313,11 @@ impl SimRing {
     /// Whether a multishot read is armed.
     pub fn multishot_armed(&self) -> bool {
         self.k.armed.is_some()
+    }
+
+    /// Whether an input poll is armed.
+    pub fn poll_armed(&self) -> bool {
+        self.k.poll.is_some()
     }
 }
 
@@ -432,6 +455,37 @@ impl Kernel {
             }
         }
         self.run_multishot(w, usize::MAX);
+        if w.front().is_some()
+            && let Some(token) = self.poll.take()
+        {
+            self.complete(w, cqe(token, 1), false, false);
+        }
+    }
+
+    /// A no-wait read: the head frame if there is one, `-EAGAIN` if not.
+    fn read_now(&mut self, w: &mut WireState, token: u64, buf: Buf) {
+        if w.front().is_none() {
+            self.complete(w, cqe(token, -errno::EAGAIN), true, false);
+            return;
+        }
+        let fault = self.read_fault(w, false);
+        let res = match fault {
+            Some(ReadFault::Again) => {
+                w.counters.read_errors += 1;
+                -errno::EAGAIN
+            }
+            Some(ReadFault::Io) => {
+                w.counters.read_errors += 1;
+                -errno::EIO
+            }
+            Some(ReadFault::Short(n)) => Self::consume(w, &[buf], Some(n)),
+            _ => Self::consume(w, &[buf], None),
+        };
+        let dup = fault == Some(ReadFault::Duplicate) && res >= 0;
+        if dup {
+            w.counters.rx_duplicates += 1;
+        }
+        self.complete(w, cqe(token, res), true, dup);
     }
 
     /// Lets the armed multishot read take up to `limit` frames.
@@ -497,6 +551,14 @@ impl Kernel {
             let SqEntry { token, op } = self.sq[i];
             match op {
                 Op::Read { segs, n } => self.reads.push_back(PendingRead { token, segs, n }),
+                Op::ReadNow { buf } => self.read_now(w, token, buf),
+                Op::Poll => {
+                    if self.poll.is_some() {
+                        self.complete(w, cqe(token, -errno::EINVAL), false, false);
+                    } else {
+                        self.poll = Some(token);
+                    }
+                }
                 Op::Write { at, n } => self.write(w, token, at, n),
                 Op::Multishot { group } => {
                     if self.armed.is_some() || !self.groups.iter().any(|g| g.id == group) {
@@ -597,6 +659,10 @@ impl Kernel {
             n += 1;
             self.complete(w, cqe(r.token, -errno::ECANCELED), true, false);
         }
+        if let Some(t) = self.poll.take() {
+            n += 1;
+            self.complete(w, cqe(t, -errno::ECANCELED), false, false);
+        }
         if let Some((t, _)) = self.armed.take() {
             w.counters.canceled_reads += 1;
             n += 1;
@@ -642,6 +708,13 @@ impl Ring for SimRing {
         }
         let op = match op {
             Sqe::Read { buf } => read_op(&[buf]),
+            Sqe::ReadNow { buf } => {
+                if !self.k.cfg.nowait {
+                    return Err(RingError::Unsupported("no-wait read"));
+                }
+                Op::ReadNow { buf: buf.into() }
+            }
+            Sqe::PollIn => Op::Poll,
             Sqe::Readv { segs } => read_op(segs),
             Sqe::Write { buf } => {
                 let at = self.k.arena.len();
@@ -765,5 +838,9 @@ impl Ring for SimRing {
 
     fn supports_multishot(&self) -> bool {
         self.k.cfg.multishot
+    }
+
+    fn supports_nowait(&self) -> bool {
+        self.k.cfg.nowait
     }
 }

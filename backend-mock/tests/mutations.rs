@@ -33,7 +33,7 @@ fn fails_with(m: u32, name: &str, mode: RxMode) {
 #[test]
 fn every_mutation_is_caught() {
     // Sanity: without a mutation the same runs pass.
-    for mode in [RxMode::Posted, RxMode::Multishot] {
+    for mode in [RxMode::Posted, RxMode::Multishot, RxMode::Nowait] {
         let mut runner = TestRunner::new_with_rng(
             common::config(CASES),
             TestRng::deterministic_rng(RngAlgorithm::ChaCha),
@@ -60,5 +60,16 @@ fn every_mutation_is_caught() {
         mutation::TX_SKIP_FAILED,
         "TX_SKIP_FAILED",
         RxMode::Multishot,
+    );
+    // And those that apply to no-wait reads.
+    fails_with(
+        mutation::RX_UNCOUNTED_RUNT,
+        "RX_UNCOUNTED_RUNT",
+        RxMode::Nowait,
+    );
+    fails_with(
+        mutation::RX_NO_REPOST_ON_ERROR,
+        "RX_NO_REPOST_ON_ERROR",
+        RxMode::Nowait,
     );
 }

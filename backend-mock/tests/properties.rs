@@ -32,3 +32,8 @@ fn posted_reads_keep_every_invariant() {
 fn multishot_reads_keep_every_invariant() {
     check(RxMode::Multishot);
 }
+
+#[test]
+fn nowait_reads_keep_every_invariant() {
+    check(RxMode::Nowait);
+}

@@ -116,4 +116,5 @@ fn rx_and_tx_bursts_do_not_allocate() {
     drop(v);
     run(RxMode::Posted);
     run(RxMode::Multishot);
+    run(RxMode::Nowait);
 }

@@ -21,6 +21,9 @@ pub struct UringProbe {
     pub multishot_read: bool,
     /// Provided buffer rings (5.19+).
     pub buf_ring: bool,
+    /// Reads on a tun fd honour `RWF_NOWAIT` (tun has FMODE_NOWAIT, 6.4+),
+    /// so no-wait Rx can complete reads at once without arming a poll.
+    pub nowait_read: bool,
     /// ASYNC_CANCEL with "match any" (5.19+).
     pub cancel_any: bool,
     /// IORING_FEAT_NODROP: completions are never lost on CQ overflow.
@@ -36,6 +39,11 @@ impl UringProbe {
     /// True when multishot Rx can be used.
     pub fn multishot(&self) -> bool {
         self.usable() && self.multishot_read && self.buf_ring
+    }
+
+    /// True when no-wait Rx can be used.
+    pub fn nowait(&self) -> bool {
+        self.usable() && self.nowait_read
     }
 }
 
@@ -61,6 +69,11 @@ impl fmt::Display for UringProbe {
             yes(self.multishot_read)
         )?;
         writeln!(f, "  provided buffer rings:        {}", yes(self.buf_ring))?;
+        writeln!(
+            f,
+            "  RWF_NOWAIT reads on tun:      {}",
+            yes(self.nowait_read)
+        )?;
         writeln!(
             f,
             "  cancel any:                   {}",
@@ -92,6 +105,7 @@ fn run_probe() -> UringProbe {
         read_write: false,
         multishot_read: false,
         buf_ring: false,
+        nowait_read: false,
         cancel_any: false,
         nodrop: false,
     };
@@ -100,7 +114,7 @@ fn run_probe() -> UringProbe {
         .setup_defer_taskrun()
         .setup_taskrun_flag()
         .build(8);
-    let ring = match defer {
+    let mut ring = match defer {
         Ok(r) => {
             p.defer_taskrun = true;
             r
@@ -136,5 +150,38 @@ fn run_probe() -> UringProbe {
         }
         p.cancel_any &= p.buf_ring;
     }
+    if p.read_write {
+        p.nowait_read = tun_honours_nowait(&mut ring);
+    }
     p
+}
+
+/// Reads with `RWF_NOWAIT` from a fresh /dev/net/tun fd that is attached to
+/// no device: io_uring refuses the flag (`EOPNOTSUPP`) before calling the
+/// driver when tun lacks FMODE_NOWAIT; otherwise tun itself answers
+/// `EBADFD` (no device). No frame can be consumed, and no privilege is
+/// needed.
+fn tun_honours_nowait(ring: &mut IoUring) -> bool {
+    let Ok(tun) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    else {
+        return false;
+    };
+    let mut scratch = [0u8; 64];
+    let entry = opcode::Read::new(
+        io_uring::types::Fd(std::os::fd::AsRawFd::as_raw_fd(&tun)),
+        scratch.as_mut_ptr(),
+        scratch.len() as u32,
+    )
+    .rw_flags(libc::RWF_NOWAIT)
+    .build()
+    .user_data(0x6e6f_7761);
+    if !crate::sys::push(ring, &entry) || ring.submit_and_wait(1).is_err() {
+        return false;
+    }
+    let res = ring.completion().next().map(|c| c.result());
+    // `scratch` outlives the completion (reaped just above).
+    matches!(res, Some(r) if r == -libc::EBADFD || r == -libc::EAGAIN || r >= 0)
 }

@@ -2,11 +2,12 @@
 //! bound to one TAP queue fd.
 
 use crate::error::UringError;
-use crate::sys::{self, BufRing, IovecTable};
+use crate::sys::{self, BufRing, IovecTable, RegisteredRegion};
 use io_uring::types::{CancelBuilder, Fd, Fixed, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
+use tapring_core::Pool;
 use tapring_core::pool::RawBuf;
 use tapring_core::ring::{Cqe, Ring, RingError, Sqe};
 
@@ -21,10 +22,17 @@ pub(crate) struct RingSetup {
     pub defer_taskrun: bool,
     /// A kernel thread polls the submission queue (spends a core).
     pub sqpoll: bool,
+    /// The CPU that thread is bound to (`None`: the creator's affinity).
+    pub sqpoll_cpu: Option<u32>,
     /// Register the TAP fd and use it as fixed file 0.
     pub fixed_file: bool,
     /// Multishot reads with provided buffers are available.
     pub multishot: bool,
+    /// Reads honour `RWF_NOWAIT` (no-wait Rx).
+    pub nowait: bool,
+    /// Register the pool's buffer area and use READ_FIXED / WRITE_FIXED
+    /// for buffers inside it.
+    pub fixed_buffers: bool,
     /// In-flight slots (iovec storage).
     pub slots: usize,
 }
@@ -36,6 +44,10 @@ pub(crate) struct UringRing {
     // Field order matters: the ring (and with it the kernel's references to
     // buffers, buffer rings and the fd) goes before the memory it used.
     ring: IoUring,
+    /// The registered pool area (fixed buffers), if any.
+    region: Option<RegisteredRegion>,
+    /// Keeps the registered memory mapped until the ring is gone.
+    _pool: Option<Pool>,
     iovecs: IovecTable,
     buf_rings: Vec<(u16, BufRing)>,
     fd: OwnedFd,
@@ -52,7 +64,7 @@ impl UringRing {
     /// Builds a (disabled) ring for `fd`. It is enabled by the thread that
     /// first uses it (see [`UringRing::enable`]), because a single-issuer
     /// ring belongs to the task that enables it.
-    pub(crate) fn new(fd: OwnedFd, setup: RingSetup) -> Result<UringRing, UringError> {
+    pub(crate) fn new(fd: OwnedFd, setup: RingSetup, pool: &Pool) -> Result<UringRing, UringError> {
         sys::set_blocking(fd.as_fd()).map_err(|e| UringError::os("fcntl(O_NONBLOCK off)", &e))?;
         let mut b = IoUring::builder();
         b.setup_cqsize(setup.cq_entries).setup_r_disabled();
@@ -63,6 +75,9 @@ impl UringRing {
         }
         if setup.sqpoll {
             b.setup_sqpoll(50);
+            if let Some(cpu) = setup.sqpoll_cpu {
+                b.setup_sqpoll_cpu(cpu);
+            }
         }
         let ring = b
             .build(setup.sq_entries)
@@ -72,8 +87,21 @@ impl UringRing {
                 .register_files(&[fd.as_raw_fd()])
                 .map_err(|e| UringError::os("io_uring_register(FILES)", &e))?;
         }
+        // Best effort: pinning the area can fail (RLIMIT_MEMLOCK without
+        // CAP_IPC_LOCK); plain reads and writes then do the same job.
+        let (region, pool) = if setup.fixed_buffers {
+            let (base, len) = pool.buffers();
+            match sys::register_region(&ring, base, len) {
+                Ok(r) => (Some(r), Some(pool.clone())),
+                Err(_) => (None, None),
+            }
+        } else {
+            (None, None)
+        };
         Ok(UringRing {
             ring,
+            region,
+            _pool: pool,
             iovecs: IovecTable::new(setup.slots),
             buf_rings: Vec::new(),
             fd,
@@ -132,9 +160,20 @@ impl UringRing {
                 }
             };
         }
+        let fixed_buf = |b: &RawBuf| {
+            self.region
+                .as_ref()
+                .and_then(|r| r.index_of(b.addr(), b.len()))
+        };
         let entry = match op {
-            Sqe::Read { buf } => target!(Read, buf.addr(), buf.len()),
-            Sqe::Write { buf } => target!(Write, buf.addr().cast_const(), buf.len()),
+            Sqe::Read { buf } => match fixed_buf(&buf) {
+                Some(i) => target!(ReadFixed, buf.addr(), buf.len(), i),
+                None => target!(Read, buf.addr(), buf.len()),
+            },
+            Sqe::Write { buf } => match fixed_buf(&buf) {
+                Some(i) => target!(WriteFixed, buf.addr().cast_const(), buf.len(), i),
+                None => target!(Write, buf.addr().cast_const(), buf.len()),
+            },
             Sqe::Readv { segs } | Sqe::Writev { segs } => {
                 let (iov, n) = self
                     .iovecs
@@ -154,6 +193,30 @@ impl UringRing {
                 }
                 target!(ReadMulti, 0, group)
             }
+            Sqe::ReadNow { buf } => {
+                if !self.setup.nowait {
+                    return Err(RingError::Unsupported(
+                        "no-wait reads on tun (RWF_NOWAIT, kernel 6.4+)",
+                    ));
+                }
+                let (addr, len) = (buf.addr(), buf.len());
+                let nowait = libc::RWF_NOWAIT;
+                match (fixed, fixed_buf(&buf)) {
+                    (true, Some(i)) => opcode::ReadFixed::new(Fixed(0), addr, len, i)
+                        .rw_flags(nowait)
+                        .build(),
+                    (false, Some(i)) => opcode::ReadFixed::new(Fd(raw), addr, len, i)
+                        .rw_flags(nowait)
+                        .build(),
+                    (true, None) => opcode::Read::new(Fixed(0), addr, len)
+                        .rw_flags(nowait)
+                        .build(),
+                    (false, None) => opcode::Read::new(Fd(raw), addr, len)
+                        .rw_flags(nowait)
+                        .build(),
+                }
+            }
+            Sqe::PollIn => target!(PollAdd, libc::POLLIN as u32),
             Sqe::CancelAll => opcode::AsyncCancel2::new(CancelBuilder::any()).build(),
         };
         Ok(entry.user_data(token))
@@ -164,10 +227,18 @@ impl Ring for UringRing {
     unsafe fn post(&mut self, token: u64, op: Sqe<'_>) -> Result<(), RingError> {
         let entry = self.entry_for(token, op)?;
         if sys::push(&mut self.ring, &entry) {
-            Ok(())
-        } else {
-            Err(RingError::Full)
+            return Ok(());
         }
+        // With SQPOLL the kernel thread empties the queue on its own
+        // schedule: wait until it has taken entries rather than fail.
+        if self.setup.sqpoll
+            && self.ring.submit().is_ok()
+            && self.ring.submitter().squeue_wait().is_ok()
+            && sys::push(&mut self.ring, &entry)
+        {
+            return Ok(());
+        }
+        Err(RingError::Full)
     }
 
     fn flush(&mut self, wait_for: u32) -> Result<(), RingError> {
@@ -267,6 +338,10 @@ impl Ring for UringRing {
 
     fn supports_multishot(&self) -> bool {
         self.setup.multishot
+    }
+
+    fn supports_nowait(&self) -> bool {
+        self.setup.nowait
     }
 }
 

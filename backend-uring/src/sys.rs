@@ -157,6 +157,61 @@ impl Drop for BufRing {
     }
 }
 
+/// A pool region registered with a ring as fixed buffers, in chunks of at
+/// most 1 GiB (the kernel's limit per registered buffer).
+pub(crate) struct RegisteredRegion {
+    base: usize,
+    len: usize,
+}
+
+/// Largest registered buffer the kernel accepts.
+const FIXED_CHUNK: usize = 1 << 30;
+
+impl RegisteredRegion {
+    /// The fixed-buffer index covering `[addr, addr + len)`, if the range
+    /// lies inside the region and inside one chunk.
+    pub(crate) fn index_of(&self, addr: *const u8, len: u32) -> Option<u16> {
+        let a = addr as usize;
+        let end = a.checked_add(len as usize)?;
+        if a < self.base || end > self.base + self.len {
+            return None;
+        }
+        let (first, last) = (
+            (a - self.base) / FIXED_CHUNK,
+            (end - 1 - self.base) / FIXED_CHUNK,
+        );
+        (first == last).then(|| u16::try_from(first).ok()).flatten()
+    }
+}
+
+/// Registers `[base, base + len)` (a pool's buffer area) with `ring` as
+/// fixed buffers, so reads and writes into it skip the user-copy checks.
+///
+/// The caller must keep the memory mapped for as long as the ring lives:
+/// `UringRing` holds a handle of the pool that owns it and drops it only
+/// after the ring.
+pub(crate) fn register_region(
+    ring: &IoUring,
+    base: *mut u8,
+    len: usize,
+) -> io::Result<RegisteredRegion> {
+    let chunks: Vec<libc::iovec> = (0..len.div_ceil(FIXED_CHUNK))
+        .map(|i| libc::iovec {
+            iov_base: base.wrapping_add(i * FIXED_CHUNK).cast(),
+            iov_len: (len - i * FIXED_CHUNK).min(FIXED_CHUNK),
+        })
+        .collect();
+    // SAFETY: every iovec lies inside the pool's buffer area, which stays
+    // mapped while the ring exists (see above); the kernel pins the pages
+    // and reads or writes them only through operations the engine posts
+    // for buffers it owns until their completion.
+    unsafe { ring.submitter().register_buffers(&chunks)? };
+    Ok(RegisteredRegion {
+        base: base as usize,
+        len,
+    })
+}
+
 /// Clears O_NONBLOCK on the open file behind `fd`: io_uring honours it by
 /// failing reads with EAGAIN instead of waiting for data.
 pub(crate) fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {

@@ -107,6 +107,12 @@ pub enum RxMode {
     Posted,
     /// One multishot read over a ring of provided buffers.
     Multishot,
+    /// Nothing stays posted: each `rx_burst` issues a batch of reads that
+    /// must not wait (`RWF_NOWAIT`), which the kernel completes inside the
+    /// same submission with a frame or `EAGAIN`. No poll is armed, so the
+    /// sender never pays for waking the reader, and an idle queue holds no
+    /// buffers. The batch adapts to what the last one found.
+    Nowait,
 }
 
 /// Shape of one queue.

@@ -40,6 +40,13 @@ pub enum Sqe<'a> {
         /// Destination.
         buf: RawBuf,
     },
+    /// Read one frame into `buf` only if one is queued right now: the
+    /// read never waits (io_uring: `RWF_NOWAIT`) and completes with
+    /// `-EAGAIN` when there is nothing to read.
+    ReadNow {
+        /// Destination.
+        buf: RawBuf,
+    },
     /// Read one frame scattered over `segs` (the ring copies the list).
     Readv {
         /// Destinations, in order.
@@ -61,6 +68,9 @@ pub enum Sqe<'a> {
         /// The provided-buffer group.
         group: u16,
     },
+    /// Complete once when a frame is ready to read (a one-shot poll for
+    /// input); names no buffer.
+    PollIn,
     /// Cancel every operation still in flight on this ring.
     CancelAll,
 }
@@ -151,4 +161,7 @@ pub trait Ring {
 
     /// Whether multishot reads with provided buffers are available.
     fn supports_multishot(&self) -> bool;
+
+    /// Whether [`Sqe::ReadNow`] completes at once rather than waiting.
+    fn supports_nowait(&self) -> bool;
 }

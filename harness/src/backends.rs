@@ -37,6 +37,8 @@ pub enum RxModeArg {
     Posted,
     /// One multishot read over a provided-buffer ring.
     Multishot,
+    /// A batch of RWF_NOWAIT reads per burst, nothing posted in between.
+    Nowait,
 }
 
 impl RxModeArg {
@@ -46,6 +48,7 @@ impl RxModeArg {
             RxModeArg::Auto => RxMode::Auto,
             RxModeArg::Posted => RxMode::Posted,
             RxModeArg::Multishot => RxMode::Multishot,
+            RxModeArg::Nowait => RxMode::Nowait,
         }
     }
 }
@@ -78,21 +81,30 @@ impl Opened {
     }
 }
 
-/// Sizes of the io_uring Rx rings.
+/// io_uring ring sizes and options (ignored by the tap backend).
 #[derive(Clone, Copy, Debug)]
-pub struct RingSizes {
-    /// Posted-read mode: reads kept posted.
+pub struct UringTuning {
+    /// Posted-read mode: reads kept posted; no-wait mode: largest batch.
     pub rx_depth: u32,
     /// Multishot mode: provided buffers.
     pub multishot_buffers: u32,
+    /// Read and write the pool through registered (fixed) buffers.
+    pub fixed_buffers: bool,
+    /// A kernel thread polls the submission queues.
+    pub sqpoll: bool,
+    /// The CPU that kernel thread is bound to.
+    pub sqpoll_cpu: Option<u32>,
 }
 
-impl Default for RingSizes {
+impl Default for UringTuning {
     fn default() -> Self {
         let d = UringConfig::default();
-        RingSizes {
+        UringTuning {
             rx_depth: d.rx_depth,
             multishot_buffers: d.multishot_buffers,
+            fixed_buffers: d.fixed_buffers,
+            sqpoll: d.sqpoll,
+            sqpoll_cpu: d.sqpoll_cpu,
         }
     }
 }
@@ -104,7 +116,7 @@ pub fn open(
     tap: &TapConfig,
     pool: &Pool,
     rx_mode: RxMode,
-    rings: RingSizes,
+    rings: UringTuning,
     port_id: u16,
 ) -> Result<Opened, HarnessError> {
     let backend = match kind {
@@ -116,6 +128,9 @@ pub fn open(
         port_id,
         rx_depth: rings.rx_depth,
         multishot_buffers: rings.multishot_buffers,
+        fixed_buffers: rings.fixed_buffers,
+        sqpoll: rings.sqpoll,
+        sqpoll_cpu: rings.sqpoll_cpu,
         ..UringConfig::default()
     };
     let mut port =

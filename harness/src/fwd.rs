@@ -98,7 +98,7 @@ pub fn open_port(
         &cfg,
         pool,
         rx_mode.mode(),
-        backends::RingSizes::default(),
+        backends::UringTuning::default(),
         port_id,
     )
     .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))

@@ -559,7 +559,7 @@ fn cycle(kind: BackendKind, name: &str, pool: &Pool) -> Result<(), HarnessError>
         &cfg,
         pool,
         RxMode::Auto,
-        backends::RingSizes::default(),
+        backends::UringTuning::default(),
         0,
     )
     .map_err(|e| HarnessError::Check(format!("open {name}: {e}")))?;

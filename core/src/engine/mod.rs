@@ -28,6 +28,9 @@ pub(crate) const HARVEST: usize = 64;
 /// Token of the armed multishot read.
 pub(crate) const MULTISHOT_TOKEN: u64 = u64::MAX - 1;
 
+/// Token of the one-shot input poll armed by a waiting no-wait queue.
+pub(crate) const POLL_TOKEN: u64 = u64::MAX - 2;
+
 /// Token of the cancel-everything request.
 pub(crate) const CANCEL_TOKEN: u64 = u64::MAX;
 

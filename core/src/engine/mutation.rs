@@ -15,7 +15,8 @@ pub const TX_SILENT_OVERSIZE: u32 = 1 << 2;
 /// The in-flight table ignores token generations, so a duplicated
 /// completion is processed twice.
 pub const IGNORE_GENERATION: u32 = 1 << 3;
-/// Rx: the buffer of a failed read is forgotten instead of re-posted.
+/// Rx: the buffer of a failed read is forgotten instead of re-posted (or,
+/// in no-wait mode, returned to the pool).
 pub const RX_NO_REPOST_ON_ERROR: u32 = 1 << 4;
 
 #[cfg(feature = "mutation-testing")]

@@ -1,10 +1,13 @@
 //! The Rx state machine: keeps `depth` buffers lent to the kernel (posted
 //! reads, or a provided-buffer group behind one multishot read), turns
-//! completions into packets, and replaces every buffer it hands out.
+//! completions into packets, and replaces every buffer it hands out. In
+//! no-wait mode it lends nothing between bursts: each burst issues reads
+//! that complete at once, with a frame or `EAGAIN`.
 
 use super::inflight::{InflightTable, ParkedTable, Slot};
 use super::{
-    CANCEL_EVERY, CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, MULTISHOT_TOKEN, cancel_all,
+    CANCEL_EVERY, CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, MULTISHOT_TOKEN, POLL_TOKEN,
+    cancel_all,
 };
 use crate::burst::BurstSlice;
 use crate::config::RxMode;
@@ -21,6 +24,16 @@ enum Lent<S> {
         armed: bool,
         registered: bool,
         uncommitted: bool,
+    },
+    Nowait {
+        /// Reads of the current batch (empty between bursts unless the
+        /// ring delays completions).
+        table: InflightTable<S>,
+        /// Reads the next batch issues: doubled while batches come back
+        /// full, cut to one more than found when they do not.
+        batch: usize,
+        /// A one-shot input poll is armed (by `wait`).
+        poll_armed: bool,
     },
 }
 
@@ -62,12 +75,19 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
     ) -> Result<Self, Error> {
         let depth = slots.as_ref().len();
         cfg.validate(depth)?;
-        let multishot = match mode {
-            RxMode::Auto => ring.supports_multishot(),
-            RxMode::Posted => false,
-            RxMode::Multishot if ring.supports_multishot() => true,
-            RxMode::Multishot => return Err(RingError::Unsupported("multishot read").into()),
+        let mode = match mode {
+            RxMode::Auto if ring.supports_nowait() => RxMode::Nowait,
+            RxMode::Auto if ring.supports_multishot() => RxMode::Multishot,
+            RxMode::Auto => RxMode::Posted,
+            RxMode::Multishot if !ring.supports_multishot() => {
+                return Err(RingError::Unsupported("multishot read").into());
+            }
+            RxMode::Nowait if !ring.supports_nowait() => {
+                return Err(RingError::Unsupported("no-wait read (RWF_NOWAIT)").into());
+            }
+            m => m,
         };
+        let multishot = mode == RxMode::Multishot;
         if multishot && depth > usize::from(u16::MAX) {
             return Err(Error::Unsupported(
                 "provided-buffer groups beyond 32768 buffers",
@@ -76,15 +96,19 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         let pc = pool.config();
         let lead = cfg.vnet_hdr_len.min(pc.headroom);
         let room = pc.slot_size() - (pc.headroom - lead);
-        let lent = if multishot {
-            Lent::Multishot {
+        let lent = match mode {
+            RxMode::Multishot => Lent::Multishot {
                 parked: ParkedTable::new(slots),
                 armed: false,
                 registered: false,
                 uncommitted: false,
-            }
-        } else {
-            Lent::Posted(InflightTable::new(slots))
+            },
+            RxMode::Nowait => Lent::Nowait {
+                table: InflightTable::new(slots),
+                batch: depth,
+                poll_armed: false,
+            },
+            _ => Lent::Posted(InflightTable::new(slots)),
         };
         Ok(RxEngine {
             ring,
@@ -106,10 +130,12 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         match self.lent {
             Lent::Posted(_) => RxMode::Posted,
             Lent::Multishot { .. } => RxMode::Multishot,
+            Lent::Nowait { .. } => RxMode::Nowait,
         }
     }
 
-    /// Buffers the queue keeps lent to the kernel.
+    /// Buffers the queue keeps lent to the kernel (no-wait mode: the
+    /// largest read batch).
     pub fn depth(&self) -> usize {
         self.depth
     }
@@ -117,7 +143,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
     /// Buffers lent to the kernel right now.
     pub fn in_flight(&self) -> usize {
         match &self.lent {
-            Lent::Posted(t) => t.len(),
+            Lent::Posted(t) | Lent::Nowait { table: t, .. } => t.len(),
             Lent::Multishot { parked, .. } => parked.len(),
         }
     }
@@ -178,6 +204,19 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             return Err(Error::NotStarted);
         }
         let before = burst.len();
+        self.harvest_into(burst);
+        if matches!(self.lent, Lent::Nowait { .. }) {
+            self.read_now(burst)?;
+        } else {
+            self.top_up();
+            self.arm_if_needed()?;
+            self.flush()?;
+        }
+        Ok(burst.len() - before)
+    }
+
+    /// Takes completions while the burst has room for what they carry.
+    fn harvest_into(&mut self, burst: &mut BurstSlice) {
         while !burst.is_full() {
             let want = burst.spare().min(HARVEST);
             let got = self.ring.harvest(&mut self.cqes[..want]);
@@ -189,17 +228,95 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
                 break;
             }
         }
-        self.top_up();
-        self.arm_if_needed()?;
-        self.flush()?;
-        Ok(burst.len() - before)
+    }
+
+    /// No-wait mode: issues one batch of reads that complete at once and
+    /// delivers what they found.
+    fn read_now(&mut self, burst: &mut BurstSlice) -> Result<(), Error> {
+        let Lent::Nowait { table, batch, .. } = &mut self.lent else {
+            return Ok(());
+        };
+        // A batch whose completions the ring has not shown yet is still
+        // out: never stack a second one on it (the burst might not have
+        // room for both).
+        if !table.is_empty() || burst.is_full() {
+            return Ok(());
+        }
+        let want = (*batch).min(burst.spare()).min(self.depth);
+        let mut issued = 0;
+        while issued < want {
+            let Some(mut pkt) = self.cache.alloc() else {
+                self.stats.rx_nombuf += 1;
+                break;
+            };
+            let buf = pkt.rx_target(self.cfg.vnet_hdr_len);
+            let token = match table.insert(pkt, buf.len()) {
+                Ok(t) => t,
+                Err(pkt) => {
+                    self.cache.free(pkt);
+                    break;
+                }
+            };
+            let mut posted = super::lend::post(&mut self.ring, token, Sqe::ReadNow { buf });
+            if posted == Err(RingError::Full) && self.ring.flush(0).is_ok() {
+                posted = super::lend::post(&mut self.ring, token, Sqe::ReadNow { buf });
+            }
+            if posted.is_err() {
+                if let Some((pkt, _)) = table.take(token) {
+                    self.cache.free(pkt);
+                }
+                break;
+            }
+            issued += 1;
+        }
+        if issued == 0 {
+            return Ok(());
+        }
+        self.ring.flush(0)?;
+        let got = burst.len();
+        self.harvest_into(burst);
+        let found = burst.len() - got;
+        if let Lent::Nowait { batch, .. } = &mut self.lent {
+            *batch = if found == issued {
+                (issued * 2).min(self.depth)
+            } else {
+                found + 1
+            };
+        }
+        Ok(())
     }
 
     /// Waits until a completion is ready or `timeout` passes, so an idle
     /// queue costs no CPU. Follow with [`RxEngine::rx_burst`].
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
-        self.flush()?;
+        self.arm_wakeup()?;
         self.ring.wait(timeout).map_err(Error::from)
+    }
+
+    /// Makes sure a completion will appear when a frame arrives, without
+    /// waiting for it: for callers that sleep elsewhere (an eventfd in an
+    /// epoll set). No-wait mode leaves nothing posted between bursts, so it
+    /// arms a one-shot input poll; the other modes have reads posted already.
+    pub fn arm_wakeup(&mut self) -> Result<(), Error> {
+        if !self.started {
+            return Err(Error::NotStarted);
+        }
+        if let Lent::Nowait {
+            table, poll_armed, ..
+        } = &mut self.lent
+            && table.is_empty()
+            && !*poll_armed
+        {
+            let mut r = super::lend::post(&mut self.ring, POLL_TOKEN, Sqe::PollIn);
+            if r == Err(RingError::Full) {
+                self.ring.flush(0)?;
+                r = super::lend::post(&mut self.ring, POLL_TOKEN, Sqe::PollIn);
+            }
+            r?;
+            *poll_armed = true;
+            self.unflushed = true;
+        }
+        self.flush()
     }
 
     fn flush(&mut self) -> Result<(), Error> {
@@ -222,6 +339,30 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         }
         if cqe.token == MULTISHOT_TOKEN {
             self.complete_multishot(cqe, burst);
+            return;
+        }
+        if let Lent::Nowait {
+            table, poll_armed, ..
+        } = &mut self.lent
+        {
+            if cqe.token == POLL_TOKEN {
+                *poll_armed = false;
+                return;
+            }
+            let Some((pkt, _)) = table.take(cqe.token) else {
+                self.stats.xstats.spurious += 1;
+                return;
+            };
+            let failed = cqe.result < 0;
+            match self.judge(pkt, cqe.result) {
+                Verdict::Recycle(pkt)
+                    if failed && super::mutation::on(super::mutation::RX_NO_REPOST_ON_ERROR) =>
+                {
+                    core::mem::forget(pkt);
+                }
+                Verdict::Recycle(pkt) => self.cache.free(pkt),
+                Verdict::Deliver(pkt) => self.hand_over(pkt, burst),
+            }
             return;
         }
         let Lent::Posted(table) = &mut self.lent else {
@@ -327,6 +468,12 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             self.stats.drops.nombuf += 1;
             return pkt;
         };
+        self.hand_over(pkt, burst);
+        fresh
+    }
+
+    /// Counts `pkt` and appends it to the burst.
+    fn hand_over(&mut self, pkt: Pkt, burst: &mut BurstSlice) {
         let len = pkt.pkt_len();
         self.stats.count_frame(pkt.data(), len);
         if let Err(back) = burst.push(pkt) {
@@ -335,7 +482,6 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             self.stats.drops.nombuf += 1;
             self.cache.free(back);
         }
-        fresh
     }
 
     fn post_read(&mut self, mut pkt: Pkt) {
@@ -412,6 +558,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         let mut next_bid = 0;
         while self.in_flight() < self.depth {
             let bid = match &self.lent {
+                Lent::Nowait { .. } => return,
                 Lent::Posted(_) => None,
                 Lent::Multishot { parked, .. } => match parked.first_empty_from(next_bid) {
                     Some(b) => Some(b),
@@ -500,7 +647,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             // them. Forgetting the packets keeps the pool's memory alive.
             let mut n = 0;
             match &mut self.lent {
-                Lent::Posted(t) => t.drain(|p| {
+                Lent::Posted(t) | Lent::Nowait { table: t, .. } => t.drain(|p| {
                     n += 1;
                     core::mem::forget(p);
                 }),
@@ -537,6 +684,11 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             *armed = false;
             *uncommitted = false;
         }
+        if let Lent::Nowait { poll_armed, .. } = &mut self.lent {
+            // Cancelled with the rest, or its completion is ignored (by
+            // token) if it still comes after a restart.
+            *poll_armed = false;
+        }
         self.cache.flush();
         if self.leaked > 0 {
             return Err(Error::TeardownIncomplete {
@@ -550,12 +702,16 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         match &self.lent {
             Lent::Posted(t) => !t.is_empty(),
             Lent::Multishot { armed, .. } => *armed,
+            Lent::Nowait {
+                table, poll_armed, ..
+            } => !table.is_empty() || *poll_armed,
         }
     }
 
     fn reclaim(&mut self, cqe: Cqe) {
         match &mut self.lent {
-            Lent::Posted(t) => {
+            Lent::Nowait { poll_armed, .. } if cqe.token == POLL_TOKEN => *poll_armed = false,
+            Lent::Posted(t) | Lent::Nowait { table: t, .. } => {
                 let Some((pkt, _)) = t.take(cqe.token) else {
                     if cqe.token != CANCEL_TOKEN {
                         self.stats.xstats.spurious += 1;

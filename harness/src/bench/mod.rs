@@ -5,7 +5,7 @@
 pub mod report;
 pub mod workload;
 
-use crate::backends::{BackendKind, RxModeArg};
+use crate::backends::{self, BackendKind, RxModeArg};
 use crate::error::HarnessError;
 use crate::sandbox;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -36,12 +36,20 @@ pub struct BenchArgs {
     /// Rx mode of the io_uring backend.
     #[arg(long, value_enum, default_value_t = RxModeArg::Auto)]
     pub rx_mode: RxModeArg,
-    /// io_uring posted-read mode: reads kept posted (power of two).
+    /// io_uring posted-read mode: reads kept posted; no-wait mode: the
+    /// largest batch of reads per burst (power of two).
     #[arg(long, default_value_t = 256)]
     pub rx_depth: u32,
     /// io_uring multishot mode: buffers in the provided-buffer ring (power of two).
     #[arg(long, default_value_t = 2048)]
     pub multishot_buffers: u32,
+    /// io_uring: register the pool as fixed buffers (READ_FIXED/WRITE_FIXED).
+    #[arg(long)]
+    pub fixed_buffers: bool,
+    /// io_uring: submission-queue polling by a kernel thread (spends a
+    /// core; bound to the last CPU, away from the measuring thread on CPU 0).
+    #[arg(long)]
+    pub sqpoll: bool,
     /// Seconds measured per test, size and backend (split over the rounds).
     #[arg(long, default_value_t = 1.2)]
     pub seconds: f64,
@@ -71,6 +79,10 @@ pub struct Record {
     pub backend: BackendKind,
     /// Rx mode asked for (io_uring).
     pub rx_mode: RxModeArg,
+    /// io_uring registered (fixed) buffers asked for.
+    pub fixed_buffers: bool,
+    /// io_uring SQPOLL asked for.
+    pub sqpoll: bool,
     /// Round (pair) number.
     pub round: usize,
     /// Packets per second delivered.
@@ -98,6 +110,8 @@ impl Record {
             queues: args.queues,
             backend: spec.backend,
             rx_mode: args.rx_mode,
+            fixed_buffers: args.fixed_buffers,
+            sqpoll: args.sqpoll,
             round,
             pps,
             gbps: pps * spec.size as f64 * 8.0 / 1e9,
@@ -174,8 +188,15 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                         queues: args.queues,
                         burst: args.burst,
                         rx_mode: args.rx_mode.mode(),
-                        rx_depth: args.rx_depth,
-                        multishot_buffers: args.multishot_buffers,
+                        uring: backends::UringTuning {
+                            rx_depth: args.rx_depth,
+                            multishot_buffers: args.multishot_buffers,
+                            fixed_buffers: args.fixed_buffers,
+                            sqpoll: args.sqpoll,
+                            sqpoll_cpu: args
+                                .sqpoll
+                                .then(|| workload::online_cpus().saturating_sub(1) as u32),
+                        },
                         duration: per,
                     };
                     bar.set_message(format!("{} {size} B {}", test.name(), backend.name()));

@@ -59,10 +59,8 @@ pub struct RunSpec {
     pub burst: usize,
     /// Rx mode for io_uring.
     pub rx_mode: RxMode,
-    /// io_uring posted reads per queue.
-    pub rx_depth: u32,
-    /// io_uring multishot buffers per queue.
-    pub multishot_buffers: u32,
+    /// io_uring ring sizes and options.
+    pub uring: backends::UringTuning,
     /// How long to measure.
     pub duration: Duration,
 }
@@ -134,10 +132,7 @@ fn pool_for(size: usize) -> Result<Pool, HarnessError> {
 }
 
 fn open_up(spec: &RunSpec, name: &str, pool: &Pool) -> Result<Opened, HarnessError> {
-    let rings = backends::RingSizes {
-        rx_depth: spec.rx_depth,
-        multishot_buffers: spec.multishot_buffers,
-    };
+    let rings = spec.uring;
     let mut cfg = TapConfig::named(name);
     cfg.queues = usize::from(spec.queues);
     let o = backends::open(spec.backend, &cfg, pool, spec.rx_mode, rings, 0)?;
