@@ -3,15 +3,21 @@
 //! The io_uring data path of [tapring] over TAP devices: each queue drives
 //! tapring-core's completion engine over its own io_uring instance.
 //!
+//! - Rx, no-wait (the default where tun honours `RWF_NOWAIT`, 6.4+): each
+//!   burst issues a batch of reads that complete within the same submit,
+//!   with a frame or `EAGAIN`; nothing stays posted, so no poll waiter is
+//!   armed on the TAP between bursts.
 //! - Rx, posted reads: one read per posted buffer, re-posted on completion,
 //!   one submit per burst.
 //! - Rx, multishot: one `READ_MULTISHOT` over a provided-buffer ring refilled
 //!   from the pool (kernel 6.7+), re-armed when it ends.
 //! - Tx: one write per frame (gather write for chains), one submit per
 //!   burst, completions reaped by in-flight count.
-//! - Rings use SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them, the
-//!   TAP fd as a registered file, and a registered ring fd. A ring is bound
-//!   to the thread that first uses its queue.
+//! - Rings use SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them and
+//!   the TAP fd as a registered file (the ring fd is deliberately not
+//!   registered: that would tie the ring to one thread's lifetime). A ring
+//!   is bound to the thread that first uses its queue. Registered buffers
+//!   and SQPOLL are opt-in ([`UringConfig`]).
 //!
 //! Where io_uring is disabled (sysctl, seccomp), [`UringPort::open`] fails
 //! with [`UringError::Disabled`], naming the cause; the `tapring` facade can

@@ -94,17 +94,6 @@ pub struct UringPort {
     max_frame: u32,
 }
 
-/// The Rx mode `RxMode::Auto` stands for on this kernel.
-fn auto_rx_mode(p: &crate::probe::UringProbe) -> RxMode {
-    if p.nowait() {
-        RxMode::Nowait
-    } else if p.multishot() {
-        RxMode::Multishot
-    } else {
-        RxMode::Posted
-    }
-}
-
 fn check_depth(n: u32) -> Result<(), UringError> {
     let cfg = tapring_core::QueueConfig {
         depth: n,
@@ -209,7 +198,7 @@ impl UringPort {
     pub fn rx_queue(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
         Self::claim(&mut self.rx_taken, q)?;
         let mode = match self.cfg.rx_mode {
-            RxMode::Auto => auto_rx_mode(probe()),
+            RxMode::Auto => probe().auto_rx_mode(),
             m => m,
         };
         let (depth, sq, cq) = if mode == RxMode::Multishot {

@@ -5,6 +5,7 @@ use crate::sys::BufRing;
 use io_uring::{IoUring, Probe, opcode};
 use std::fmt;
 use std::sync::OnceLock;
+use tapring_core::RxMode;
 
 /// io_uring features tapring uses, as found on this kernel.
 #[derive(Debug)]
@@ -44,6 +45,18 @@ impl UringProbe {
     /// True when no-wait Rx can be used.
     pub fn nowait(&self) -> bool {
         self.usable() && self.nowait_read
+    }
+
+    /// The Rx mode `RxMode::Auto` stands for on this kernel: no-wait reads
+    /// where tun honours them, else multishot, else posted reads.
+    pub fn auto_rx_mode(&self) -> RxMode {
+        if self.nowait() {
+            RxMode::Nowait
+        } else if self.multishot() {
+            RxMode::Multishot
+        } else {
+            RxMode::Posted
+        }
     }
 }
 

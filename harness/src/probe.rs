@@ -13,10 +13,12 @@ pub fn run() -> Result<(), HarnessError> {
     } else {
         ("tap", "io_uring is not usable here")
     };
-    let mode = if uring.multishot() {
-        "multishot (kernel has READ_MULTISHOT and provided buffer rings)"
-    } else {
-        "posted reads (no multishot read on this kernel)"
+    let mode = match uring.auto_rx_mode() {
+        tapring::RxMode::Nowait => "no-wait reads (tun honours RWF_NOWAIT)",
+        tapring::RxMode::Multishot => {
+            "multishot (no RWF_NOWAIT on tun; kernel has READ_MULTISHOT and provided buffer rings)"
+        }
+        _ => "posted reads (neither RWF_NOWAIT on tun nor multishot read on this kernel)",
     };
     println!("auto picks: backend {backend} ({why}); Rx mode {mode}");
     if !tap.cap_net_admin {
