@@ -3,7 +3,7 @@
 
 use crate::error::HarnessError;
 use serde::Serialize;
-use tapring::tap::TapConfig;
+use tapring::tap::{Offloads, TapConfig};
 use tapring::uring::UringConfig;
 use tapring::{AnyPort, Backend, Pool, Port, RxMode, RxQueue, TxQueue};
 
@@ -94,6 +94,22 @@ pub struct UringTuning {
     pub sqpoll: bool,
     /// The CPU that kernel thread is bound to.
     pub sqpoll_cpu: Option<u32>,
+    /// Most writes in flight per Tx queue.
+    pub tx_depth: u32,
+}
+
+/// The offloads a forwarder negotiates when asked to: partial checksums,
+/// TSO for IPv4 and IPv6 (with ECN), and USO where the kernel accepts it.
+pub fn forwarding_offloads() -> Offloads {
+    let mut o = Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6 | Offloads::TSO_ECN;
+    let uso = Offloads::USO4 | Offloads::USO6;
+    if tapring::tap::probe()
+        .accepted_offloads
+        .is_some_and(|a| a.contains(uso))
+    {
+        o |= uso;
+    }
+    o
 }
 
 impl Default for UringTuning {
@@ -105,6 +121,7 @@ impl Default for UringTuning {
             fixed_buffers: d.fixed_buffers,
             sqpoll: d.sqpoll,
             sqpoll_cpu: d.sqpoll_cpu,
+            tx_depth: d.tx_depth,
         }
     }
 }
@@ -131,6 +148,7 @@ pub fn open(
         fixed_buffers: rings.fixed_buffers,
         sqpoll: rings.sqpoll,
         sqpoll_cpu: rings.sqpoll_cpu,
+        tx_depth: rings.tx_depth,
         ..UringConfig::default()
     };
     let mut port =

@@ -8,7 +8,7 @@ use crate::forward::{self, DirTotals, Forwarder};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tapring::tap::{MAX_QUEUES, TapConfig};
+use tapring::tap::{MAX_QUEUES, TapConfig, VnetHdr};
 
 /// Arguments of `tapring fwd`.
 #[derive(Clone, Debug, clap::Args)]
@@ -40,6 +40,11 @@ pub struct FwdArgs {
     /// Rx mode of the io_uring backend.
     #[arg(long, value_enum, default_value_t = RxModeArg::Auto)]
     pub rx_mode: RxModeArg,
+    /// Negotiate checksum and segmentation offloads (TSO4/6, USO where the
+    /// kernel has it) and forward 64 KiB GSO frames and checksum state as
+    /// they come: what one port's kernel leaves to do, the other's does.
+    #[arg(long)]
+    pub offload: bool,
 }
 
 fn validate(args: &FwdArgs) -> Result<(), HarnessError> {
@@ -78,28 +83,45 @@ fn validate(args: &FwdArgs) -> Result<(), HarnessError> {
     Ok(())
 }
 
+/// How to open one forwarding port.
+#[derive(Clone, Copy, Debug)]
+pub struct PortSpec {
+    /// The data path.
+    pub kind: BackendKind,
+    /// Queues (multi-queue TAP when more than one).
+    pub queues: usize,
+    /// io_uring Rx mode.
+    pub rx_mode: RxModeArg,
+    /// Negotiate [`backends::forwarding_offloads`] (with a 12-byte
+    /// virtio-net header).
+    pub offload: bool,
+    /// Port number stamped on received packets.
+    pub port_id: u16,
+}
+
 /// Opens `name` (create, or attach to a persistent device), up.
 pub fn open_port(
-    kind: BackendKind,
     name: &str,
-    queues: usize,
+    spec: &PortSpec,
     pool: &tapring::Pool,
-    rx_mode: RxModeArg,
-    port_id: u16,
 ) -> Result<Opened, HarnessError> {
-    let cfg = TapConfig {
-        queues,
-        multi_queue: queues > 1,
+    let mut cfg = TapConfig {
+        queues: spec.queues,
+        multi_queue: spec.queues > 1,
         up: true,
         ..TapConfig::named(name)
     };
+    if spec.offload {
+        cfg.vnet_hdr = VnetHdr::MrgRxbuf12;
+        cfg.offloads = backends::forwarding_offloads();
+    }
     backends::open(
-        kind,
+        spec.kind,
         &cfg,
         pool,
-        rx_mode.mode(),
-        backends::UringTuning::default(),
-        port_id,
+        spec.rx_mode.mode(),
+        forward::uring_tuning(spec.offload),
+        spec.port_id,
     )
     .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))
 }
@@ -138,17 +160,17 @@ fn rate_line(
 pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
     validate(args)?;
     let queues = usize::from(args.queues);
-    let pool = forward::pool_for(args.ports.len(), queues)?;
+    let pool = forward::pool_for(args.ports.len(), queues, args.offload)?;
     let mut ports = Vec::with_capacity(2);
     for (i, name) in args.ports.iter().enumerate() {
-        ports.push(open_port(
-            args.backend,
-            name,
+        let spec = PortSpec {
+            kind: args.backend,
             queues,
-            &pool,
-            args.rx_mode,
-            i as u16,
-        )?);
+            rx_mode: args.rx_mode,
+            offload: args.offload,
+            port_id: i as u16,
+        };
+        ports.push(open_port(name, &spec, &pool)?);
     }
     let names: [String; 2] = [
         ports[0].name.clone(),
@@ -172,8 +194,9 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
         None => "until Ctrl-C".into(),
     };
     println!(
-        "tapring fwd: {what}, backend {}, {queues} queue(s), {until}",
-        args.backend.name()
+        "tapring fwd: {what}, backend {}, {queues} queue(s), offloads {}, {until}",
+        args.backend.name(),
+        if args.offload { "on" } else { "off" }
     );
     let fwd = Forwarder::start(&mut ports, stop.clone())?;
     let t0 = Instant::now();
@@ -220,12 +243,19 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             (Some(a), Ok(b)) => b.saturating_sub(a).to_string(),
             _ => "n/a (interface not in this namespace)".into(),
         };
+        let rx = report.port_stats(i, true);
         println!(
             "  {}: rx drops: {}; tx drops: {}; kernel imissed: {imissed}",
             p.name,
-            forward::drop_summary(&report.port_stats(i, true)),
+            forward::drop_summary(&rx),
             forward::drop_summary(&report.port_stats(i, false)),
         );
+        if args.offload {
+            println!(
+                "  {}: received {} GSO frames, {} with a partial checksum",
+                p.name, rx.xstats.gso, rx.xstats.csum_partial
+            );
+        }
     }
     if report.lanes.len() > 1 {
         for l in &report.lanes {

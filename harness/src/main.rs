@@ -12,6 +12,8 @@ mod probe;
 mod sandbox;
 mod selftest;
 mod sys;
+mod tcp;
+mod topology;
 
 use clap::{Parser, Subcommand};
 use error::HarnessError;

@@ -8,20 +8,14 @@
 //! multi-queue forwarders, open/close cycles, and the kernel's checksum
 //! error counters.
 
-use crate::backends::{self, BackendKind, Opened, RxModeArg};
+use crate::backends::{self, BackendKind};
 use crate::error::HarnessError;
-use crate::forward::{self, Forwarder};
 use crate::frames::udp_frame;
-use crate::fwd::open_port;
 use crate::sandbox;
-use nix::sched::{CloneFlags, setns};
-use sha2::{Digest, Sha256};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc;
+use crate::tcp::{self, Amount};
+use crate::topology::{
+    ADDR, NS, Names, Topology, command_output, in_ns, link_names, remove_namespaces,
+};
 use std::time::{Duration, Instant};
 use tapring::tap::TapConfig;
 use tapring::{Burst, Pool, PoolConfig, RxMode};
@@ -48,11 +42,6 @@ pub struct SelftestArgs {
     pub quick: bool,
 }
 
-const NS: [&str; 2] = ["nsA", "nsB"];
-const ADDR: [&str; 2] = ["198.18.1.1", "198.18.1.2"];
-const TCP_PORT: u16 = 5201;
-const TCP_TIMEOUT: Duration = Duration::from_secs(60);
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const LIFECYCLE_CYCLES: usize = 100;
 const MIB: u64 = 1 << 20;
 /// A check's detail starting with this marks a warning, not a failure.
@@ -136,173 +125,6 @@ impl Table {
     }
 }
 
-/// Fresh interface names within the sandbox (a closing io_uring TAP can
-/// linger under its old name for a moment).
-#[derive(Default)]
-struct Names(u32);
-
-impl Names {
-    fn next(&mut self, prefix: &str) -> String {
-        self.0 += 1;
-        format!("{prefix}{}", self.0)
-    }
-}
-
-fn command_output(cmd: &str, args: &[&str]) -> Result<std::process::Output, HarnessError> {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| HarnessError::Command {
-            cmd: format!("{cmd} {}", args.join(" ")),
-            detail: e.to_string(),
-        })
-}
-
-/// `ip netns exec NS ARGS...`, its stdout; an error with stderr if it fails.
-fn in_ns(ns: &str, args: &[&str]) -> Result<String, HarnessError> {
-    let mut full = vec!["netns", "exec", ns];
-    full.extend_from_slice(args);
-    let out = command_output("ip", &full)?;
-    if !out.status.success() {
-        let mut detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if detail.is_empty() {
-            detail = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        }
-        return Err(HarnessError::Command {
-            cmd: format!("ip {}", full.join(" ")),
-            detail,
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Interface names in the sandbox's root namespace (`ip -o link`).
-fn link_names() -> Result<Vec<String>, HarnessError> {
-    let out = command_output("ip", &["-o", "link"])?;
-    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split(':').nth(1))
-        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-/// The two namespaces, two ports moved into them, and a forwarder.
-struct Topology {
-    pool: Pool,
-    ports: Vec<Opened>,
-    fwd: Option<Forwarder>,
-}
-
-impl Topology {
-    fn build(
-        kind: BackendKind,
-        queues: usize,
-        names: &mut Names,
-    ) -> Result<Topology, HarnessError> {
-        for ns in NS {
-            let _ = sandbox::ip(&["netns", "del", ns]);
-            sandbox::ip(&["netns", "add", ns])?;
-            // Quiet namespaces: no IPv6 chatter through the forwarder.
-            let _ = in_ns(
-                ns,
-                &[
-                    "sh",
-                    "-c",
-                    "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6",
-                ],
-            );
-            sandbox::ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        let pool = forward::pool_for(2, queues)?;
-        let mut topo = Topology {
-            pool,
-            ports: Vec::new(),
-            fwd: None,
-        };
-        for (i, ns) in NS.iter().enumerate() {
-            let side = if i == 0 { "a" } else { "b" };
-            let name = names.next(&format!("st{}{queues}{side}", kind.name()));
-            let port = open_port(kind, &name, queues, &topo.pool, RxModeArg::Auto, i as u16)?;
-            topo.ports.push(port);
-            sandbox::ip(&["link", "set", "dev", &name, "netns", ns])?;
-            let cidr = format!("{}/24", ADDR[i]);
-            sandbox::ip(&["-n", ns, "addr", "add", &cidr, "dev", &name])?;
-            sandbox::ip(&["-n", ns, "link", "set", "dev", &name, "up"])?;
-        }
-        topo.fwd = Some(Forwarder::start(
-            &mut topo.ports,
-            Arc::new(AtomicBool::new(false)),
-        )?);
-        Ok(topo)
-    }
-
-    fn forwarder_alive(&self) -> Result<(), HarnessError> {
-        match &self.fwd {
-            Some(f) if !f.any_lane_ended() => Ok(()),
-            _ => Err(HarnessError::Check("the forwarder stopped early".into())),
-        }
-    }
-
-    /// Stops the forwarder, closes the ports, deletes the namespaces; a
-    /// summary, or what went wrong (lane errors, buffers still in use).
-    fn teardown(mut self) -> Result<String, HarnessError> {
-        let report = self.fwd.take().map(Forwarder::finish).unwrap_or_default();
-        self.ports.clear();
-        for ns in NS {
-            let _ = sandbox::ip(&["netns", "del", ns]);
-        }
-        if !report.errors.is_empty() {
-            return Err(HarnessError::Check(format!(
-                "forwarder: {}",
-                report.errors.join("; ")
-            )));
-        }
-        let in_use = self.pool.stats().in_use;
-        if in_use != 0 {
-            return Err(HarnessError::Check(format!(
-                "{in_use} buffers still in use after close"
-            )));
-        }
-        let [ab, ba] = report.dirs;
-        let mut drops = Vec::new();
-        for p in 0..2 {
-            for rx in [true, false] {
-                let s = forward::drop_summary(&report.port_stats(p, rx));
-                if s != "none" {
-                    drops.push(format!(
-                        "{}{}: {s}",
-                        ["A", "B"][p],
-                        if rx { " rx" } else { " tx" }
-                    ));
-                }
-            }
-        }
-        let mut detail = format!(
-            "A->B {} pkts, B->A {} pkts, tx-full {}, drops: {}",
-            ab.packets,
-            ba.packets,
-            ab.tx_full + ba.tx_full,
-            if drops.is_empty() {
-                "none".into()
-            } else {
-                drops.join(", ")
-            }
-        );
-        if report.lanes.len() > 1 {
-            let per: Vec<String> = report
-                .lanes
-                .iter()
-                .map(|l| format!("q{}:{}/{}", l.queue, l.rx[0].packets, l.rx[1].packets))
-                .collect();
-            detail.push_str(&format!("; rx per queue (A/B) {}", per.join(" ")));
-        }
-        detail.push_str("; pool in use 0");
-        Ok(detail)
-    }
-}
-
 /// Pings B from A with `size` bytes of payload (DF set): every echo must
 /// come back.
 fn ping(size: usize) -> Result<String, HarnessError> {
@@ -351,166 +173,17 @@ fn ping(size: usize) -> Result<String, HarnessError> {
     }
 }
 
-/// Moves the calling thread into named namespace `ns` (a thread's network
-/// namespace is its own).
-fn enter_ns(ns: &str) -> Result<(), String> {
-    let f =
-        std::fs::File::open(format!("/run/netns/{ns}")).map_err(|e| format!("open {ns}: {e}"))?;
-    setns(&f, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {ns}: {e}"))
-}
-
-/// xorshift64*: a deterministic pseudo-random byte stream.
-struct Stream(u64);
-
-impl Stream {
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
-type Side = Result<(u64, [u8; 32]), String>;
-
-fn receiver(ready: mpsc::Sender<Result<(), String>>, deadline: Instant) -> Side {
-    let setup = || -> Result<TcpListener, String> {
-        enter_ns(NS[1])?;
-        let l = TcpListener::bind((ADDR[1], TCP_PORT)).map_err(|e| format!("listen: {e}"))?;
-        l.set_nonblocking(true).map_err(|e| e.to_string())?;
-        Ok(l)
-    };
-    let listener = match setup() {
-        Ok(l) => {
-            let _ = ready.send(Ok(()));
-            l
-        }
-        Err(e) => {
-            let _ = ready.send(Err(e.clone()));
-            return Err(e);
-        }
-    };
-    let mut stream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
-                    return Err("no connection before the deadline".into());
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => return Err(format!("accept: {e}")),
-        }
-    };
-    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut total, mut hash) = (0u64, Sha256::new());
-    loop {
-        if Instant::now() >= deadline {
-            return Err(format!("receiver: deadline passed after {total} bytes"));
-        }
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hash.update(&buf[..n]);
-                total += n as u64;
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("receiver: read after {total} bytes: {e}")),
-        }
-    }
-    Ok((total, hash.finalize().into()))
-}
-
-fn sender(bytes: u64, deadline: Instant) -> Side {
-    enter_ns(NS[0])?;
-    let addr = SocketAddr::new(ADDR[1].parse().map_err(|_| "address")?, TCP_PORT);
-    let mut stream =
-        TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_write_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let mut stream_gen = Stream(0x9e37_79b9_7f4a_7c15);
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut sent, mut hash) = (0u64, Sha256::new());
-    while sent < bytes {
-        if Instant::now() >= deadline {
-            return Err(format!("sender: deadline passed after {sent} bytes"));
-        }
-        let n = (bytes - sent).min(buf.len() as u64) as usize;
-        stream_gen.fill(&mut buf[..n]);
-        stream
-            .write_all(&buf[..n])
-            .map_err(|e| format!("sender: write after {sent} bytes: {e}"))?;
-        hash.update(&buf[..n]);
-        sent += n as u64;
-    }
-    stream
-        .shutdown(std::net::Shutdown::Write)
-        .map_err(|e| format!("shutdown: {e}"))?;
-    // Wait for the receiver to close (all data read), bounded.
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-    let _ = stream.read(&mut buf[..1]);
-    Ok((sent, hash.finalize().into()))
-}
-
-/// Sends `bytes` from nsA to nsB over TCP; both ends hash the stream.
+/// Sends `bytes` from nsA to nsB over TCP, hashed on both ends.
 fn tcp_transfer(bytes: u64) -> Result<String, HarnessError> {
-    let t0 = Instant::now();
-    let deadline = t0 + TCP_TIMEOUT;
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let rx = std::thread::Builder::new()
-        .name("st-recv".into())
-        .spawn(move || receiver(ready_tx, deadline))
-        .map_err(|e| HarnessError::Check(format!("spawn receiver: {e}")))?;
-    match ready_rx.recv_timeout(IO_TIMEOUT) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            let _ = rx.join();
-            return Err(HarnessError::Check(format!("receiver: {e}")));
-        }
-        Err(_) => {
-            // The receiver's accept loop ends by the deadline.
-            let _ = rx.join();
-            return Err(HarnessError::Check(
-                "receiver did not start listening".into(),
-            ));
-        }
-    }
-    let tx = std::thread::Builder::new()
-        .name("st-send".into())
-        .spawn(move || sender(bytes, deadline))
-        .map_err(|e| HarnessError::Check(format!("spawn sender: {e}")))?;
-    let sent = tx.join().unwrap_or_else(|_| Err("sender panicked".into()));
-    let got = rx
-        .join()
-        .unwrap_or_else(|_| Err("receiver panicked".into()));
-    let secs = t0.elapsed().as_secs_f64();
-    let (sent, got) = match (sent, got) {
-        (Ok(s), Ok(g)) => (s, g),
-        (Err(e), _) | (_, Err(e)) => return Err(HarnessError::Check(e)),
-    };
-    if sent.0 != bytes || got.0 != bytes {
-        return Err(HarnessError::Check(format!(
-            "byte count: sent {}, received {}, expected {bytes}",
-            sent.0, got.0
-        )));
-    }
-    if sent.1 != got.1 {
-        return Err(HarnessError::Check(
-            "SHA-256 of sent and received streams differ".into(),
-        ));
-    }
-    let hex: String = got.1[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let t = tcp::transfer(Amount::Verified(bytes))?;
+    let hex: String = t
+        .sha256
+        .map(|h| h[..6].iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_default();
     Ok(format!(
-        "{bytes} bytes, SHA-256 {hex}... equal, {:.1} MB/s",
-        bytes as f64 / 1e6 / secs.max(1e-9)
+        "{} bytes, SHA-256 {hex}... equal, {:.1} MB/s",
+        t.bytes,
+        t.bytes as f64 / 1e6 / t.secs.max(1e-9)
     ))
 }
 
@@ -645,18 +318,22 @@ fn topology_checks(
     t: &mut Table,
     kind: BackendKind,
     queues: usize,
+    offload: bool,
     pings: &[usize],
     tcp_bytes: u64,
     names: &mut Names,
 ) {
-    let prefix = if queues == 1 {
+    let mut prefix = if queues == 1 {
         String::new()
     } else {
         format!("mq{queues} ")
     };
+    if offload {
+        prefix.push_str("offload ");
+    }
     let mut topo = None;
     let built = t.check(format!("{prefix}topology"), kind, || {
-        let tp = Topology::build(kind, queues, names)?;
+        let tp = Topology::build(kind, queues, offload, names)?;
         let detail = format!(
             "{} in nsA {}/24 <-> {} in nsB {}/24, {queues} queue(s)",
             tp.ports[0].name, ADDR[0], tp.ports[1].name, ADDR[1]
@@ -665,9 +342,7 @@ fn topology_checks(
         Ok(detail)
     });
     let Some(topo) = topo.filter(|_| built) else {
-        for ns in NS {
-            let _ = sandbox::ip(&["netns", "del", ns]);
-        }
+        remove_namespaces();
         return;
     };
     for &size in pings {
@@ -709,9 +384,18 @@ pub fn run(args: &SelftestArgs) -> Result<(), HarnessError> {
     let mut names = Names::default();
     let t0 = Instant::now();
     for &kind in &backends {
-        topology_checks(&mut table, kind, 1, &[56, 1000, 1472], tcp, &mut names);
+        topology_checks(
+            &mut table,
+            kind,
+            1,
+            false,
+            &[56, 1000, 1472],
+            tcp,
+            &mut names,
+        );
+        topology_checks(&mut table, kind, 1, true, &[56, 1472], tcp, &mut names);
         for q in [2, 4] {
-            topology_checks(&mut table, kind, q, &[56, 1472], mq_tcp, &mut names);
+            topology_checks(&mut table, kind, q, false, &[56, 1472], mq_tcp, &mut names);
         }
         table.check(
             format!("lifecycle x{LIFECYCLE_CYCLES} (thread each)"),

@@ -3,6 +3,7 @@
 //! reports packets/s with paired ratios against the read/write backend.
 
 pub mod report;
+pub mod tcp;
 pub mod workload;
 
 use crate::backends::{self, BackendKind, RxModeArg};
@@ -168,7 +169,18 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
         .all(|t| sandbox::sysctl(&format!("net.bridge.bridge-nf-call-{t}"), "0"));
     let mut backends = args.backend.clone();
     backends.dedup();
-    let total = args.test.len() * args.size.len() * backends.len() * args.rounds;
+    let frame_tests: Vec<TestKind> = args
+        .test
+        .iter()
+        .copied()
+        .filter(|t| *t != TestKind::Tcp)
+        .collect();
+    let tcp_runs = if args.test.contains(&TestKind::Tcp) {
+        args.rounds * (1 + 2 * backends.len())
+    } else {
+        0
+    };
+    let total = frame_tests.len() * args.size.len() * backends.len() * args.rounds + tcp_runs;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed_precise} < {eta}]")
@@ -177,7 +189,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     let per = Duration::from_secs_f64(args.seconds / args.rounds as f64);
     let mut names = Names::default();
     let mut records = Vec::new();
-    for &test in &args.test {
+    for &test in &frame_tests {
         for &size in &args.size {
             for round in 0..args.rounds {
                 for &backend in &backends {
@@ -196,6 +208,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                             sqpoll_cpu: args
                                 .sqpoll
                                 .then(|| workload::online_cpus().saturating_sub(1) as u32),
+                            ..backends::UringTuning::default()
                         },
                         duration: per,
                     };
@@ -207,16 +220,34 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
             }
         }
     }
+    let tcp_records = if tcp_runs > 0 {
+        tcp::run(&backends, args.rounds, per, |msg| {
+            bar.set_message(msg.to_string());
+            bar.inc(1);
+        })?
+    } else {
+        Vec::new()
+    };
     bar.finish_and_clear();
     let env = report::Environment::read(nf_off);
-    print!("{}", report::table(&records, &env));
+    print!("{}", report::header(&env));
+    if !records.is_empty() {
+        print!("{}", report::table(&records));
+    }
+    if !tcp_records.is_empty() {
+        print!("{}", tcp::table(&tcp_records));
+    }
     if let Some(path) = &args.json {
-        report::write_json(path, &records, &env)?;
+        report::write_json(path, &records, &tcp_records, &env)?;
         println!("records written to {}", path.display());
     }
     if let Some(path) = &args.plot {
-        report::write_plot(path, &records)?;
-        println!("chart written to {}", path.display());
+        if records.is_empty() {
+            println!("no chart: it shows packets/s, and only tcp was measured");
+        } else {
+            report::write_plot(path, &records)?;
+            println!("chart written to {}", path.display());
+        }
     }
     Ok(())
 }

@@ -133,20 +133,8 @@ pub fn summarize(records: &[Record]) -> Vec<Summary> {
 }
 
 /// The side-by-side table.
-pub fn table(records: &[Record], env: &Environment) -> String {
+pub fn table(records: &[Record]) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "tapring bench: kernel {}, {} x {}, private network namespace{}",
-        env.kernel,
-        env.cpus,
-        env.cpu,
-        if env.bridge_netfilter_off {
-            ", bridge netfilter off"
-        } else {
-            ""
-        }
-    );
     let _ = writeln!(
         s,
         "{:<6} {:>5} {:<7} {:>8} {:>8} {:>11} {:>9} {:>10}  vs tap: median [min..max] (pairs)",
@@ -183,20 +171,42 @@ pub fn table(records: &[Record], env: &Environment) -> String {
     s
 }
 
-/// Writes `{schema, environment, records, summary}` as JSON.
-pub fn write_json(path: &Path, records: &[Record], env: &Environment) -> Result<(), HarnessError> {
+/// The line naming the machine a run was measured on.
+pub fn header(env: &Environment) -> String {
+    format!(
+        "tapring bench: kernel {}, {} x {}, private network namespace{}\n",
+        env.kernel,
+        env.cpus,
+        env.cpu,
+        if env.bridge_netfilter_off {
+            ", bridge netfilter off"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Writes `{schema, environment, records, summary, tcp}` as JSON.
+pub fn write_json(
+    path: &Path,
+    records: &[Record],
+    tcp: &[super::tcp::TcpRecord],
+    env: &Environment,
+) -> Result<(), HarnessError> {
     #[derive(Serialize)]
     struct Doc<'a> {
         schema: &'static str,
         environment: &'a Environment,
         records: &'a [Record],
         summary: Vec<Summary>,
+        tcp: &'a [super::tcp::TcpRecord],
     }
     let doc = Doc {
         schema: "tapring-bench/1",
         environment: env,
         records,
         summary: summarize(records),
+        tcp,
     };
     let text =
         serde_json::to_string_pretty(&doc).map_err(|e| HarnessError::Backend(e.to_string()))?;

@@ -29,6 +29,9 @@ pub enum TestKind {
     /// tapA, tapring forwards A -> B on one thread, the kernel counts what
     /// arrives on tapB.
     Fwd2,
+    /// TCP from one namespace to another across a tapring forwarder,
+    /// offloads off and on, beside a veth pair (Gbit/s; own table).
+    Tcp,
 }
 
 impl TestKind {
@@ -40,6 +43,7 @@ impl TestKind {
             TestKind::Drain => "drain",
             TestKind::Fwd => "fwd",
             TestKind::Fwd2 => "fwd2",
+            TestKind::Tcp => "tcp",
         }
     }
 }
@@ -205,6 +209,9 @@ pub fn run(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         TestKind::Drain => drain(spec, names),
         TestKind::Fwd => fwd(spec, names),
         TestKind::Fwd2 => fwd2(spec, names),
+        TestKind::Tcp => Err(HarnessError::Usage(
+            "tcp is measured by bench::tcp, not per frame size".into(),
+        )),
     }
 }
 

@@ -1,0 +1,178 @@
+//! `tapring bench --test tcp`: TCP throughput from nsA to nsB across a
+//! tapring forwarder, with offloads off and on, for each backend, beside
+//! the kernel's own ceiling (the namespaces joined by a veth pair), all in
+//! alternation within each round so the ratios are paired.
+
+use crate::backends::BackendKind;
+use crate::error::HarnessError;
+use crate::tcp::{self, Amount};
+use crate::topology::{self, Names, Topology};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Shortest TCP run (TCP needs a moment to open its window).
+const MIN_RUN: Duration = Duration::from_millis(500);
+
+/// What carried the traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TcpPath {
+    /// A veth pair: the kernel's ceiling.
+    Veth,
+    /// A tapring forwarder over the read/write backend.
+    Tap,
+    /// A tapring forwarder over the io_uring backend.
+    Uring,
+}
+
+impl TcpPath {
+    fn name(self) -> &'static str {
+        match self {
+            TcpPath::Veth => "veth",
+            TcpPath::Tap => "tap",
+            TcpPath::Uring => "uring",
+        }
+    }
+}
+
+/// One measured TCP run, as written to JSON.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TcpRecord {
+    /// What carried the traffic.
+    pub path: TcpPath,
+    /// Offloads negotiated on the forwarder's ports (veth: always on).
+    pub offload: bool,
+    /// Round (pair) number.
+    pub round: usize,
+    /// Payload Gbit/s.
+    pub gbps: f64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Seconds from first byte sent to last byte read.
+    pub secs: f64,
+}
+
+/// Runs `rounds` rounds of: veth, then each backend without and with
+/// offloads, `per` seconds each (at least 0.5 s).
+pub fn run(
+    backends: &[BackendKind],
+    rounds: usize,
+    per: Duration,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<TcpRecord>, HarnessError> {
+    let per = per.max(MIN_RUN);
+    let mut names = Names::default();
+    let mut out = Vec::new();
+    for round in 0..rounds {
+        progress("tcp veth");
+        topology::veth_pair()?;
+        let veth = tcp::transfer(Amount::For(per));
+        topology::remove_namespaces();
+        out.push(record(TcpPath::Veth, true, round, veth?));
+        for &kind in backends {
+            for offload in [false, true] {
+                progress(&format!(
+                    "tcp {} offloads {}",
+                    kind.name(),
+                    if offload { "on" } else { "off" }
+                ));
+                let topo = Topology::build(kind, 1, offload, &mut names)?;
+                let t = tcp::transfer(Amount::For(per));
+                // Tear down first, so a failed run leaves nothing behind;
+                // the teardown's own complaints (lost buffers, lane errors)
+                // fail the bench too.
+                let down = topo.teardown();
+                let path = match kind {
+                    BackendKind::Tap => TcpPath::Tap,
+                    BackendKind::Uring => TcpPath::Uring,
+                };
+                out.push(record(path, offload, round, t?));
+                down?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn record(path: TcpPath, offload: bool, round: usize, t: tcp::Transfer) -> TcpRecord {
+    TcpRecord {
+        path,
+        offload,
+        round,
+        gbps: t.gbps(),
+        bytes: t.bytes,
+        secs: t.secs,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Paired ratios `a / b` over the rounds both have, as "median [min..max]".
+fn paired(records: &[TcpRecord], a: (TcpPath, bool), b: (TcpPath, bool)) -> String {
+    let find = |round: usize, (p, o): (TcpPath, bool)| {
+        records
+            .iter()
+            .find(|r| r.round == round && r.path == p && r.offload == o)
+            .map(|r| r.gbps)
+    };
+    let rounds = records.iter().map(|r| r.round).max().map_or(0, |m| m + 1);
+    let ratios: Vec<f64> = (0..rounds)
+        .filter_map(|i| Some(find(i, a)? / find(i, b)?.max(1e-9)))
+        .collect();
+    if ratios.is_empty() {
+        return "-".into();
+    }
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+    format!("{:.2}x [{lo:.2}..{hi:.2}]", median(ratios))
+}
+
+/// The TCP table: Gbit/s per path and offload setting (medians), the
+/// offload gain and the share of the veth ceiling (paired by round).
+pub fn table(records: &[TcpRecord]) -> String {
+    let mut out = format!(
+        "{:<6} {:<8} {:>8}  {:<22} {:<22}\n",
+        "tcp", "offloads", "Gbit/s", "on vs off (pairs)", "vs veth ceiling (pairs)"
+    );
+    let mut seen = Vec::new();
+    for r in records {
+        if !seen.contains(&(r.path, r.offload)) {
+            seen.push((r.path, r.offload));
+        }
+    }
+    for (path, offload) in seen {
+        let gbps = median(
+            records
+                .iter()
+                .filter(|r| r.path == path && r.offload == offload)
+                .map(|r| r.gbps)
+                .collect(),
+        );
+        let (gain, share) = if path == TcpPath::Veth {
+            ("-".to_string(), "1.00x (ceiling)".to_string())
+        } else {
+            (
+                if offload {
+                    paired(records, (path, true), (path, false))
+                } else {
+                    "-".into()
+                },
+                paired(records, (path, offload), (TcpPath::Veth, true)),
+            )
+        };
+        out.push_str(&format!(
+            "{:<6} {:<8} {gbps:>8.2}  {gain:<22} {share:<22}\n",
+            path.name(),
+            if offload { "on" } else { "off" },
+        ));
+    }
+    out
+}

@@ -1,0 +1,245 @@
+//! A built-in TCP load generator between the two namespaces of a
+//! [`topology`](crate::topology): a sender thread in nsA, a receiver in nsB.
+//! Either a fixed number of bytes, hashed on both ends (the self-test), or
+//! as much as fits in a time budget (the TCP benchmark).
+
+use crate::error::HarnessError;
+use crate::topology::{ADDR, NS};
+use nix::sched::{CloneFlags, setns};
+use sha2::{Digest, Sha256};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const TCP_PORT: u16 = 5201;
+/// The longest any transfer may take, whatever it was asked to do.
+const TCP_TIMEOUT: Duration = Duration::from_secs(60);
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes per write and read call.
+const CHUNK: usize = 256 * 1024;
+
+/// How much to send.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Amount {
+    /// Exactly this many bytes of a pseudo-random stream, SHA-256 hashed on
+    /// both ends.
+    Verified(u64),
+    /// As many bytes as go through in this time (constant content, no
+    /// hashing: the CPU goes to moving bytes).
+    For(Duration),
+}
+
+/// What a transfer achieved.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Transfer {
+    /// Bytes the receiver read.
+    pub(crate) bytes: u64,
+    /// From the first byte sent to the last byte read.
+    pub(crate) secs: f64,
+    /// The first bytes of the stream's SHA-256 (verified transfers), equal
+    /// on both ends.
+    pub(crate) sha256: Option<[u8; 32]>,
+}
+
+impl Transfer {
+    /// Payload throughput in Gbit/s.
+    pub(crate) fn gbps(&self) -> f64 {
+        self.bytes as f64 * 8.0 / 1e9 / self.secs.max(1e-9)
+    }
+}
+
+/// Moves the calling thread into named namespace `ns` (a thread's network
+/// namespace is its own).
+fn enter_ns(ns: &str) -> Result<(), String> {
+    let f =
+        std::fs::File::open(format!("/run/netns/{ns}")).map_err(|e| format!("open {ns}: {e}"))?;
+    setns(&f, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {ns}: {e}"))
+}
+
+/// xorshift64*: a deterministic pseudo-random byte stream.
+struct Stream(u64);
+
+impl Stream {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// One end's result: bytes moved and the stream's hash (if hashed).
+type Side = Result<(u64, Option<[u8; 32]>), String>;
+
+fn receiver(ready: mpsc::Sender<Result<(), String>>, hash: bool, deadline: Instant) -> Side {
+    let setup = || -> Result<TcpListener, String> {
+        enter_ns(NS[1])?;
+        let l = TcpListener::bind((ADDR[1], TCP_PORT)).map_err(|e| format!("listen: {e}"))?;
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        Ok(l)
+    };
+    let listener = match setup() {
+        Ok(l) => {
+            let _ = ready.send(Ok(()));
+            l
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e.clone()));
+            return Err(e);
+        }
+    };
+    let mut stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err("no connection before the deadline".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("accept: {e}")),
+        }
+    };
+    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; CHUNK];
+    let (mut total, mut hasher) = (0u64, hash.then(Sha256::new));
+    loop {
+        if Instant::now() >= deadline {
+            return Err(format!("receiver: deadline passed after {total} bytes"));
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&buf[..n]);
+                }
+                total += n as u64;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("receiver: read after {total} bytes: {e}")),
+        }
+    }
+    Ok((total, hasher.map(|h| h.finalize().into())))
+}
+
+fn sender(amount: Amount, deadline: Instant) -> Side {
+    enter_ns(NS[0])?;
+    let addr = SocketAddr::new(ADDR[1].parse().map_err(|_| "address")?, TCP_PORT);
+    let mut stream =
+        TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut sent = 0u64;
+    let mut hasher = None;
+    match amount {
+        Amount::Verified(bytes) => {
+            let mut pattern = Stream(0x9e37_79b9_7f4a_7c15);
+            let mut h = Sha256::new();
+            while sent < bytes {
+                if Instant::now() >= deadline {
+                    return Err(format!("sender: deadline passed after {sent} bytes"));
+                }
+                let n = (bytes - sent).min(buf.len() as u64) as usize;
+                pattern.fill(&mut buf[..n]);
+                stream
+                    .write_all(&buf[..n])
+                    .map_err(|e| format!("sender: write after {sent} bytes: {e}"))?;
+                h.update(&buf[..n]);
+                sent += n as u64;
+            }
+            hasher = Some(h);
+        }
+        Amount::For(d) => {
+            Stream(0x2545_f491_4f6c_dd1d).fill(&mut buf);
+            let end = (Instant::now() + d).min(deadline);
+            while Instant::now() < end {
+                stream
+                    .write_all(&buf)
+                    .map_err(|e| format!("sender: write after {sent} bytes: {e}"))?;
+                sent += buf.len() as u64;
+            }
+        }
+    }
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(|e| format!("shutdown: {e}"))?;
+    // Wait for the receiver to close (all data read), bounded.
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = stream.read(&mut buf[..1]);
+    Ok((sent, hasher.map(|h| h.finalize().into())))
+}
+
+/// Sends `amount` from nsA to nsB over TCP. A verified transfer fails
+/// unless both ends saw exactly the bytes asked for with equal hashes; a
+/// timed one unless the receiver got everything that was sent.
+pub(crate) fn transfer(amount: Amount) -> Result<Transfer, HarnessError> {
+    let t0 = Instant::now();
+    let deadline = t0 + TCP_TIMEOUT;
+    let hash = matches!(amount, Amount::Verified(_));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let rx = std::thread::Builder::new()
+        .name("tcp-recv".into())
+        .spawn(move || receiver(ready_tx, hash, deadline))
+        .map_err(|e| HarnessError::Check(format!("spawn receiver: {e}")))?;
+    match ready_rx.recv_timeout(IO_TIMEOUT) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = rx.join();
+            return Err(HarnessError::Check(format!("receiver: {e}")));
+        }
+        Err(_) => {
+            // The receiver's accept loop ends by the deadline.
+            let _ = rx.join();
+            return Err(HarnessError::Check(
+                "receiver did not start listening".into(),
+            ));
+        }
+    }
+    let t0 = Instant::now();
+    let tx = std::thread::Builder::new()
+        .name("tcp-send".into())
+        .spawn(move || sender(amount, deadline))
+        .map_err(|e| HarnessError::Check(format!("spawn sender: {e}")))?;
+    let sent = tx.join().unwrap_or_else(|_| Err("sender panicked".into()));
+    let got = rx
+        .join()
+        .unwrap_or_else(|_| Err("receiver panicked".into()));
+    let secs = t0.elapsed().as_secs_f64();
+    let (sent, got) = match (sent, got) {
+        (Ok(s), Ok(g)) => (s, g),
+        (Err(e), _) | (_, Err(e)) => return Err(HarnessError::Check(e)),
+    };
+    if let Amount::Verified(bytes) = amount
+        && (sent.0 != bytes || got.0 != bytes)
+    {
+        return Err(HarnessError::Check(format!(
+            "byte count: sent {}, received {}, expected {bytes}",
+            sent.0, got.0
+        )));
+    }
+    if sent.0 != got.0 {
+        return Err(HarnessError::Check(format!(
+            "sent {} bytes but {} arrived",
+            sent.0, got.0
+        )));
+    }
+    if sent.1 != got.1 {
+        return Err(HarnessError::Check(
+            "SHA-256 of sent and received streams differ".into(),
+        ));
+    }
+    Ok(Transfer {
+        bytes: got.0,
+        secs,
+        sha256: got.1,
+    })
+}
