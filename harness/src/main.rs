@@ -30,8 +30,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Compare backends: tx, rx, drain and fwd, packets/s with paired
-    /// ratios, in a private network namespace that vanishes afterwards.
+    /// Compare backends: tx, rx, drain, fwd and fwd2 in packets/s, TCP with
+    /// and without offloads in Gbit/s beside a veth pair, paired ratios, in
+    /// a private network namespace that vanishes afterwards.
     Bench(bench::BenchArgs),
     /// Forward every frame between two TAP interfaces (or reflect it on
     /// one), in the caller's network namespace, until Ctrl-C or --seconds.

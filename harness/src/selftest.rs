@@ -27,7 +27,8 @@ Runs in a private network namespace (needs CAP_NET_ADMIN and CAP_SYS_ADMIN); \
 everything it builds disappears when it ends. Per backend: ping across the \
 forwarder with 56, 1000 and 1472-byte payloads (DF set), a TCP transfer \
 of 64 MiB (--quick: 8 MiB) whose SHA-256 must match on both ends, the same \
-over 2- and 4-queue forwarders, 100 open/close cycles leaving no fd, \
+with checksum/TSO offloads negotiated (GSO frames must cross the \
+forwarder), the same over 2- and 4-queue forwarders, 100 open/close cycles leaving no fd, \
 interface or buffer behind, and the kernel's TCP/UDP checksum error \
 counters in both namespaces staying zero. Needs ping (iputils-ping) and \
 ip (iproute2). Prints a table; the exit code is non-zero if any check \

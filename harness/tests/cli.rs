@@ -321,10 +321,12 @@ fn bench_leaves_nothing_behind() {
             "1",
             "--test",
             "tx",
+            "--test",
+            "tcp",
             "--size",
             "64",
         ],
-        Duration::from_secs(60),
+        Duration::from_secs(90),
     );
     assert!(
         out.status.success(),
@@ -332,10 +334,32 @@ fn bench_leaves_nothing_behind() {
         text(&out.stdout),
         text(&out.stderr)
     );
+    // The TCP table: the veth ceiling and each backend with offloads off
+    // and on, every one with a positive rate.
+    let stdout = text(&out.stdout);
+    for (path, offload) in [
+        ("veth", "on"),
+        ("tap", "off"),
+        ("tap", "on"),
+        ("uring", "off"),
+        ("uring", "on"),
+    ] {
+        let row = stdout
+            .lines()
+            .find(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.len() > 2 && w[0] == path && w[1] == offload
+            })
+            .unwrap_or_else(|| panic!("no tcp row {path} {offload}:\n{stdout}"));
+        let gbps: f64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(gbps > 0.0, "{row}");
+    }
     // Other test programs on this machine may add and remove their own
     // interfaces meanwhile: look for what bench would have left.
     let after = root_view();
-    let bench_names = ["trtx", "trrx", "trdr", "trfa", "trfb", "trbr"];
+    let bench_names = [
+        "trtx", "trrx", "trdr", "trfa", "trfb", "trbr", "sttap", "sturing", "trveth",
+    ];
     let left: Vec<&String> = after
         .0
         .iter()

@@ -37,14 +37,17 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tapring_core::{Burst, Pkt, Pool, PoolConfig, Port, PortInfo, QueueStats, RxQueue, TxQueue};
+use tapring_core::{
+    Burst, Checksum, Gso, GsoKind, Offload, Pkt, Pool, PoolConfig, Port, PortInfo, QueueStats,
+    RxQueue, TxQueue,
+};
 
 use super::packet::{
     ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_ETHERTYPE, respond, test_frame, test_frame_seq,
     udp_frame, udp_frame_seq,
 };
 use super::{InterfaceGuard, NetnsGuard, disable_ipv6, quiet_ip, require_tap};
-use crate::config::{TapConfig, VnetHdr};
+use crate::config::{Offloads, TapConfig, VnetHdr};
 use crate::options::TapQueueOptions;
 use crate::port::TapPort;
 
@@ -127,6 +130,7 @@ macro_rules! tap_suite {
             imissed_counts_kernel_ring_drops,
             take_queue_twice_is_an_error,
             kernel_peer_ping,
+            gso_frames_up_to_64k_cross_a_bridge,
         );
     };
     ($backend:ty; $($case:ident),+ $(,)?) => {
@@ -956,4 +960,177 @@ pub fn kernel_peer_ping<B: SuiteBackend>() {
     drop((rx, tx));
     fx.finish();
     drop(ns);
+}
+
+/// Source MAC of the TCP frames of [`gso_frames_up_to_64k_cross_a_bridge`].
+const GSO_SRC_MAC: [u8; 6] = [0x02, 0x7a, 0x70, 0, 0, 0x0a];
+/// The MSS those frames ask to be segmented at.
+const GSO_MSS: u16 = 1448;
+/// Ethernet + IPv4 + TCP header bytes of those frames.
+const GSO_HDR_LEN: usize = 14 + 20 + 20;
+
+/// A TCP/IPv4 frame from [`GSO_SRC_MAC`] carrying `payload` bytes of a
+/// pattern that starts with `seq` (so every frame is distinct), with a
+/// correct IPv4 header checksum (bridge netfilter checks it) and the TCP
+/// checksum left for the kernel (the request is in the metadata).
+fn tcp_frame(seq: u32, payload: usize) -> Vec<u8> {
+    let mut f = vec![0u8; GSO_HDR_LEN + payload];
+    f[..6].copy_from_slice(&[0x02, 0x7a, 0x70, 0, 0, 0x0b]);
+    f[6..12].copy_from_slice(&GSO_SRC_MAC);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + 20 + payload) as u16).to_be_bytes());
+    ip[6] = 0x40; // DF
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12..16].copy_from_slice(&[198, 18, 9, 1]);
+    ip[16..20].copy_from_slice(&[198, 18, 9, 2]);
+    let sum = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum::<u32>();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let folded = (folded & 0xffff) + (folded >> 16);
+    ip[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+    let tcp = &mut f[34..54];
+    tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&5201u16.to_be_bytes());
+    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18; // PSH, ACK
+    tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    for (i, b) in f[GSO_HDR_LEN..].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_add(seq.wrapping_mul(7)) as u8;
+    }
+    f
+}
+
+/// The offload request of a [`tcp_frame`]: a partial checksum, and
+/// segmentation at [`GSO_MSS`] when the payload is larger than that.
+fn tcp_offload(payload: usize) -> Offload {
+    Offload {
+        csum: Checksum::Partial {
+            start: 34,
+            offset: 16,
+        },
+        gso: (payload > usize::from(GSO_MSS)).then_some(Gso {
+            kind: GsoKind::Tcpv4,
+            size: GSO_MSS,
+            hdr_len: GSO_HDR_LEN as u16,
+            ecn: false,
+        }),
+    }
+}
+
+/// Offloaded TCP frames of every size from 1 byte of payload to about
+/// 64 KiB, written on port A with checksum and segmentation requests,
+/// cross a Linux bridge as they are (both ports negotiated CSUM and TSO)
+/// and are read on port B byte-identical, each with the same requests in
+/// its metadata: large frames in one buffer (a 64 KiB pool), offload
+/// metadata encoded on Tx and decoded on Rx.
+pub fn gso_frames_up_to_64k_cross_a_bridge<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let _lock = serial();
+    let fds_before = open_fds();
+    let (a, b, br) = (
+        super::unique_name("trga"),
+        super::unique_name("trgb"),
+        super::unique_name("trgx"),
+    );
+    let _guards = [
+        InterfaceGuard::new(&br),
+        InterfaceGuard::new(&a),
+        InterfaceGuard::new(&b),
+    ];
+    let pool = Pool::new(PoolConfig::large(256)).expect("64 KiB pool");
+    let cfg = |name: &str| TapConfig {
+        vnet_hdr: VnetHdr::MrgRxbuf12,
+        offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
+        up: false,
+        ..TapConfig::named(name)
+    };
+    let opts = SuiteOptions::default();
+    let mut pa = B::open(&cfg(&a), &pool, &opts).unwrap_or_else(|e| panic!("open {a}: {e}"));
+    let mut pb = B::open(&cfg(&b), &pool, &opts).unwrap_or_else(|e| panic!("open {b}: {e}"));
+    assert!(quiet_ip(&["link", "add", &br, "type", "bridge"]));
+    for dev in [&br, &a, &b] {
+        assert!(disable_ipv6(dev), "disable IPv6 on {dev}");
+    }
+    for dev in [&a, &b] {
+        assert!(quiet_ip(&["link", "set", "dev", dev, "master", &br]));
+    }
+    for dev in [&br, &a, &b] {
+        assert!(quiet_ip(&["link", "set", "dev", dev, "up"]));
+    }
+    let mut tx = pa.take_tx(0).expect("take_tx");
+    let mut rx = pb.take_rx(0).expect("take_rx");
+    let sizes = [
+        1usize, 100, 1447, 1448, 1449, 2896, 2897, 4000, 8192, 9001, 16384, 32768, 40000, 60000,
+        65000,
+    ];
+    let frames: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tcp_frame(i as u32, n))
+        .collect();
+    // Prime: the bridge must learn nothing else first, and the link is up.
+    let _ = receive(&mut rx, 0, |_| false);
+    let pkts = frames
+        .iter()
+        .zip(sizes)
+        .map(|(f, n)| {
+            let mut p = pkt_of(&pool, f);
+            p.set_offload(tcp_offload(n));
+            p
+        })
+        .collect();
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    assert_eq!(
+        tx.stats().drops.total(),
+        0,
+        "{}: every frame written: {:?}",
+        B::NAME,
+        tx.stats()
+    );
+    let recv = receive(&mut rx, frames.len(), |p| {
+        p.data().get(6..12) == Some(&GSO_SRC_MAC[..])
+    });
+    let got: Vec<Vec<u8>> = recv.kept.iter().map(bytes_of).collect();
+    let lens: Vec<usize> = got.iter().map(Vec::len).collect();
+    let want: Vec<usize> = frames.iter().map(Vec::len).collect();
+    assert_eq!(lens, want, "{}: frame lengths across the bridge", B::NAME);
+    assert!(got == frames, "{}: frame bytes across the bridge", B::NAME);
+    for (p, n) in recv.kept.iter().zip(sizes) {
+        let off = p.offload();
+        let sent = tcp_offload(n);
+        assert_eq!(off.csum, sent.csum, "{}: {n}-byte payload", B::NAME);
+        assert_eq!(
+            off.gso.map(|g| (g.kind, g.size)),
+            sent.gso.map(|g| (g.kind, g.size)),
+            "{}: {n}-byte payload",
+            B::NAME
+        );
+    }
+    let rs = rx.stats();
+    assert_eq!(rs.drops.total(), 0, "{}: {rs:?}", B::NAME);
+    assert!(
+        rs.xstats.gso >= sizes.iter().filter(|&&n| n > usize::from(GSO_MSS)).count() as u64,
+        "{}: GSO frames counted: {rs:?}",
+        B::NAME
+    );
+    drop(recv);
+    drop((rx, tx));
+    drop((pa, pb));
+    assert_eq!(pool.stats().in_use, 0, "{}: every buffer back", B::NAME);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut new = new_fds(&fds_before);
+    while !new.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        new = new_fds(&fds_before);
+    }
+    assert!(new.is_empty(), "{}: fds leaked: {new:?}", B::NAME);
 }

@@ -22,7 +22,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values = ["tap", "uring"])]
     pub backend: Vec<BackendKind>,
     /// Tests to run.
-    #[arg(long, value_delimiter = ',', default_values = ["tx", "rx", "drain", "fwd", "fwd2"])]
+    #[arg(long, value_delimiter = ',', default_values = ["tx", "rx", "drain", "fwd", "fwd2", "tcp"])]
     pub test: Vec<TestKind>,
     /// Frame sizes in bytes (Ethernet header included, no FCS).
     #[arg(long, value_delimiter = ',', default_values = ["64", "1514"])]
