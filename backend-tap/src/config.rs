@@ -108,6 +108,35 @@ impl Offloads {
         self.0 == 0
     }
 
+    /// Whether the kernel may hand over coalesced (GSO) frames of up to
+    /// 64 KiB: any segmentation offload is accepted.
+    pub const fn allows_gso_rx(self) -> bool {
+        self.0
+            & (libc::TUN_F_TSO4
+                | libc::TUN_F_TSO6
+                | libc::TUN_F_UFO
+                | libc::TUN_F_USO4
+                | libc::TUN_F_USO6)
+            != 0
+    }
+
+    /// Checks that one received frame fits in `room` bytes of data (one
+    /// buffer's data room, times the segments a read may span): with a
+    /// segmentation offload the kernel hands over frames up to
+    /// [`MAX_FRAME`](tapring_core::config::MAX_FRAME) bytes, which would
+    /// otherwise all be cut and dropped as truncated.
+    pub fn check_rx_room(self, room: usize) -> Result<(), TapError> {
+        let need = tapring_core::config::MAX_FRAME as usize + 1;
+        if self.allows_gso_rx() && room < need {
+            return Err(TapError::BuffersTooSmallForOffloads {
+                offloads: self,
+                room,
+                need,
+            });
+        }
+        Ok(())
+    }
+
     /// Checks the kernel's dependency rules (see the type's docs), without
     /// a syscall.
     pub fn check(self) -> Result<(), &'static str> {
@@ -355,6 +384,33 @@ mod tests {
         );
         assert_eq!((Offloads::CSUM | Offloads::TSO6).to_string(), "CSUM|TSO6");
         assert_eq!(Offloads::from_bits(0x80), None);
+    }
+
+    #[test]
+    fn segmentation_offloads_need_room_for_64k_frames() {
+        let standard = 2048;
+        let large = tapring_core::PoolConfig::large(1).data_room as usize;
+        // Checksum offload alone: frames stay within the MTU.
+        assert!(Offloads::CSUM.check_rx_room(standard).is_ok());
+        assert!(Offloads::NONE.check_rx_room(standard).is_ok());
+        for gso in [
+            Offloads::TSO4,
+            Offloads::TSO6,
+            Offloads::UFO,
+            Offloads::USO4 | Offloads::USO6,
+        ] {
+            let o = Offloads::CSUM | gso;
+            let e = o.check_rx_room(standard).expect_err("2 KiB is too small");
+            assert!(
+                matches!(e, TapError::BuffersTooSmallForOffloads { room: 2048, .. }),
+                "{e}"
+            );
+            assert!(e.to_string().contains("PoolConfig::large"), "{e}");
+            assert!(o.check_rx_room(large).is_ok(), "{o}: a large pool fits");
+            // Chains of 2 KiB buffers fit when there are enough of them.
+            assert!(o.check_rx_room(standard * 33).is_ok());
+            assert!(o.check_rx_room(standard * 32).is_err());
+        }
     }
 
     #[test]

@@ -74,6 +74,16 @@ pub enum TapError {
         /// The mask asked for.
         offloads: Offloads,
     },
+    /// Segmentation offloads let the kernel hand over 64 KiB frames, but a
+    /// read has less room than that.
+    BuffersTooSmallForOffloads {
+        /// The offloads negotiated.
+        offloads: Offloads,
+        /// Data bytes one read can take.
+        room: usize,
+        /// Data bytes a 64 KiB frame needs.
+        need: usize,
+    },
     /// The configuration contradicts itself (checked before any syscall).
     InvalidConfig {
         /// What is wrong.
@@ -167,6 +177,14 @@ impl fmt::Display for TapError {
             TapError::OffloadsRejected { offloads } => write!(
                 f,
                 "the kernel rejected offloads {offloads}: ask only for what `probe()` reports as accepted"
+            ),
+            TapError::BuffersTooSmallForOffloads {
+                offloads,
+                room,
+                need,
+            } => write!(
+                f,
+                "offloads {offloads} let the kernel hand over frames of up to {need} bytes, but a read has room for {room}: use a pool of 64 KiB buffers (PoolConfig::large), or chains (rx_segments, read/write backend), or no segmentation offload"
             ),
             TapError::InvalidConfig { reason } => {
                 write!(f, "invalid TAP configuration: {reason}")

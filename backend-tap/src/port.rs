@@ -83,6 +83,10 @@ impl TapPort {
                 reason: "burst must be at least 1",
             });
         }
+        let data_room = pool.config().data_room as usize;
+        device
+            .offloads()
+            .check_rx_room(data_room * usize::from(opts.rx_segments))?;
         let max_frame = match opts.max_frame {
             Some(m) => m,
             None => device.mtu()? + ETH_HDR_LEN + VLAN_TAG_LEN,

@@ -136,6 +136,8 @@ impl UringPort {
             });
         }
         check_depth(cfg.multishot_buffers)?;
+        tap.offloads
+            .check_rx_room(pool.config().data_room as usize)?;
         let dev = TapDevice::open(tap)?;
         let mtu = dev.mtu()?;
         let n = dev.num_queues();

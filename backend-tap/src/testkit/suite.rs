@@ -1024,8 +1024,8 @@ fn tcp_offload(payload: usize) -> Offload {
 }
 
 /// Offloaded TCP frames of every size from 1 byte of payload to about
-/// 64 KiB, written on port A with checksum and segmentation requests,
-/// cross a Linux bridge as they are (both ports negotiated CSUM and TSO)
+/// 64 KiB, written on port A with checksum and segmentation requests (the
+/// larger ones as three-segment chains), cross a Linux bridge as they are (both ports negotiated CSUM and TSO)
 /// and are read on port B byte-identical, each with the same requests in
 /// its metadata: large frames in one buffer (a 64 KiB pool), offload
 /// metadata encoded on Tx and decoded on Rx.
@@ -1078,11 +1078,24 @@ pub fn gso_frames_up_to_64k_cross_a_bridge<B: SuiteBackend>() {
         .collect();
     // Prime: the bridge must learn nothing else first, and the link is up.
     let _ = receive(&mut rx, 0, |_| false);
+    // From 9001 bytes of payload on, frames go out as chains of three
+    // segments (headers, then the payload in two parts): gather writes.
     let pkts = frames
         .iter()
         .zip(sizes)
         .map(|(f, n)| {
-            let mut p = pkt_of(&pool, f);
+            let mut p = if n < 9001 {
+                pkt_of(&pool, f)
+            } else {
+                let mid = GSO_HDR_LEN + n / 2;
+                let mut head = pkt_of(&pool, &f[..GSO_HDR_LEN]);
+                for part in [&f[GSO_HDR_LEN..mid], &f[mid..]] {
+                    head.chain(pkt_of(&pool, part))
+                        .unwrap_or_else(|(e, _)| panic!("chain: {e}"));
+                }
+                assert_eq!(head.nb_segs(), 3);
+                head
+            };
             p.set_offload(tcp_offload(n));
             p
         })
