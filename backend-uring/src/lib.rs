@@ -27,12 +27,14 @@
 //!
 //! [tapring]: https://docs.rs/tapring
 
+mod bare;
 mod error;
 mod port;
 mod probe;
 mod ring;
 mod sys;
 
+pub use bare::BareLoop;
 pub use error::UringError;
 pub use port::{UringConfig, UringPort, UringRxQueue, UringTxQueue};
 pub use probe::{UringProbe, probe};

@@ -2,6 +2,7 @@
 //! runs each test with each backend in alternation (A B A B ...), and
 //! reports packets/s with paired ratios against the read/write backend.
 
+pub mod overhead;
 pub mod report;
 pub mod tcp;
 pub mod workload;
@@ -173,14 +174,21 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
         .test
         .iter()
         .copied()
-        .filter(|t| *t != TestKind::Tcp)
+        .filter(|t| !matches!(t, TestKind::Tcp | TestKind::Overhead))
         .collect();
     let tcp_runs = if args.test.contains(&TestKind::Tcp) {
         args.rounds * (1 + 2 * backends.len())
     } else {
         0
     };
-    let total = frame_tests.len() * args.size.len() * backends.len() * args.rounds + tcp_runs;
+    let overhead_runs = if args.test.contains(&TestKind::Overhead) {
+        2 * 2 * args.size.len() * args.rounds
+    } else {
+        0
+    };
+    let total = frame_tests.len() * args.size.len() * backends.len() * args.rounds
+        + tcp_runs
+        + overhead_runs;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed_precise} < {eta}]")
@@ -228,6 +236,24 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     } else {
         Vec::new()
     };
+    let overhead_records = if overhead_runs > 0 {
+        let spec = RunSpec {
+            test: TestKind::Tx,
+            backend: crate::backends::BackendKind::Uring,
+            size: 64,
+            queues: 1,
+            burst: args.burst,
+            rx_mode: args.rx_mode.mode(),
+            uring: backends::UringTuning::default(),
+            duration: per,
+        };
+        overhead::run(&args.size, args.rounds, &spec, &mut names, |msg| {
+            bar.set_message(msg.to_string());
+            bar.inc(1);
+        })?
+    } else {
+        Vec::new()
+    };
     bar.finish_and_clear();
     let env = report::Environment::read(nf_off);
     print!("{}", report::header(&env));
@@ -237,8 +263,11 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     if !tcp_records.is_empty() {
         print!("{}", tcp::table(&tcp_records));
     }
+    if !overhead_records.is_empty() {
+        print!("{}", overhead::table(&overhead_records));
+    }
     if let Some(path) = &args.json {
-        report::write_json(path, &records, &tcp_records, &env)?;
+        report::write_json(path, &records, &tcp_records, &overhead_records, &env)?;
         println!("records written to {}", path.display());
     }
     if let Some(path) = &args.plot {

@@ -191,6 +191,7 @@ pub fn write_json(
     path: &Path,
     records: &[Record],
     tcp: &[super::tcp::TcpRecord],
+    overhead: &[super::overhead::OverheadRecord],
     env: &Environment,
 ) -> Result<(), HarnessError> {
     #[derive(Serialize)]
@@ -200,6 +201,7 @@ pub fn write_json(
         records: &'a [Record],
         summary: Vec<Summary>,
         tcp: &'a [super::tcp::TcpRecord],
+        overhead: &'a [super::overhead::OverheadRecord],
     }
     let doc = Doc {
         schema: "tapring-bench/1",
@@ -207,6 +209,7 @@ pub fn write_json(
         records,
         summary: summarize(records),
         tcp,
+        overhead,
     };
     let text =
         serde_json::to_string_pretty(&doc).map_err(|e| HarnessError::Backend(e.to_string()))?;

@@ -6,6 +6,7 @@ use crate::error::HarnessError;
 use crate::frames::udp_frame;
 use crate::sandbox::{self, counter};
 use crate::sys::{BatchScratch, PacketSocket};
+pub(crate) use crate::topology::Names;
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +33,9 @@ pub enum TestKind {
     /// TCP from one namespace to another across a tapring forwarder,
     /// offloads off and on, beside a veth pair (Gbit/s; own table).
     Tcp,
+    /// tapring's io_uring tx and drain against a bare loop making the same
+    /// io_uring calls: the library's own cost (own table).
+    Overhead,
 }
 
 impl TestKind {
@@ -44,6 +48,7 @@ impl TestKind {
             TestKind::Fwd => "fwd",
             TestKind::Fwd2 => "fwd2",
             TestKind::Tcp => "tcp",
+            TestKind::Overhead => "overhead",
         }
     }
 }
@@ -85,19 +90,7 @@ pub struct Sample {
     pub offered: Option<u64>,
 }
 
-/// Hands out interface names that are fresh within the sandbox: a TAP whose
-/// io_uring is still tearing down can linger a moment under its old name.
-#[derive(Default)]
-pub struct Names(u32);
-
-impl Names {
-    fn next(&mut self, prefix: &str) -> String {
-        self.0 += 1;
-        format!("{prefix}{}", self.0)
-    }
-}
-
-fn thread_cpu() -> f64 {
+pub(crate) fn thread_cpu() -> f64 {
     use nix::sys::resource::{UsageWho, getrusage};
     match getrusage(UsageWho::RUSAGE_THREAD) {
         Ok(u) => {
@@ -209,9 +202,11 @@ pub fn run(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         TestKind::Drain => drain(spec, names),
         TestKind::Fwd => fwd(spec, names),
         TestKind::Fwd2 => fwd2(spec, names),
-        TestKind::Tcp => Err(HarnessError::Usage(
-            "tcp is measured by bench::tcp, not per frame size".into(),
-        )),
+        TestKind::Tcp | TestKind::Overhead => Err(HarnessError::Usage(format!(
+            "{} has its own runner (bench::{})",
+            spec.test.name(),
+            spec.test.name()
+        ))),
     }
 }
 
@@ -265,7 +260,7 @@ fn spawn_source(
     })
 }
 
-fn flows(size: usize, n: usize) -> Vec<Vec<u8>> {
+pub(crate) fn flows(size: usize, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| udp_frame(size, i as u16, i as u64))
         .collect()
@@ -311,7 +306,7 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
 
 /// Frames the kernel may queue towards a drained interface (tun's ring is
 /// tx_queue_len long).
-const DRAIN_QUEUE: usize = 8192;
+pub(crate) const DRAIN_QUEUE: usize = 8192;
 
 fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let pool = pool_for(spec.size)?;

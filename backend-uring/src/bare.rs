@@ -1,0 +1,125 @@
+//! [`BareLoop`]: the same io_uring calls tapring makes, without tapring: no
+//! pool, no packets, no engine, no statistics. It is the yardstick for the
+//! library's own cost (`tapring bench --test overhead`), not an API to
+//! build on.
+
+use crate::error::UringError;
+use crate::sys;
+use io_uring::types::Fixed;
+use io_uring::{IoUring, opcode};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+/// Bytes per buffer slot.
+const SLOT: usize = 2048;
+
+/// A ring over one TAP queue fd with `batch` fixed buffers, set up as
+/// tapring's rings are (SINGLE_ISSUER + DEFER_TASKRUN + TASKRUN_FLAG where
+/// the kernel has them, the fd registered as fixed file 0), issuing one
+/// batch per `io_uring_enter` and reaping every completion before it
+/// returns.
+pub struct BareLoop {
+    // Field order matters: the ring goes before the memory it used.
+    ring: IoUring,
+    _fd: OwnedFd,
+    bufs: Vec<u8>,
+    batch: usize,
+}
+
+impl BareLoop {
+    /// A loop over (a duplicate of) `fd` issuing `batch` operations (1..=256)
+    /// per enter.
+    pub fn new(fd: BorrowedFd<'_>, batch: usize) -> Result<BareLoop, UringError> {
+        if !(1..=256).contains(&batch) {
+            return Err(UringError::Unsupported {
+                what: "bare-loop batches outside 1..=256",
+            });
+        }
+        let fd = fd
+            .try_clone_to_owned()
+            .map_err(|e| UringError::os("dup(queue fd)", &e))?;
+        sys::set_blocking(fd.as_fd()).map_err(|e| UringError::os("fcntl", &e))?;
+        let mut b = IoUring::builder();
+        if crate::probe().defer_taskrun {
+            b.setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_taskrun_flag();
+        }
+        let ring = b
+            .setup_cqsize(2 * batch as u32)
+            .build(batch as u32)
+            .map_err(|e| UringError::from_setup(&e))?;
+        ring.submitter()
+            .register_files(&[fd.as_raw_fd()])
+            .map_err(|e| UringError::os("io_uring_register(FILES)", &e))?;
+        Ok(BareLoop {
+            ring,
+            _fd: fd,
+            bufs: vec![0; batch * SLOT],
+            batch,
+        })
+    }
+
+    /// Copies `frame` (at most 2048 bytes) into every buffer slot.
+    pub fn fill(&mut self, frame: &[u8]) {
+        let n = frame.len().min(SLOT);
+        for slot in self.bufs.chunks_mut(SLOT) {
+            slot[..n].copy_from_slice(&frame[..n]);
+        }
+    }
+
+    /// Writes the first `len` bytes of every slot, one batch in one enter;
+    /// returns how many writes transferred all `len` bytes.
+    pub fn write_batch(&mut self, len: usize) -> Result<usize, UringError> {
+        let len = len.min(SLOT) as u32;
+        for i in 0..self.batch {
+            let addr = self.bufs[i * SLOT..].as_ptr();
+            let e = opcode::Write::new(Fixed(0), addr, len)
+                .build()
+                .user_data(i as u64);
+            if !sys::push(&mut self.ring, &e) {
+                return Err(UringError::Unsupported {
+                    what: "a submission queue smaller than the batch",
+                });
+            }
+        }
+        self.complete(|res| res == len as i32)
+    }
+
+    /// Reads into every slot with `RWF_NOWAIT` (as tapring's no-wait mode
+    /// does), one batch in one enter; returns how many reads got a frame.
+    pub fn read_batch(&mut self) -> Result<usize, UringError> {
+        for i in 0..self.batch {
+            let addr = self.bufs[i * SLOT..].as_mut_ptr();
+            let e = opcode::Read::new(Fixed(0), addr, SLOT as u32)
+                .rw_flags(libc::RWF_NOWAIT)
+                .build()
+                .user_data(i as u64);
+            if !sys::push(&mut self.ring, &e) {
+                return Err(UringError::Unsupported {
+                    what: "a submission queue smaller than the batch",
+                });
+            }
+        }
+        self.complete(|res| res > 0)
+    }
+
+    /// Submits the batch, waits for all of its completions (so no buffer
+    /// is still in the kernel's hands when this returns) and counts those
+    /// for which `ok` holds.
+    fn complete(&mut self, ok: impl Fn(i32) -> bool) -> Result<usize, UringError> {
+        let mut left = self.batch;
+        let mut good = 0;
+        while left > 0 {
+            match self.ring.submit_and_wait(left) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => return Err(UringError::os("io_uring_enter", &e)),
+            }
+            for cqe in self.ring.completion() {
+                left -= 1;
+                good += usize::from(ok(cqe.result()));
+            }
+        }
+        Ok(good)
+    }
+}

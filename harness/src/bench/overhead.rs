@@ -1,0 +1,194 @@
+//! `tapring bench --test overhead`: what the library costs on top of the
+//! io_uring calls it makes. tapring's io_uring backend (tx, and drain in
+//! no-wait mode) alternates with [`BareLoop`], which issues the same
+//! operations in the same batches on an identically set-up ring, with no
+//! pool, packets, engine or statistics. Same device setup, same frames.
+
+use super::workload::{self, DRAIN_QUEUE, Names, RunSpec, Sample, TestKind, flows, thread_cpu};
+use crate::backends::BackendKind;
+use crate::error::HarnessError;
+use crate::frames::udp_frame;
+use crate::sandbox::{self, counter};
+use crate::sys::{BatchScratch, PacketSocket};
+use serde::Serialize;
+use std::time::Instant;
+use tapring::RxMode;
+use tapring::tap::{TapConfig, TapDevice};
+use tapring::uring::BareLoop;
+
+/// One measured run, as written to JSON.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct OverheadRecord {
+    /// tx or drain.
+    pub test: TestKind,
+    /// Frame size.
+    pub size: usize,
+    /// Round (pair) number.
+    pub round: usize,
+    /// tapring's packets per second.
+    pub tapring_pps: f64,
+    /// The bare loop's packets per second.
+    pub bare_pps: f64,
+}
+
+/// Runs `rounds` pairs of (tapring, bare) for tx and drain at each size,
+/// `spec` giving burst and duration.
+pub fn run(
+    sizes: &[usize],
+    rounds: usize,
+    spec: &RunSpec,
+    names: &mut Names,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<OverheadRecord>, HarnessError> {
+    let mut out = Vec::new();
+    for test in [TestKind::Tx, TestKind::Drain] {
+        for &size in sizes {
+            for round in 0..rounds {
+                let s = RunSpec {
+                    test,
+                    size,
+                    backend: BackendKind::Uring,
+                    rx_mode: RxMode::Nowait,
+                    ..*spec
+                };
+                progress(&format!("overhead {} {size} B tapring", test.name()));
+                let lib = workload::run(&s, names)?;
+                progress(&format!("overhead {} {size} B bare", test.name()));
+                let bare = match test {
+                    TestKind::Tx => bare_tx(&s, names)?,
+                    _ => bare_drain(&s, names)?,
+                };
+                out.push(OverheadRecord {
+                    test,
+                    size,
+                    round,
+                    tapring_pps: lib.packets as f64 / lib.secs.max(1e-9),
+                    bare_pps: bare.packets as f64 / bare.secs.max(1e-9),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A fresh TAP device, up, in the sandbox.
+fn device(name: &str) -> Result<TapDevice, HarnessError> {
+    let dev = TapDevice::open(&TapConfig::named(name))
+        .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))?;
+    sandbox::ip(&["link", "set", "dev", name, "up"])?;
+    Ok(dev)
+}
+
+fn bare_loop(dev: &TapDevice, burst: usize) -> Result<BareLoop, HarnessError> {
+    BareLoop::new(dev.queue_fd(0), burst).map_err(|e| HarnessError::Backend(e.to_string()))
+}
+
+fn bare_tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+    let name = names.next("trotx");
+    let dev = device(&name)?;
+    let mut bare = bare_loop(&dev, spec.burst)?;
+    bare.fill(&udp_frame(spec.size, 0, 0));
+    let before = counter(&name, "rx_packets");
+    let (t0, c0) = (Instant::now(), thread_cpu());
+    while t0.elapsed() < spec.duration {
+        bare.write_batch(spec.size)
+            .map_err(|e| HarnessError::Backend(e.to_string()))?;
+    }
+    let (secs, cpu_secs) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
+    Ok(Sample {
+        packets: counter(&name, "rx_packets") - before,
+        secs,
+        cpu_secs,
+        drops: 0,
+        offered: None,
+    })
+}
+
+fn bare_drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+    let name = names.next("trodr");
+    let dev = device(&name)?;
+    sandbox::ip(&[
+        "link",
+        "set",
+        "dev",
+        &name,
+        "txqueuelen",
+        &DRAIN_QUEUE.to_string(),
+    ])?;
+    let sock = PacketSocket::bind(dev.ifindex(), false)?;
+    sock.bypass_qdisc()?;
+    let frames = flows(spec.size, 64);
+    let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+    let mut scratch = BatchScratch::new(refs.len());
+    let mut bare = bare_loop(&dev, spec.burst)?;
+    let mut sample = Sample::default();
+    let wall = Instant::now();
+    while wall.elapsed() < spec.duration {
+        let mut queued = 0usize;
+        while queued < DRAIN_QUEUE {
+            let n = sock.send_batch(&refs[..refs.len().min(DRAIN_QUEUE - queued)], &mut scratch)?;
+            if n == 0 {
+                break;
+            }
+            queued += n;
+        }
+        let (t0, c0) = (Instant::now(), thread_cpu());
+        let mut got = 0usize;
+        let mut idle = 0u32;
+        while got < queued && idle < 10_000 {
+            let n = bare
+                .read_batch()
+                .map_err(|e| HarnessError::Backend(e.to_string()))?;
+            if n == 0 {
+                idle += 1;
+            } else {
+                idle = 0;
+                got += n;
+            }
+        }
+        sample.secs += t0.elapsed().as_secs_f64();
+        sample.cpu_secs += thread_cpu() - c0;
+        sample.packets += got as u64;
+    }
+    Ok(sample)
+}
+
+/// The overhead table: medians and the paired tapring/bare ratio.
+pub fn table(records: &[OverheadRecord]) -> String {
+    let mut out = format!(
+        "{:<9} {:>5} {:>13} {:>10}  tapring/bare: median [min..max] (pairs)\n",
+        "overhead", "size", "tapring Mpps", "bare Mpps"
+    );
+    let mut keys: Vec<(TestKind, usize)> = Vec::new();
+    for r in records {
+        if !keys.contains(&(r.test, r.size)) {
+            keys.push((r.test, r.size));
+        }
+    }
+    for (test, size) in keys {
+        let rs: Vec<&OverheadRecord> = records
+            .iter()
+            .filter(|r| r.test == test && r.size == size)
+            .collect();
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let lib = med(rs.iter().map(|r| r.tapring_pps / 1e6).collect());
+        let bare = med(rs.iter().map(|r| r.bare_pps / 1e6).collect());
+        let mut ratios: Vec<f64> = rs
+            .iter()
+            .map(|r| r.tapring_pps / r.bare_pps.max(1e-9))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        out.push_str(&format!(
+            "{:<9} {size:>5} {lib:>13.3} {bare:>10.3}  {:.2}x [{:.2}..{:.2}] ({})\n",
+            test.name(),
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1],
+            ratios.len()
+        ));
+    }
+    out
+}
