@@ -5,7 +5,8 @@
 //! bursts ([`Burst`]), the queue traits every backend implements
 //! ([`RxQueue`], [`TxQueue`], [`Port`]), the completion-driven queue engine
 //! generic over a [`Ring`](ring::Ring) ([`engine`]), the virtio-net header
-//! codec ([`vnet`]) and per-queue statistics.
+//! codec ([`vnet`]), transmit offload requests built from a frame's own
+//! headers ([`headers`]) and per-queue statistics.
 //!
 //! `#![no_std]` and allocation-free: memory comes from the caller
 //! ([`Pool::from_static`]) or, with the `std` feature, from an anonymous
@@ -39,6 +40,7 @@ pub mod burst;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod headers;
 pub mod offload;
 pub mod pool;
 pub mod queue;
@@ -52,6 +54,7 @@ pub mod vnet;
 pub use burst::{Burst, BurstSlice};
 pub use config::{PoolConfig, QueueConfig, RxMode};
 pub use error::{ConfigError, Error, PktError};
+pub use headers::{HeaderError, Headers, IpVersion, L4};
 pub use offload::{Checksum, Gso, GsoKind, Offload};
 pub use pool::{Pkt, Pool, PoolCache, PoolStats};
 pub use queue::{Port, PortInfo, PortStats, RxQueue, TxQueue};
