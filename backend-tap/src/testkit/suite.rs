@@ -131,6 +131,7 @@ macro_rules! tap_suite {
             take_queue_twice_is_an_error,
             kernel_peer_ping,
             gso_frames_up_to_64k_cross_a_bridge,
+            kernel_finishes_what_the_headers_helper_asked,
         );
     };
     ($backend:ty; $($case:ident),+ $(,)?) => {
@@ -1135,6 +1136,240 @@ pub fn gso_frames_up_to_64k_cross_a_bridge<B: SuiteBackend>() {
         "{}: GSO frames counted: {rs:?}",
         B::NAME
     );
+    drop(recv);
+    drop((rx, tx));
+    drop((pa, pb));
+    assert_eq!(pool.stats().in_use, 0, "{}: every buffer back", B::NAME);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut new = new_fds(&fds_before);
+    while !new.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        new = new_fds(&fds_before);
+    }
+    assert!(new.is_empty(), "{}: fds leaked: {new:?}", B::NAME);
+}
+
+/// IP and L4 of a frame built for [`kernel_finishes_what_the_headers_helper_asked`].
+#[derive(Clone, Copy, Debug)]
+enum Flavour {
+    Tcp4,
+    Tcp6,
+    Udp4,
+}
+
+/// A frame of `flavour` from [`GSO_SRC_MAC`] with `payload` pattern bytes
+/// (starting at `seq`), correct IP header (IPv4 header checksum included),
+/// L4 checksum field zero (the helper fills it).
+fn l4_frame(flavour: Flavour, seq: u32, payload: usize) -> Vec<u8> {
+    let (v6, tcp) = match flavour {
+        Flavour::Tcp4 => (false, true),
+        Flavour::Tcp6 => (true, true),
+        Flavour::Udp4 => (false, false),
+    };
+    let (ip_len, l4_len) = (if v6 { 40 } else { 20 }, if tcp { 20 } else { 8 });
+    let mut f = vec![0u8; 14 + ip_len + l4_len + payload];
+    f[..6].copy_from_slice(&[0x02, 0x7a, 0x70, 0, 0, 0x0b]);
+    f[6..12].copy_from_slice(&GSO_SRC_MAC);
+    f[12..14].copy_from_slice(&(if v6 { 0x86ddu16 } else { 0x0800 }).to_be_bytes());
+    let proto = if tcp { 6 } else { 17 };
+    if v6 {
+        let ip = &mut f[14..54];
+        ip[0] = 0x60;
+        ip[4..6].copy_from_slice(&((l4_len + payload) as u16).to_be_bytes());
+        ip[6] = proto;
+        ip[7] = 64;
+        ip[8..24].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        ip[24..40].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    } else {
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&((20 + l4_len + payload) as u16).to_be_bytes());
+        ip[6] = 0x40;
+        ip[8] = 64;
+        ip[9] = proto;
+        ip[12..16].copy_from_slice(&[198, 18, 9, 1]);
+        ip[16..20].copy_from_slice(&[198, 18, 9, 2]);
+        let sum = ones_sum(ip, 0);
+        ip[10..12].copy_from_slice(&(!sum).to_be_bytes());
+    }
+    let l4 = 14 + ip_len;
+    f[l4..l4 + 2].copy_from_slice(&40000u16.to_be_bytes());
+    f[l4 + 2..l4 + 4].copy_from_slice(&5201u16.to_be_bytes());
+    if tcp {
+        f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+        f[l4 + 12] = 5 << 4;
+        f[l4 + 13] = 0x18;
+        f[l4 + 14..l4 + 16].copy_from_slice(&65535u16.to_be_bytes());
+    } else {
+        f[l4 + 4..l4 + 6].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
+    }
+    for (i, b) in f[l4 + l4_len..].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_add(seq.wrapping_mul(13)) as u8;
+    }
+    f
+}
+
+/// The folded one's-complement sum of `bytes` (big-endian words) plus `add`.
+fn ones_sum(bytes: &[u8], add: u32) -> u16 {
+    let mut sum = u64::from(add);
+    for w in bytes.chunks(2) {
+        let hi = u64::from(w[0]) << 8;
+        sum += hi | w.get(1).map_or(0, |&lo| u64::from(lo));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// True when the frame's L4 checksum verifies (pseudo header included).
+fn l4_checksum_ok(frame: &[u8]) -> bool {
+    let Ok(h) = tapring_core::headers::parse(frame) else {
+        return false;
+    };
+    let (l3, l4) = (h.l3_offset(), h.l4_offset());
+    let ip = &frame[l3..];
+    let (addrs, proto) = match h.ip() {
+        tapring_core::headers::IpVersion::V4 => (&ip[12..20], ip[9]),
+        tapring_core::headers::IpVersion::V6 => (&ip[8..40], ip[6]),
+    };
+    let len = (frame.len() - l4) as u32;
+    let pseudo = u32::from(ones_sum(addrs, 0)) + u32::from(proto) + len;
+    ones_sum(&frame[l4..], pseudo) == 0xffff
+}
+
+/// Frames whose offload requests come from `tapring_core::headers`
+/// (`request_segmentation`), written on port A (CSUM + TSO, and USO where
+/// the kernel has it), cross a bridge to port B, which negotiated no
+/// offloads: the kernel must segment them and finish every checksum in
+/// software. Every segment read on B must carry a valid L4 checksum, and
+/// the segments' payloads must add up to the original payload. This is the
+/// kernel's verdict on the helper's checksum field and header lengths.
+pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let _lock = serial();
+    let fds_before = open_fds();
+    let (a, b, br) = (
+        super::unique_name("trha"),
+        super::unique_name("trhb"),
+        super::unique_name("trhx"),
+    );
+    let _guards = [
+        InterfaceGuard::new(&br),
+        InterfaceGuard::new(&a),
+        InterfaceGuard::new(&b),
+    ];
+    let uso = Offloads::USO4 | Offloads::USO6;
+    let has_uso = crate::probe::probe()
+        .accepted_offloads
+        .is_some_and(|o| o.contains(uso));
+    let mut offloads = Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6;
+    if has_uso {
+        offloads |= uso;
+    }
+    let pool = Pool::new(PoolConfig::large(256)).expect("64 KiB pool");
+    let cfg_a = TapConfig {
+        vnet_hdr: VnetHdr::MrgRxbuf12,
+        offloads,
+        up: false,
+        ..TapConfig::named(&a)
+    };
+    let cfg_b = TapConfig {
+        up: false,
+        ..TapConfig::named(&b)
+    };
+    let opts = SuiteOptions::default();
+    let mut pa = B::open(&cfg_a, &pool, &opts).unwrap_or_else(|e| panic!("open {a}: {e}"));
+    let mut pb = B::open(&cfg_b, &pool, &opts).unwrap_or_else(|e| panic!("open {b}: {e}"));
+    assert!(quiet_ip(&["link", "add", &br, "type", "bridge"]));
+    for dev in [&br, &a, &b] {
+        assert!(disable_ipv6(dev), "disable IPv6 on {dev}");
+    }
+    for dev in [&a, &b] {
+        assert!(quiet_ip(&["link", "set", "dev", dev, "master", &br]));
+    }
+    for dev in [&br, &a, &b] {
+        assert!(quiet_ip(&["link", "set", "dev", dev, "up"]));
+    }
+    let mut tx = pa.take_tx(0).expect("take_tx");
+    let mut rx = pb.take_rx(0).expect("take_rx");
+    let mut cases = vec![
+        (Flavour::Tcp4, 20_000usize, 1448u16),
+        (Flavour::Tcp6, 9_000, 1428),
+        (Flavour::Tcp4, 1_000, 1448),
+    ];
+    if has_uso {
+        cases.push((Flavour::Udp4, 4_000, 1400));
+    }
+    let mut expected = 0;
+    let mut pkts = Vec::new();
+    for (i, &(flavour, payload, mss)) in cases.iter().enumerate() {
+        let frame = l4_frame(flavour, i as u32, payload);
+        let mut p = pkt_of(&pool, &frame);
+        tapring_core::headers::request_segmentation(&mut p, mss)
+            .unwrap_or_else(|e| panic!("{flavour:?}: {e}"));
+        expected += payload.div_ceil(usize::from(mss));
+        pkts.push(p);
+    }
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    assert_eq!(tx.stats().drops.total(), 0, "{}: {:?}", B::NAME, tx.stats());
+    let recv = receive(&mut rx, expected, |p| {
+        p.data().get(6..12) == Some(&GSO_SRC_MAC[..])
+    });
+    assert_eq!(
+        recv.kept.len(),
+        expected,
+        "{}: segments of {cases:?}",
+        B::NAME
+    );
+    let built: Vec<(Vec<u8>, usize)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, &(fl, payload, _))| {
+            let f = l4_frame(fl, i as u32, payload);
+            let hdr = tapring_core::headers::parse(&f)
+                .expect("built frame parses")
+                .hdr_len();
+            (f, hdr)
+        })
+        .collect();
+    let mut payloads: Vec<Vec<u8>> = vec![Vec::new(); cases.len()];
+    for p in &recv.kept {
+        let f = bytes_of(p);
+        assert!(f.len() <= 1514, "{}: a {}-byte segment", B::NAME, f.len());
+        assert!(
+            l4_checksum_ok(&f),
+            "{}: a segment with a bad L4 checksum: {:02x?}",
+            B::NAME,
+            &f[..f.len().min(80)]
+        );
+        let h = tapring_core::headers::parse(&f).expect("segment parses");
+        let seg = &f[h.hdr_len()..];
+        // Segments of one frame arrive in order: a segment belongs to the
+        // frame of the same IP version and L4 whose payload continues with
+        // it where the segments so far left off.
+        let case = built
+            .iter()
+            .enumerate()
+            .position(|(i, (want, hdr))| {
+                let wh = tapring_core::headers::parse(want).expect("built frame parses");
+                wh.ip() == h.ip()
+                    && wh.l4() == h.l4()
+                    && want[hdr + payloads[i].len()..].starts_with(seg)
+            })
+            .unwrap_or_else(|| panic!("{}: a segment matching no frame", B::NAME));
+        payloads[case].extend_from_slice(seg);
+    }
+    for (((fl, payload, _), (want, hdr)), got) in cases.iter().zip(&built).zip(&payloads) {
+        assert!(
+            got[..] == want[*hdr..],
+            "{}: {fl:?} payload of {payload} bytes reassembled",
+            B::NAME
+        );
+    }
     drop(recv);
     drop((rx, tx));
     drop((pa, pb));
