@@ -52,6 +52,9 @@ pub use tapring_core::{
     RxQueue, TxQueue,
 };
 
+/// Offload requests from a frame's own headers (see [`tapring_core::headers`]).
+pub use tapring_core::headers;
+
 #[cfg(all(feature = "tap", feature = "uring"))]
 mod any_port;
 #[cfg(all(feature = "tap", feature = "uring"))]
