@@ -244,17 +244,101 @@ impl<B: SuiteBackend> Fixture<B> {
             "{}: every buffer back in the pool",
             B::NAME
         );
-        // A non-persistent device goes away with its last fd (io_uring may
-        // take a moment); give fds a moment to close as well.
-        // Compared as sets: fds other threads open for a moment (the test
-        // harness, other cases' skip checks) must not count.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut new = new_fds(&self.fds_before);
-        while !new.is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-            new = new_fds(&self.fds_before);
+        assert_fds_closed(&self.fds_before, B::NAME);
+    }
+}
+
+/// Asserts that every fd opened since `before` is closed again, after a
+/// moment: a non-persistent device goes away with its last fd (io_uring
+/// may take a moment). Compared as sets: fds other threads open for a
+/// moment (the test harness, other cases' skip checks) must not count.
+fn assert_fds_closed(before: &BTreeSet<i32>, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut new = new_fds(before);
+    while !new.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        new = new_fds(before);
+    }
+    assert!(new.is_empty(), "{who}: fds leaked: {new:?}");
+}
+
+/// Two ports on fresh interfaces, enslaved to a fresh Linux bridge, all up
+/// with IPv6 off; everything deleted on drop (also on panic).
+struct BridgedPair<B: SuiteBackend> {
+    a: Option<B::Port>,
+    b: Option<B::Port>,
+    pool: Pool,
+    fds_before: BTreeSet<i32>,
+    // Declared last: dropped after the ports, so the devices go first.
+    _guards: [InterfaceGuard; 3],
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl<B: SuiteBackend> BridgedPair<B> {
+    /// Opens port A with `cfg_a` and port B with `cfg_b` (each applied to a
+    /// fresh name), buffers from a pool shaped `pool_cfg`, and bridges them.
+    fn new(
+        prefix: &str,
+        pool_cfg: PoolConfig,
+        cfg_a: impl Fn(TapConfig) -> TapConfig,
+        cfg_b: impl Fn(TapConfig) -> TapConfig,
+    ) -> Self {
+        let lock = serial();
+        let fds_before = open_fds();
+        let [a, b, br] = ["a", "b", "x"].map(|s| super::unique_name(&format!("{prefix}{s}")));
+        let guards = [
+            InterfaceGuard::new(&br),
+            InterfaceGuard::new(&a),
+            InterfaceGuard::new(&b),
+        ];
+        let pool = Pool::new(pool_cfg).expect("test pool");
+        let opts = SuiteOptions::default();
+        let base = |name: &str| TapConfig {
+            up: false,
+            ..TapConfig::named(name)
+        };
+        let pa = B::open(&cfg_a(base(&a)), &pool, &opts)
+            .unwrap_or_else(|e| panic!("{}: open {a}: {e}", B::NAME));
+        let pb = B::open(&cfg_b(base(&b)), &pool, &opts)
+            .unwrap_or_else(|e| panic!("{}: open {b}: {e}", B::NAME));
+        assert!(quiet_ip(&["link", "add", &br, "type", "bridge"]));
+        for dev in [&br, &a, &b] {
+            assert!(disable_ipv6(dev), "disable IPv6 on {dev}");
         }
-        assert!(new.is_empty(), "{}: fds leaked: {new:?}", B::NAME);
+        for dev in [&a, &b] {
+            assert!(quiet_ip(&["link", "set", "dev", dev, "master", &br]));
+        }
+        for dev in [&br, &a, &b] {
+            assert!(quiet_ip(&["link", "set", "dev", dev, "up"]));
+        }
+        BridgedPair {
+            a: Some(pa),
+            b: Some(pb),
+            pool,
+            fds_before,
+            _guards: guards,
+            _lock: lock,
+        }
+    }
+
+    /// Tx queue 0 of port A and Rx queue 0 of port B.
+    fn a_to_b(&mut self) -> (<B::Port as Port>::Tx, <B::Port as Port>::Rx) {
+        let tx = self.a.as_mut().expect("open").take_tx(0).expect("take_tx");
+        let rx = self.b.as_mut().expect("open").take_rx(0).expect("take_rx");
+        (tx, rx)
+    }
+
+    /// Closes both ports (queues must be dropped first) and checks that
+    /// every buffer is back and no fd leaked.
+    fn finish(mut self) {
+        drop((self.a.take(), self.b.take()));
+        assert_eq!(
+            self.pool.stats().in_use,
+            0,
+            "{}: every buffer back",
+            B::NAME
+        );
+        assert_fds_closed(&self.fds_before, B::NAME);
     }
 }
 
@@ -1034,40 +1118,22 @@ pub fn gso_frames_up_to_64k_cross_a_bridge<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let _lock = serial();
-    let fds_before = open_fds();
-    let (a, b, br) = (
-        super::unique_name("trga"),
-        super::unique_name("trgb"),
-        super::unique_name("trgx"),
+    let mut pair = BridgedPair::<B>::new(
+        "trg",
+        PoolConfig::large(256),
+        |c| TapConfig {
+            vnet_hdr: VnetHdr::MrgRxbuf12,
+            offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
+            ..c
+        },
+        |c| TapConfig {
+            vnet_hdr: VnetHdr::MrgRxbuf12,
+            offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
+            ..c
+        },
     );
-    let _guards = [
-        InterfaceGuard::new(&br),
-        InterfaceGuard::new(&a),
-        InterfaceGuard::new(&b),
-    ];
-    let pool = Pool::new(PoolConfig::large(256)).expect("64 KiB pool");
-    let cfg = |name: &str| TapConfig {
-        vnet_hdr: VnetHdr::MrgRxbuf12,
-        offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
-        up: false,
-        ..TapConfig::named(name)
-    };
-    let opts = SuiteOptions::default();
-    let mut pa = B::open(&cfg(&a), &pool, &opts).unwrap_or_else(|e| panic!("open {a}: {e}"));
-    let mut pb = B::open(&cfg(&b), &pool, &opts).unwrap_or_else(|e| panic!("open {b}: {e}"));
-    assert!(quiet_ip(&["link", "add", &br, "type", "bridge"]));
-    for dev in [&br, &a, &b] {
-        assert!(disable_ipv6(dev), "disable IPv6 on {dev}");
-    }
-    for dev in [&a, &b] {
-        assert!(quiet_ip(&["link", "set", "dev", dev, "master", &br]));
-    }
-    for dev in [&br, &a, &b] {
-        assert!(quiet_ip(&["link", "set", "dev", dev, "up"]));
-    }
-    let mut tx = pa.take_tx(0).expect("take_tx");
-    let mut rx = pb.take_rx(0).expect("take_rx");
+    let pool = pair.pool.clone();
+    let (mut tx, mut rx) = pair.a_to_b();
     let sizes = [
         1usize, 100, 1447, 1448, 1449, 2896, 2897, 4000, 8192, 9001, 16384, 32768, 40000, 60000,
         65000,
@@ -1137,16 +1203,8 @@ pub fn gso_frames_up_to_64k_cross_a_bridge<B: SuiteBackend>() {
         B::NAME
     );
     drop(recv);
-    drop((rx, tx));
-    drop((pa, pb));
-    assert_eq!(pool.stats().in_use, 0, "{}: every buffer back", B::NAME);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut new = new_fds(&fds_before);
-    while !new.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-        new = new_fds(&fds_before);
-    }
-    assert!(new.is_empty(), "{}: fds leaked: {new:?}", B::NAME);
+    drop((rx, tx, pool));
+    pair.finish();
 }
 
 /// IP and L4 of a frame built for [`kernel_finishes_what_the_headers_helper_asked`].
@@ -1249,18 +1307,6 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let _lock = serial();
-    let fds_before = open_fds();
-    let (a, b, br) = (
-        super::unique_name("trha"),
-        super::unique_name("trhb"),
-        super::unique_name("trhx"),
-    );
-    let _guards = [
-        InterfaceGuard::new(&br),
-        InterfaceGuard::new(&a),
-        InterfaceGuard::new(&b),
-    ];
     let uso = Offloads::USO4 | Offloads::USO6;
     let has_uso = crate::probe::probe()
         .accepted_offloads
@@ -1269,32 +1315,18 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
     if has_uso {
         offloads |= uso;
     }
-    let pool = Pool::new(PoolConfig::large(256)).expect("64 KiB pool");
-    let cfg_a = TapConfig {
-        vnet_hdr: VnetHdr::MrgRxbuf12,
-        offloads,
-        up: false,
-        ..TapConfig::named(&a)
-    };
-    let cfg_b = TapConfig {
-        up: false,
-        ..TapConfig::named(&b)
-    };
-    let opts = SuiteOptions::default();
-    let mut pa = B::open(&cfg_a, &pool, &opts).unwrap_or_else(|e| panic!("open {a}: {e}"));
-    let mut pb = B::open(&cfg_b, &pool, &opts).unwrap_or_else(|e| panic!("open {b}: {e}"));
-    assert!(quiet_ip(&["link", "add", &br, "type", "bridge"]));
-    for dev in [&br, &a, &b] {
-        assert!(disable_ipv6(dev), "disable IPv6 on {dev}");
-    }
-    for dev in [&a, &b] {
-        assert!(quiet_ip(&["link", "set", "dev", dev, "master", &br]));
-    }
-    for dev in [&br, &a, &b] {
-        assert!(quiet_ip(&["link", "set", "dev", dev, "up"]));
-    }
-    let mut tx = pa.take_tx(0).expect("take_tx");
-    let mut rx = pb.take_rx(0).expect("take_rx");
+    let mut pair = BridgedPair::<B>::new(
+        "trh",
+        PoolConfig::large(256),
+        |c| TapConfig {
+            vnet_hdr: VnetHdr::MrgRxbuf12,
+            offloads,
+            ..c
+        },
+        |c| c,
+    );
+    let pool = pair.pool.clone();
+    let (mut tx, mut rx) = pair.a_to_b();
     let mut cases = vec![
         (Flavour::Tcp4, 20_000usize, 1448u16),
         (Flavour::Tcp6, 9_000, 1428),
@@ -1371,14 +1403,6 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
         );
     }
     drop(recv);
-    drop((rx, tx));
-    drop((pa, pb));
-    assert_eq!(pool.stats().in_use, 0, "{}: every buffer back", B::NAME);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut new = new_fds(&fds_before);
-    while !new.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-        new = new_fds(&fds_before);
-    }
-    assert!(new.is_empty(), "{}: fds leaked: {new:?}", B::NAME);
+    drop((rx, tx, pool));
+    pair.finish();
 }

@@ -245,26 +245,12 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         let want = (*batch).min(burst.spare()).min(self.depth);
         let mut issued = 0;
         while issued < want {
-            let Some(mut pkt) = self.cache.alloc() else {
+            let Some(pkt) = self.cache.alloc() else {
                 self.stats.rx_nombuf += 1;
                 break;
             };
-            let buf = pkt.rx_target(self.cfg.vnet_hdr_len);
-            let token = match table.insert(pkt, buf.len()) {
-                Ok(t) => t,
-                Err(pkt) => {
-                    self.cache.free(pkt);
-                    break;
-                }
-            };
-            let mut posted = super::lend::post(&mut self.ring, token, Sqe::ReadNow { buf });
-            if posted == Err(RingError::Full) && self.ring.flush(0).is_ok() {
-                posted = super::lend::post(&mut self.ring, token, Sqe::ReadNow { buf });
-            }
-            if posted.is_err() {
-                if let Some((pkt, _)) = table.take(token) {
-                    self.cache.free(pkt);
-                }
+            let lead = self.cfg.vnet_hdr_len;
+            if !lend_read(&mut self.ring, table, &mut self.cache, pkt, lead, true) {
                 break;
             }
             issued += 1;
@@ -484,7 +470,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         }
     }
 
-    fn post_read(&mut self, mut pkt: Pkt) {
+    fn post_read(&mut self, pkt: Pkt) {
         let Lent::Posted(table) = &mut self.lent else {
             self.cache.free(pkt);
             return;
@@ -493,27 +479,10 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             self.cache.free(pkt);
             return;
         }
-        let buf = pkt.rx_target(self.cfg.vnet_hdr_len);
-        let token = match table.insert(pkt, buf.len()) {
-            Ok(t) => t,
-            Err(pkt) => {
-                self.cache.free(pkt);
-                return;
-            }
-        };
-        let mut posted = super::lend::post(&mut self.ring, token, Sqe::Read { buf });
-        if posted == Err(RingError::Full) && self.ring.flush(0).is_ok() {
-            posted = super::lend::post(&mut self.ring, token, Sqe::Read { buf });
-        }
-        match posted {
-            Ok(()) => self.unflushed = true,
-            Err(_) => {
-                // The kernel never saw it: take it back; top_up retries later,
-                // so the queue does not shrink for good.
-                if let Some((pkt, _)) = table.take(token) {
-                    self.cache.free(pkt);
-                }
-            }
+        let lead = self.cfg.vnet_hdr_len;
+        // Refused: top_up retries later, so the queue does not shrink for good.
+        if lend_read(&mut self.ring, table, &mut self.cache, pkt, lead, false) {
+            self.unflushed = true;
         }
     }
 
@@ -739,6 +708,44 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             }
         }
     }
+}
+
+/// Lends `pkt` to the kernel for one read (a no-wait read when `now`)
+/// under a fresh token of `table`, its data starting `lead` bytes into the
+/// headroom. False when the table or the ring refused: the kernel never saw
+/// the packet, which is back in `cache`.
+fn lend_read<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>>(
+    ring: &mut R,
+    table: &mut InflightTable<S>,
+    cache: &mut PoolCache,
+    mut pkt: Pkt,
+    lead: u32,
+    now: bool,
+) -> bool {
+    let buf = pkt.rx_target(lead);
+    let token = match table.insert(pkt, buf.len()) {
+        Ok(t) => t,
+        Err(pkt) => {
+            cache.free(pkt);
+            return false;
+        }
+    };
+    let op = if now {
+        Sqe::ReadNow { buf }
+    } else {
+        Sqe::Read { buf }
+    };
+    let mut posted = super::lend::post(ring, token, op);
+    if posted == Err(RingError::Full) && ring.flush(0).is_ok() {
+        posted = super::lend::post(ring, token, op);
+    }
+    if posted.is_ok() {
+        return true;
+    }
+    if let Some((pkt, _)) = table.take(token) {
+        cache.free(pkt);
+    }
+    false
 }
 
 impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> Drop for RxEngine<R, S> {

@@ -4,12 +4,11 @@
 //! operations in the same batches on an identically set-up ring, with no
 //! pool, packets, engine or statistics. Same device setup, same frames.
 
-use super::workload::{self, DRAIN_QUEUE, Names, RunSpec, Sample, TestKind, flows, thread_cpu};
+use super::workload::{self, Names, RunSpec, Sample, TestKind, thread_cpu};
 use crate::backends::BackendKind;
 use crate::error::HarnessError;
 use crate::frames::udp_frame;
 use crate::sandbox::{self, counter};
-use crate::sys::{BatchScratch, PacketSocket};
 use serde::Serialize;
 use std::time::Instant;
 use tapring::RxMode;
@@ -107,50 +106,24 @@ fn bare_tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
 fn bare_drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let name = names.next("trodr");
     let dev = device(&name)?;
-    sandbox::ip(&[
-        "link",
-        "set",
-        "dev",
-        &name,
-        "txqueuelen",
-        &DRAIN_QUEUE.to_string(),
-    ])?;
-    let sock = PacketSocket::bind(dev.ifindex(), false)?;
-    sock.bypass_qdisc()?;
-    let frames = flows(spec.size, 64);
-    let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
-    let mut scratch = BatchScratch::new(refs.len());
-    let mut bare = bare_loop(&dev, spec.burst)?;
-    let mut sample = Sample::default();
-    let wall = Instant::now();
-    while wall.elapsed() < spec.duration {
-        let mut queued = 0usize;
-        while queued < DRAIN_QUEUE {
-            let n = sock.send_batch(&refs[..refs.len().min(DRAIN_QUEUE - queued)], &mut scratch)?;
-            if n == 0 {
-                break;
-            }
-            queued += n;
-        }
-        let (t0, c0) = (Instant::now(), thread_cpu());
-        let mut got = 0usize;
-        let mut idle = 0u32;
-        while got < queued && idle < 10_000 {
-            let n = bare
-                .read_batch()
-                .map_err(|e| HarnessError::Backend(e.to_string()))?;
-            if n == 0 {
-                idle += 1;
-            } else {
-                idle = 0;
-                got += n;
-            }
-        }
-        sample.secs += t0.elapsed().as_secs_f64();
-        sample.cpu_secs += thread_cpu() - c0;
-        sample.packets += got as u64;
+    let mut bare = BareDrainer(bare_loop(&dev, spec.burst)?);
+    workload::drain_rounds(spec, &name, dev.ifindex(), &mut bare)
+}
+
+/// The bare loop as a drainer (it holds no buffer between reads, so it
+/// needs no stop while the kernel's queue fills).
+struct BareDrainer(BareLoop);
+
+impl workload::Drainer for BareDrainer {
+    fn before_fill(&mut self) -> Result<(), HarnessError> {
+        Ok(())
     }
-    Ok(sample)
+
+    fn read(&mut self) -> Result<usize, HarnessError> {
+        self.0
+            .read_batch()
+            .map_err(|e| HarnessError::Backend(e.to_string()))
+    }
 }
 
 /// The overhead table: medians and the paired tapring/bare ratio.

@@ -308,31 +308,59 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
 /// tx_queue_len long).
 pub(crate) const DRAIN_QUEUE: usize = 8192;
 
-fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
-    let pool = pool_for(spec.size)?;
-    let name = names.next("trdr");
-    let mut o = open_up(spec, &name, &pool)?;
+/// What the drain measurement drives.
+pub(crate) trait Drainer {
+    /// Called before each fill of the kernel's queue.
+    fn before_fill(&mut self) -> Result<(), HarnessError>;
+    /// Reads one burst; returns the frames read.
+    fn read(&mut self) -> Result<usize, HarnessError>;
+}
+
+/// tapring's Rx queues as a [`Drainer`]: stopped while the kernel's queue
+/// fills, so nobody reads.
+struct QueueDrainer<'a> {
+    rx: RxSet<'a>,
+    burst: Burst<256>,
+}
+
+impl Drainer for QueueDrainer<'_> {
+    fn before_fill(&mut self) -> Result<(), HarnessError> {
+        self.rx.stop()
+    }
+
+    fn read(&mut self) -> Result<usize, HarnessError> {
+        let n = self.rx.rx_burst(&mut self.burst)?;
+        self.burst.clear();
+        Ok(n)
+    }
+}
+
+/// The drain measurement: for `spec.duration`, rounds of filling the
+/// kernel's queue of interface `name` and timing how long `d` takes to
+/// empty it.
+pub(crate) fn drain_rounds(
+    spec: &RunSpec,
+    name: &str,
+    ifindex: u32,
+    d: &mut impl Drainer,
+) -> Result<Sample, HarnessError> {
     sandbox::ip(&[
         "link",
         "set",
         "dev",
-        &name,
+        name,
         "txqueuelen",
         &DRAIN_QUEUE.to_string(),
     ])?;
-    let sock = PacketSocket::bind(o.ifindex, false)?;
+    let sock = PacketSocket::bind(ifindex, false)?;
     sock.bypass_qdisc()?;
     let frames = flows(spec.size, 64);
     let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
     let mut scratch = BatchScratch::new(refs.len());
-    let mut rx = RxSet::new(&mut o.rx);
-    let mut burst: Burst<256> = Burst::new();
     let mut sample = Sample::default();
-    let dropped0 = counter(&name, "tx_dropped");
     let wall = Instant::now();
     while wall.elapsed() < spec.duration {
-        rx.stop()?;
-        // Fill the kernel's queue while nobody reads.
+        d.before_fill()?;
         let mut queued = 0usize;
         while queued < DRAIN_QUEUE {
             let n = sock.send_batch(&refs[..refs.len().min(DRAIN_QUEUE - queued)], &mut scratch)?;
@@ -345,19 +373,32 @@ fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         let mut got = 0usize;
         let mut idle = 0u32;
         while got < queued && idle < 10_000 {
-            let n = rx.rx_burst(&mut burst)?;
+            let n = d.read()?;
             if n == 0 {
                 idle += 1;
             } else {
                 idle = 0;
                 got += n;
-                burst.clear();
             }
         }
         sample.secs += t0.elapsed().as_secs_f64();
         sample.cpu_secs += thread_cpu() - c0;
         sample.packets += got as u64;
     }
+    Ok(sample)
+}
+
+fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+    let pool = pool_for(spec.size)?;
+    let name = names.next("trdr");
+    let mut o = open_up(spec, &name, &pool)?;
+    let dropped0 = counter(&name, "tx_dropped");
+    let mut d = QueueDrainer {
+        rx: RxSet::new(&mut o.rx),
+        burst: Burst::new(),
+    };
+    let mut sample = drain_rounds(spec, &name, o.ifindex, &mut d)?;
+    let rx = &mut d.rx;
     rx.stop()?;
     sample.drops = counter(&name, "tx_dropped") - dropped0 + rx.drops();
     Ok(sample)
