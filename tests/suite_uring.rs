@@ -26,68 +26,63 @@ fn open(
     Ok(UringPort::open(cfg, pool, ucfg)?)
 }
 
-/// io_uring with one posted read per buffer.
-pub struct UringPosted;
-
-impl SuiteBackend for UringPosted {
-    const NAME: &'static str = "uring-posted";
-    const RX_CHAINS: bool = false;
-    type Port = UringPort;
-    fn open(
-        cfg: &TapConfig,
-        pool: &Pool,
-        _opts: &SuiteOptions,
-    ) -> Result<UringPort, Box<dyn std::error::Error>> {
-        open(cfg, pool, RxMode::Posted)
-    }
-}
-
-/// io_uring with a multishot read over a provided-buffer ring.
-pub struct UringMultishot;
-
-impl SuiteBackend for UringMultishot {
-    const NAME: &'static str = "uring-multishot";
-    const RX_CHAINS: bool = false;
-    type Port = UringPort;
-    fn open(
-        cfg: &TapConfig,
-        pool: &Pool,
-        _opts: &SuiteOptions,
-    ) -> Result<UringPort, Box<dyn std::error::Error>> {
-        if !tapring::uring::probe().multishot() {
-            return Err("kernel without multishot read (6.7+)".into());
+/// Whether this kernel can run `mode` (`Err`: why not).
+fn supported(mode: RxMode) -> Result<(), Box<dyn std::error::Error>> {
+    let p = tapring::uring::probe();
+    match mode {
+        RxMode::Multishot if !p.multishot() => Err("kernel without multishot read (6.7+)".into()),
+        RxMode::Nowait if !p.nowait() => {
+            Err("kernel without RWF_NOWAIT reads on tun (6.4+)".into())
         }
-        open(cfg, pool, RxMode::Multishot)
+        _ => Ok(()),
     }
 }
 
-/// io_uring with a batch of no-wait reads per burst.
-pub struct UringNowait;
+/// Defines a suite backend `$ty` named `$name` running io_uring in Rx mode
+/// `$mode`, and the suite's tests for it in module `$module`.
+macro_rules! uring_suite {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $mode:expr, $module:ident) => {
+        $(#[$doc])*
+        pub struct $ty;
 
-impl SuiteBackend for UringNowait {
-    const NAME: &'static str = "uring-nowait";
-    const RX_CHAINS: bool = false;
-    type Port = UringPort;
-    fn open(
-        cfg: &TapConfig,
-        pool: &Pool,
-        _opts: &SuiteOptions,
-    ) -> Result<UringPort, Box<dyn std::error::Error>> {
-        if !tapring::uring::probe().nowait() {
-            return Err("kernel without RWF_NOWAIT reads on tun (6.4+)".into());
+        impl SuiteBackend for $ty {
+            const NAME: &'static str = $name;
+            const RX_CHAINS: bool = false;
+            type Port = UringPort;
+            fn open(
+                cfg: &TapConfig,
+                pool: &Pool,
+                _opts: &SuiteOptions,
+            ) -> Result<UringPort, Box<dyn std::error::Error>> {
+                supported($mode)?;
+                open(cfg, pool, $mode)
+            }
         }
-        open(cfg, pool, RxMode::Nowait)
-    }
+
+        mod $module {
+            tapring::tap::tap_suite!(super::$ty);
+        }
+    };
 }
 
-mod posted {
-    tapring::tap::tap_suite!(super::UringPosted);
-}
-
-mod multishot {
-    tapring::tap::tap_suite!(super::UringMultishot);
-}
-
-mod nowait {
-    tapring::tap::tap_suite!(super::UringNowait);
-}
+uring_suite!(
+    /// io_uring with one posted read per buffer.
+    UringPosted,
+    "uring-posted",
+    RxMode::Posted,
+    posted
+);
+uring_suite!(
+    /// io_uring with a multishot read over a provided-buffer ring.
+    UringMultishot,
+    "uring-multishot",
+    RxMode::Multishot,
+    multishot
+);
+uring_suite!(
+    /// io_uring with a batch of no-wait reads per burst.
+    UringNowait,
+    "uring-nowait",
+    RxMode::Nowait,
+    nowait
+);

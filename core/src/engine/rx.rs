@@ -327,47 +327,35 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             self.complete_multishot(cqe, burst);
             return;
         }
-        if let Lent::Nowait {
-            table, poll_armed, ..
-        } = &mut self.lent
-        {
-            if cqe.token == POLL_TOKEN {
+        let (table, nowait) = match &mut self.lent {
+            Lent::Nowait { poll_armed, .. } if cqe.token == POLL_TOKEN => {
                 *poll_armed = false;
                 return;
             }
-            let Some((pkt, _)) = table.take(cqe.token) else {
+            Lent::Nowait { table, .. } => (table, true),
+            Lent::Posted(table) => (table, false),
+            Lent::Multishot { .. } => {
                 self.stats.xstats.spurious += 1;
                 return;
-            };
-            let failed = cqe.result < 0;
-            match self.judge(pkt, cqe.result) {
-                Verdict::Recycle(pkt)
-                    if failed && super::mutation::on(super::mutation::RX_NO_REPOST_ON_ERROR) =>
-                {
-                    core::mem::forget(pkt);
-                }
-                Verdict::Recycle(pkt) => self.cache.free(pkt),
-                Verdict::Deliver(pkt) => self.hand_over(pkt, burst),
             }
-            return;
-        }
-        let Lent::Posted(table) = &mut self.lent else {
-            self.stats.xstats.spurious += 1;
-            return;
         };
         let Some((pkt, _)) = table.take(cqe.token) else {
             self.stats.xstats.spurious += 1;
             return;
         };
         let failed = cqe.result < 0;
-        match self.judge(pkt, cqe.result) {
-            Verdict::Recycle(pkt)
+        // Posted reads lend every buffer straight back (a delivered frame's
+        // replacement); no-wait reads lend nothing between bursts.
+        match (self.judge(pkt, cqe.result), nowait) {
+            (Verdict::Recycle(pkt), _)
                 if failed && super::mutation::on(super::mutation::RX_NO_REPOST_ON_ERROR) =>
             {
                 core::mem::forget(pkt);
             }
-            Verdict::Recycle(pkt) => self.post_read(pkt),
-            Verdict::Deliver(pkt) => {
+            (Verdict::Recycle(pkt), true) => self.cache.free(pkt),
+            (Verdict::Recycle(pkt), false) => self.post_read(pkt),
+            (Verdict::Deliver(pkt), true) => self.hand_over(pkt, burst),
+            (Verdict::Deliver(pkt), false) => {
                 let reuse = self.deliver(pkt, burst);
                 self.post_read(reuse);
             }
