@@ -41,6 +41,7 @@
 //! [tapring]: https://docs.rs/tapring
 #![warn(missing_docs)]
 
+pub mod alloc_count;
 pub mod mocks;
 mod port;
 mod ring;

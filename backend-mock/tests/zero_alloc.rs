@@ -2,60 +2,12 @@
 //! and reclaim through the mock (production engines over the simulated
 //! kernel) allocate nothing, in both Rx modes.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tapring_core::{Burst, Pool, PoolConfig, Port, RxMode, RxQueue, TxQueue};
+use tapring_mock::alloc_count::{CountingAlloc, allocations, counted};
 use tapring_mock::{Capture, MockPort, MockPortConfig, WireConfig};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.with(Cell::get) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards every call unchanged to `System`, which upholds the
-// GlobalAlloc contract; the counting touches only an atomic and a
-// const-initialised thread-local (neither allocates).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn counted<T>(f: impl FnOnce() -> T) -> T {
-    COUNTING.with(|c| c.set(true));
-    let r = f();
-    COUNTING.with(|c| c.set(false));
-    r
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn run(mode: RxMode) {
     let pool = Pool::new(PoolConfig::standard(1024)).unwrap();
@@ -79,14 +31,14 @@ fn run(mode: RxMode) {
         .collect();
     let mut burst: Burst = Burst::new();
     let (mut received, mut sent) = (0u64, 0u64);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let mut before = allocations();
     for round in 0..10_100u32 {
         for f in &frames {
             assert!(wire.inject(f));
         }
         if round == 100 {
             // Warm-up done.
-            ALLOCS.store(before, Ordering::Relaxed);
+            before = allocations();
         }
         let n = counted(|| rx.rx_burst(&mut burst)).unwrap();
         received += n as u64;
@@ -95,7 +47,7 @@ fn run(mode: RxMode) {
         counted(|| tx.reclaim()).unwrap();
         assert!(burst.is_empty(), "the Tx queue takes all of a small burst");
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocations() - before;
     assert_eq!(allocs, 0, "{mode:?}: {allocs} allocations on the hot path");
     assert_eq!(received, 10_100 * 8, "{mode:?}: every frame received");
     assert_eq!(sent, received);
@@ -111,8 +63,9 @@ fn run(mode: RxMode) {
 #[test]
 fn rx_and_tx_bursts_do_not_allocate() {
     // The counter counts.
+    let before = allocations();
     let v = counted(|| Vec::<u8>::with_capacity(16));
-    assert!(ALLOCS.swap(0, Ordering::Relaxed) >= 1);
+    assert!(allocations() > before);
     drop(v);
     run(RxMode::Posted);
     run(RxMode::Multishot);
