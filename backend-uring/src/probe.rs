@@ -20,6 +20,11 @@ pub struct UringProbe {
     pub read_write: bool,
     /// IORING_OP_READ_MULTISHOT (6.7+).
     pub multishot_read: bool,
+    /// IORING_OP_READ_FIXED and WRITE_FIXED (registered buffers, for
+    /// [`UringConfig::fixed_buffers`](crate::UringConfig::fixed_buffers)).
+    pub fixed_buffers: bool,
+    /// Registering the TAP fd as a fixed file works.
+    pub fixed_files: bool,
     /// Provided buffer rings (5.19+).
     pub buf_ring: bool,
     /// Reads on a tun fd honour `RWF_NOWAIT` (tun has FMODE_NOWAIT, 6.4+),
@@ -84,6 +89,16 @@ impl fmt::Display for UringProbe {
         writeln!(f, "  provided buffer rings:        {}", yes(self.buf_ring))?;
         writeln!(
             f,
+            "  fixed files:                  {}",
+            yes(self.fixed_files)
+        )?;
+        writeln!(
+            f,
+            "  READ_FIXED/WRITE_FIXED:        {}",
+            yes(self.fixed_buffers)
+        )?;
+        writeln!(
+            f,
             "  RWF_NOWAIT reads on tun:      {}",
             yes(self.nowait_read)
         )?;
@@ -117,6 +132,8 @@ fn run_probe() -> UringProbe {
         defer_taskrun: false,
         read_write: false,
         multishot_read: false,
+        fixed_buffers: false,
+        fixed_files: false,
         buf_ring: false,
         nowait_read: false,
         cancel_any: false,
@@ -152,6 +169,8 @@ fn run_probe() -> UringProbe {
         .iter()
         .all(|&c| probe.is_supported(c));
         p.multishot_read = probe.is_supported(opcode::ReadMulti::CODE);
+        p.fixed_buffers = probe.is_supported(opcode::ReadFixed::CODE)
+            && probe.is_supported(opcode::WriteFixed::CODE);
         // "Cancel any" arrived with ASYNC_CANCEL flags in 5.19, the same
         // release as provided buffer rings; the opcode itself is older.
         p.cancel_any = probe.is_supported(opcode::AsyncCancel::CODE);
@@ -165,6 +184,11 @@ fn run_probe() -> UringProbe {
     }
     if p.read_write {
         p.nowait_read = tun_honours_nowait(&mut ring);
+    }
+    // Any fd will do to see whether the file table can be registered.
+    if let Ok(f) = std::fs::File::open("/dev/null") {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+        p.fixed_files = ring.submitter().register_files(&[fd]).is_ok();
     }
     p
 }
