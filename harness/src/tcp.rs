@@ -243,3 +243,112 @@ pub(crate) fn transfer(amount: Amount) -> Result<Transfer, HarnessError> {
         sha256: got.1,
     })
 }
+
+/// Which program generates the TCP load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TcpLoad {
+    /// iperf3 if it is installed, else the built-in generator.
+    Auto,
+    /// tapring's own generator (one stream, 256 KiB writes).
+    Builtin,
+    /// iperf3 (`iperf3 -s -1` in nsB, `iperf3 -c` in nsA, one stream).
+    Iperf3,
+}
+
+impl TcpLoad {
+    /// `Auto` resolved on this machine.
+    pub(crate) fn resolve(self) -> TcpLoad {
+        match self {
+            TcpLoad::Auto if iperf3_version().is_some() => TcpLoad::Iperf3,
+            TcpLoad::Auto => TcpLoad::Builtin,
+            other => other,
+        }
+    }
+
+    /// The name in tables and JSON.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TcpLoad::Auto => "auto",
+            TcpLoad::Builtin => "built-in",
+            TcpLoad::Iperf3 => "iperf3",
+        }
+    }
+}
+
+/// iperf3's version line, if it is installed.
+pub(crate) fn iperf3_version() -> Option<String> {
+    let out = std::process::Command::new("iperf3")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status
+        .success()
+        .then(|| text.lines().next().unwrap_or("iperf3").trim().to_string())
+}
+
+/// Kills the child on drop (an iperf3 server that never got a client).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// One iperf3 run from nsA to nsB for `d` (whole seconds, at least 1:
+/// iperf3 takes no fractions), payload bytes as the receiver counted them.
+pub(crate) fn iperf3_transfer(d: Duration) -> Result<Transfer, HarnessError> {
+    let secs = d.as_secs_f64().round().max(1.0) as u64;
+    let port = TCP_PORT.to_string();
+    let server = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", NS[1], "iperf3", "-s", "-1", "-B", ADDR[1], "-p",
+        ])
+        .arg(&port)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| HarnessError::Check(format!("iperf3 server: {e}")))?;
+    let server = Child(server);
+    // The server needs a moment to listen: until it does, the client is
+    // refused (and says so in its JSON, with exit status 0), so retry.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let report = loop {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", NS[0], "iperf3", "-J", "-c", ADDR[1], "-p"])
+            .arg(&port)
+            .args(["-t", &secs.to_string()])
+            .output()
+            .map_err(|e| HarnessError::Check(format!("iperf3 client: {e}")))?;
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            HarnessError::Check(format!(
+                "iperf3 client: unreadable JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        })?;
+        let Some(err) = report.get("error").and_then(|e| e.as_str()) else {
+            break report;
+        };
+        if !err.contains("refused") || Instant::now() >= deadline {
+            return Err(HarnessError::Check(format!("iperf3: {err}")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(server);
+    let received = &report["end"]["sum_received"];
+    match (received["bytes"].as_u64(), received["seconds"].as_f64()) {
+        (Some(bytes), Some(secs)) if bytes > 0 => Ok(Transfer {
+            bytes,
+            secs,
+            sha256: None,
+        }),
+        _ => Err(HarnessError::Check(
+            "iperf3: no end.sum_received in its report".into(),
+        )),
+    }
+}

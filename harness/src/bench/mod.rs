@@ -10,6 +10,7 @@ pub mod workload;
 use crate::backends::{self, BackendKind, RxModeArg};
 use crate::error::HarnessError;
 use crate::sandbox;
+use crate::tcp::TcpLoad;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ pub struct BenchArgs {
     /// io_uring multishot mode: buffers in the provided-buffer ring (power of two).
     #[arg(long, default_value_t = 2048)]
     pub multishot_buffers: u32,
+    /// TCP test: the load generator (auto: iperf3 if installed, else the
+    /// built-in one; iperf3 runs whole seconds, at least 1 per measurement).
+    #[arg(long, value_enum, default_value_t = TcpLoad::Auto)]
+    pub tcp_load: TcpLoad,
     /// io_uring: register the pool as fixed buffers (READ_FIXED/WRITE_FIXED).
     #[arg(long)]
     pub fixed_buffers: bool,
@@ -229,10 +234,16 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
         }
     }
     let tcp_records = if tcp_runs > 0 {
-        tcp::run(&backends, args.rounds, per, |msg| {
-            bar.set_message(msg.to_string());
-            bar.inc(1);
-        })?
+        tcp::run(
+            &backends,
+            args.rounds,
+            per,
+            args.tcp_load.resolve(),
+            |msg| {
+                bar.set_message(msg.to_string());
+                bar.inc(1);
+            },
+        )?
     } else {
         Vec::new()
     };

@@ -5,7 +5,7 @@
 
 use crate::backends::BackendKind;
 use crate::error::HarnessError;
-use crate::tcp::{self, Amount};
+use crate::tcp::{self, Amount, TcpLoad};
 use crate::topology::{self, Names, Topology};
 use serde::Serialize;
 use std::time::Duration;
@@ -50,25 +50,33 @@ pub struct TcpRecord {
     pub bytes: u64,
     /// Seconds from first byte sent to last byte read.
     pub secs: f64,
+    /// The load generator.
+    pub load: TcpLoad,
 }
 
 /// Runs `rounds` rounds of: veth, then each backend without and with
-/// offloads, `per` seconds each (at least 0.5 s).
+/// offloads, `per` seconds each (at least 0.5 s; iperf3: whole seconds,
+/// at least 1), with the load generator `load` (resolved).
 pub fn run(
     backends: &[BackendKind],
     rounds: usize,
     per: Duration,
+    load: TcpLoad,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<TcpRecord>, HarnessError> {
     let per = per.max(MIN_RUN);
+    let measure = || match load {
+        TcpLoad::Iperf3 => tcp::iperf3_transfer(per),
+        _ => tcp::transfer(Amount::For(per)),
+    };
     let mut names = Names::default();
     let mut out = Vec::new();
     for round in 0..rounds {
         progress("tcp veth");
         topology::veth_pair()?;
-        let veth = tcp::transfer(Amount::For(per));
+        let veth = measure();
         topology::remove_namespaces();
-        out.push(record(TcpPath::Veth, true, round, veth?));
+        out.push(record(TcpPath::Veth, true, round, load, veth?));
         for &kind in backends {
             for offload in [false, true] {
                 progress(&format!(
@@ -77,7 +85,7 @@ pub fn run(
                     if offload { "on" } else { "off" }
                 ));
                 let topo = Topology::build(kind, 1, offload, &mut names)?;
-                let t = tcp::transfer(Amount::For(per));
+                let t = measure();
                 // Tear down first, so a failed run leaves nothing behind;
                 // the teardown's own complaints (lost buffers, lane errors)
                 // fail the bench too.
@@ -86,7 +94,7 @@ pub fn run(
                     BackendKind::Tap => TcpPath::Tap,
                     BackendKind::Uring => TcpPath::Uring,
                 };
-                out.push(record(path, offload, round, t?));
+                out.push(record(path, offload, round, load, t?));
                 down?;
             }
         }
@@ -94,7 +102,13 @@ pub fn run(
     Ok(out)
 }
 
-fn record(path: TcpPath, offload: bool, round: usize, t: tcp::Transfer) -> TcpRecord {
+fn record(
+    path: TcpPath,
+    offload: bool,
+    round: usize,
+    load: TcpLoad,
+    t: tcp::Transfer,
+) -> TcpRecord {
     TcpRecord {
         path,
         offload,
@@ -102,6 +116,7 @@ fn record(path: TcpPath, offload: bool, round: usize, t: tcp::Transfer) -> TcpRe
         gbps: t.gbps(),
         bytes: t.bytes,
         secs: t.secs,
+        load,
     }
 }
 
@@ -138,10 +153,12 @@ fn paired(records: &[TcpRecord], a: (TcpPath, bool), b: (TcpPath, bool)) -> Stri
 /// The TCP table: Gbit/s per path and offload setting (medians), the
 /// offload gain and the share of the veth ceiling (paired by round).
 pub fn table(records: &[TcpRecord]) -> String {
-    let mut out = format!(
+    let load = records.first().map_or("-", |r| r.load.name());
+    let mut out = format!("TCP load: {load}, one stream from nsA to nsB\n");
+    out.push_str(&format!(
         "{:<6} {:<8} {:>8}  {:<22} {:<22}\n",
         "tcp", "offloads", "Gbit/s", "on vs off (pairs)", "vs veth ceiling (pairs)"
-    );
+    ));
     let mut seen = Vec::new();
     for r in records {
         if !seen.contains(&(r.path, r.offload)) {
