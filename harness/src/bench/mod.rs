@@ -234,16 +234,22 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
         }
     }
     let tcp_records = if tcp_runs > 0 {
-        tcp::run(
-            &backends,
-            args.rounds,
-            per,
-            args.tcp_load.resolve(),
-            |msg| {
-                bar.set_message(msg.to_string());
-                bar.inc(1);
-            },
-        )?
+        let mut progress = |msg: &str| {
+            bar.set_message(msg.to_string());
+            bar.inc(1);
+        };
+        let load = args.tcp_load.resolve();
+        match tcp::run(&backends, args.rounds, per, load, &mut progress) {
+            // iperf3 was only picked because it is installed: if it cannot
+            // do the job here, the built-in generator can.
+            Err(e) if args.tcp_load == TcpLoad::Auto && load == TcpLoad::Iperf3 => {
+                bar.println(format!(
+                    "iperf3 failed ({e}); measuring TCP with the built-in generator"
+                ));
+                tcp::run(&backends, args.rounds, per, TcpLoad::Builtin, &mut progress)?
+            }
+            r => r?,
+        }
     } else {
         Vec::new()
     };
