@@ -206,7 +206,9 @@ fn tun_honours_nowait(ring: &mut IoUring) -> bool {
     else {
         return false;
     };
-    let mut scratch = [0u8; 64];
+    // On the heap, and given up for good unless the completion is reaped
+    // here: if the submit half-failed, the kernel may still write into it.
+    let mut scratch = Box::new([0u8; 64]);
     let entry = opcode::Read::new(
         io_uring::types::Fd(std::os::fd::AsRawFd::as_raw_fd(&tun)),
         scratch.as_mut_ptr(),
@@ -215,10 +217,15 @@ fn tun_honours_nowait(ring: &mut IoUring) -> bool {
     .rw_flags(libc::RWF_NOWAIT)
     .build()
     .user_data(0x6e6f_7761);
-    if !crate::sys::push(ring, &entry) || ring.submit_and_wait(1).is_err() {
+    if !crate::sys::push(ring, &entry) {
         return false;
     }
-    let res = ring.completion().next().map(|c| c.result());
-    // `scratch` outlives the completion (reaped just above).
+    let res = match ring.submit_and_wait(1) {
+        Ok(_) => ring.completion().next().map(|c| c.result()),
+        Err(_) => None,
+    };
+    if res.is_none() {
+        Box::leak(scratch);
+    }
     matches!(res, Some(r) if r == -libc::EBADFD || r == -libc::EAGAIN || r >= 0)
 }

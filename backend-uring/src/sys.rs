@@ -12,15 +12,20 @@ use tapring_core::pool::MAX_SEGS;
 
 /// Queues an entry on the submission queue; false when the queue is full.
 ///
-/// Soundness rests on the `Ring` contract that `UringRing` (crate-private)
-/// is only driven by the core engine: every buffer an entry names belongs to
-/// a packet the engine keeps in its in-flight table until the completion for
-/// the entry's token is harvested, and iovec arrays live in `IovecTable`
-/// slots that are not reused before that completion either.
+/// Crate-private, and every caller keeps the memory an entry names valid
+/// and untouched until the entry's completion is reaped (or the ring is
+/// gone):
+/// - `UringRing::post`, through the `Ring::post` contract: the engine keeps
+///   each packet in its in-flight table until the completion for its token
+///   is harvested, and iovec arrays live in `IovecTable` slots that are not
+///   reused before that completion either;
+/// - `BareLoop`, whose buffers outlive its ring (field order) and which
+///   reaps every completion of a batch before it returns;
+/// - the probe, which leaks its scratch buffer unless it reaped the
+///   completion.
 pub(crate) fn push(ring: &mut IoUring, entry: &squeue::Entry) -> bool {
     // SAFETY: see above: every pointer in `entry` stays valid until its
-    // completion is reaped (the engine's in-flight table, or the iovec table
-    // slot of the same token, own the memory until then).
+    // completion is reaped.
     unsafe { ring.submission().push(entry).is_ok() }
 }
 
