@@ -53,6 +53,8 @@ mod options;
 mod port;
 mod probe;
 mod rx;
+#[cfg(test)]
+mod socket_pair;
 #[allow(unsafe_code)] // the one module allowed to: ioctls, each with a SAFETY comment
 mod sys;
 pub mod testkit;

@@ -286,10 +286,8 @@ impl RxQueue for TapRxQueue {
     }
 }
 
-const _: () = {
-    const fn assert_send<T: Send>() {}
-    assert_send::<TapRxQueue>();
-};
+// A queue moves to the thread that drives it.
+static_assertions::assert_impl_all!(TapRxQueue: Send);
 
 #[cfg(test)]
 mod tests {
@@ -298,18 +296,8 @@ mod tests {
     //! cuts a frame longer than the buffer, returning the buffer's length.
 
     use super::*;
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    use crate::socket_pair::datagram_pair as pair;
     use tapring_core::{Burst, PoolConfig};
-
-    fn pair() -> (OwnedFd, OwnedFd) {
-        socketpair(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            None,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        )
-        .unwrap()
-    }
 
     fn queue(pool: &Pool, fd: OwnedFd, hdr: u32, segs: u16) -> TapRxQueue {
         let opts = TapQueueOptions {

@@ -155,10 +155,8 @@ impl TxQueue for TapTxQueue {
     }
 }
 
-const _: () = {
-    const fn assert_send<T: Send>() {}
-    assert_send::<TapTxQueue>();
-};
+// A queue moves to the thread that drives it.
+static_assertions::assert_impl_all!(TapTxQueue: Send);
 
 #[cfg(test)]
 mod tests {
@@ -166,19 +164,9 @@ mod tests {
     //! one write per frame, EAGAIN when the peer's queue is full.
 
     use super::*;
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    use crate::socket_pair::datagram_pair as pair;
     use tapring_core::offload::{Checksum, Offload};
     use tapring_core::{Burst, PoolConfig};
-
-    fn pair() -> (OwnedFd, OwnedFd) {
-        socketpair(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            None,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        )
-        .unwrap()
-    }
 
     fn queue(pool: &Pool, fd: OwnedFd, hdr: u32) -> TapTxQueue {
         TapTxQueue::new(fd, pool, hdr, 1518, 0, &TapQueueOptions::default())

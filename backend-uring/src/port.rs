@@ -293,7 +293,7 @@ impl Port for UringPort {
     }
 }
 
-/// An Rx queue over io_uring (posted reads or multishot, see
+/// An Rx queue over io_uring (no-wait, posted or multishot reads, see
 /// [`UringRxQueue::mode`]).
 pub struct UringRxQueue {
     engine: RxEngine<UringRing, Vec<Slot>>,
@@ -409,3 +409,8 @@ impl TxQueue for UringTxQueue {
         *self.engine.stats()
     }
 }
+
+// Queues are set up on one thread and driven on another (the ring binds to
+// the first thread that uses it).
+static_assertions::assert_impl_all!(UringRxQueue: Send);
+static_assertions::assert_impl_all!(UringTxQueue: Send);

@@ -561,14 +561,20 @@ pub fn encode(
     len: VnetHdrLen,
     out: &mut [u8],
 ) -> Result<usize, VnetError> {
+    check_room(len, out)?;
+    check_tx(off, frame_len)?;
+    write(off, len, out)
+}
+
+/// [`VnetError::BufferTooShort`] unless `out` holds a `len` header.
+fn check_room(len: VnetHdrLen, out: &[u8]) -> Result<(), VnetError> {
     if out.len() < len.len() {
         return Err(VnetError::BufferTooShort {
             needed: len.len(),
             got: out.len(),
         });
     }
-    check_tx(off, frame_len)?;
-    write(off, len, out)
+    Ok(())
 }
 
 /// Encodes an Rx report, as the kernel would write it in front of a received
@@ -583,12 +589,7 @@ pub fn encode_rx(
     len: VnetHdrLen,
     out: &mut [u8],
 ) -> Result<usize, VnetError> {
-    if out.len() < len.len() {
-        return Err(VnetError::BufferTooShort {
-            needed: len.len(),
-            got: out.len(),
-        });
-    }
+    check_room(len, out)?;
     check_rx(off, frame_len)?;
     write(off, len, out)
 }
