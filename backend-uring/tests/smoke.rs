@@ -18,32 +18,30 @@ fn ip(args: &[&str]) {
     assert!(ok, "ip {args:?} failed");
 }
 
-fn arp_arrives_and_tx_counts(mode: RxMode) {
-    if !require_tap() {
-        return;
-    }
-    let name = unique_name("tru");
+/// A port in Rx mode `mode` on a fresh TAP named from `prefix`, moved into
+/// a private namespace (its fds stay ours), addressed `cidr` and up.
+fn port_in_netns(prefix: &str, mode: RxMode, cidr: &str) -> (Pool, UringPort, String, NetnsGuard) {
+    let name = unique_name(prefix);
     let pool = Pool::new(PoolConfig::standard(4096)).unwrap();
     let cfg = UringConfig {
         rx_mode: mode,
         ..UringConfig::default()
     };
-    let mut port = UringPort::open(&TapConfig::named(&name), &pool, cfg).unwrap();
-    // The interface lives in a private namespace (its fds stay ours) with
-    // an address of the benchmarking range; no peer exists, so the kernel
-    // asks for 198.18.7.2 with ARP requests whenever we send it a datagram.
+    let port = UringPort::open(&TapConfig::named(&name), &pool, cfg).unwrap();
     let ns = NetnsGuard::new();
     ip(&["link", "set", "dev", &name, "netns", ns.name()]);
-    ip(&[
-        "-n",
-        ns.name(),
-        "addr",
-        "add",
-        "198.18.7.1/24",
-        "dev",
-        &name,
-    ]);
+    ip(&["-n", ns.name(), "addr", "add", cidr, "dev", &name]);
     ip(&["-n", ns.name(), "link", "set", &name, "up"]);
+    (pool, port, name, ns)
+}
+
+fn arp_arrives_and_tx_counts(mode: RxMode) {
+    if !require_tap() {
+        return;
+    }
+    // An address of the benchmarking range and no peer: the kernel asks for
+    // 198.18.7.2 with ARP requests whenever we send it a datagram.
+    let (pool, mut port, name, ns) = port_in_netns("tru", mode, "198.18.7.1/24");
     let mut rx = port.rx_queue(0).unwrap();
     let mut tx = port.tx_queue(0).unwrap();
     rx.start().unwrap();
@@ -178,25 +176,7 @@ fn eventfd_wakes_an_event_loop() {
 
 fn eventfd_wakes(mode: RxMode) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let name = unique_name("tre");
-    let pool = Pool::new(PoolConfig::standard(4096)).unwrap();
-    let cfg = UringConfig {
-        rx_mode: mode,
-        ..UringConfig::default()
-    };
-    let mut port = UringPort::open(&TapConfig::named(&name), &pool, cfg).unwrap();
-    let ns = NetnsGuard::new();
-    ip(&["link", "set", "dev", &name, "netns", ns.name()]);
-    ip(&[
-        "-n",
-        ns.name(),
-        "addr",
-        "add",
-        "198.18.8.1/24",
-        "dev",
-        &name,
-    ]);
-    ip(&["-n", ns.name(), "link", "set", &name, "up"]);
+    let (_pool, mut port, _name, ns) = port_in_netns("tre", mode, "198.18.8.1/24");
     let mut rx = port.rx_queue(0).unwrap();
     rx.start().unwrap();
     let mut burst: Burst = Burst::new();
