@@ -5,16 +5,18 @@
 
 use tapring::tap::TapConfig;
 use tapring::tap::testkit::suite::{SuiteBackend, SuiteOptions};
-use tapring::uring::{UringConfig, UringPort};
+use tapring::uring::{FixedBuffers, UringConfig, UringPort};
 use tapring::{Pool, RxMode};
 
 fn open(
     cfg: &TapConfig,
     pool: &Pool,
     rx_mode: RxMode,
+    fixed_buffers: FixedBuffers,
 ) -> Result<UringPort, Box<dyn std::error::Error>> {
     let ucfg = UringConfig {
         rx_mode,
+        fixed_buffers,
         // The suite's smallest pool has 64 buffers and a ring may lend at
         // most half. With multishot this small, bursts of traffic end the
         // read with ENOBUFS and it is re-armed: that path is exercised too.
@@ -39,9 +41,10 @@ fn supported(mode: RxMode) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Defines a suite backend `$ty` named `$name` running io_uring in Rx mode
-/// `$mode`, and the suite's tests for it in module `$module`.
+/// `$mode` with registered buffers as `$fixed` says, and the suite's tests
+/// for it in module `$module`.
 macro_rules! uring_suite {
-    ($(#[$doc:meta])* $ty:ident, $name:literal, $mode:expr, $module:ident) => {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $mode:expr, $fixed:expr, $module:ident) => {
         $(#[$doc])*
         pub struct $ty;
 
@@ -55,7 +58,7 @@ macro_rules! uring_suite {
                 _opts: &SuiteOptions,
             ) -> Result<UringPort, Box<dyn std::error::Error>> {
                 supported($mode)?;
-                open(cfg, pool, $mode)
+                open(cfg, pool, $mode, $fixed)
             }
         }
 
@@ -65,24 +68,41 @@ macro_rules! uring_suite {
     };
 }
 
+// Between them the variants cover every read and write opcode: READ_FIXED
+// (posted, no-wait), READ (no-wait without registered buffers, and chains),
+// the multishot read, WRITE (posted, no-wait) and WRITE_FIXED (multishot).
 uring_suite!(
-    /// io_uring with one posted read per buffer.
+    /// io_uring with one posted read per buffer (registered Rx buffers, the
+    /// default).
     UringPosted,
     "uring-posted",
     RxMode::Posted,
+    FixedBuffers::Rx,
     posted
 );
 uring_suite!(
-    /// io_uring with a multishot read over a provided-buffer ring.
+    /// io_uring with a multishot read over a provided-buffer ring, and
+    /// writes from registered buffers.
     UringMultishot,
     "uring-multishot",
     RxMode::Multishot,
+    FixedBuffers::RxTx,
     multishot
 );
 uring_suite!(
-    /// io_uring with a batch of no-wait reads per burst.
+    /// io_uring with a batch of no-wait reads per burst (registered Rx
+    /// buffers, the default).
     UringNowait,
     "uring-nowait",
     RxMode::Nowait,
+    FixedBuffers::Rx,
     nowait
+);
+uring_suite!(
+    /// io_uring with no-wait reads into plain (unregistered) buffers.
+    UringNowaitPlain,
+    "uring-nowait-plain",
+    RxMode::Nowait,
+    FixedBuffers::Off,
+    nowait_plain
 );

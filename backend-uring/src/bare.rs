@@ -4,7 +4,8 @@
 //! build on.
 
 use crate::error::UringError;
-use crate::sys;
+use crate::port::FixedBuffers;
+use crate::sys::{self, RegisteredRegion};
 use io_uring::types::Fixed;
 use io_uring::{IoUring, opcode};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -12,23 +13,32 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 /// Bytes per buffer slot.
 const SLOT: usize = 2048;
 
-/// A ring over one TAP queue fd with `batch` fixed buffers, set up as
+/// A ring over one TAP queue fd with `batch` buffer slots, set up as
 /// tapring's rings are (SINGLE_ISSUER + DEFER_TASKRUN + TASKRUN_FLAG where
-/// the kernel has them, the fd registered as fixed file 0), issuing one
-/// batch per `io_uring_enter` and reaping every completion before it
-/// returns.
+/// the kernel has them, the fd registered as fixed file 0, the slots
+/// registered as fixed buffers for the directions a [`FixedBuffers`]
+/// setting names), issuing one batch per `io_uring_enter` and reaping every
+/// completion before it returns.
 pub struct BareLoop {
     // Field order matters: the ring goes before the memory it used.
     ring: IoUring,
     _fd: OwnedFd,
     bufs: Vec<u8>,
+    /// The slots' registration, when reads or writes use it.
+    region: Option<RegisteredRegion>,
+    fixed: FixedBuffers,
     batch: usize,
 }
 
 impl BareLoop {
     /// A loop over (a duplicate of) `fd` issuing `batch` operations (1..=256)
-    /// per enter.
-    pub fn new(fd: BorrowedFd<'_>, batch: usize) -> Result<BareLoop, UringError> {
+    /// per enter, reading or writing registered buffers where `fixed` says
+    /// so (as a tapring queue with the same setting would).
+    pub fn new(
+        fd: BorrowedFd<'_>,
+        batch: usize,
+        fixed: FixedBuffers,
+    ) -> Result<BareLoop, UringError> {
         if !(1..=256).contains(&batch) {
             return Err(UringError::Unsupported {
                 what: "bare-loop batches outside 1..=256",
@@ -51,10 +61,20 @@ impl BareLoop {
         ring.submitter()
             .register_files(&[fd.as_raw_fd()])
             .map_err(|e| UringError::os("io_uring_register(FILES)", &e))?;
+        let mut bufs = vec![0; batch * SLOT];
+        // Best effort, as in tapring's rings. `bufs` is never resized and
+        // is dropped after the ring (field order).
+        let region = if fixed == FixedBuffers::Off {
+            None
+        } else {
+            sys::register_region(&ring, bufs.as_mut_ptr(), bufs.len()).ok()
+        };
         Ok(BareLoop {
             ring,
             _fd: fd,
-            bufs: vec![0; batch * SLOT],
+            bufs,
+            region,
+            fixed,
             batch,
         })
     }
@@ -73,9 +93,11 @@ impl BareLoop {
         let len = len.min(SLOT) as u32;
         for i in 0..self.batch {
             let addr = self.bufs[i * SLOT..].as_ptr();
-            let e = opcode::Write::new(Fixed(0), addr, len)
-                .build()
-                .user_data(i as u64);
+            let e = match self.buf_index(self.fixed.tx(), addr, len) {
+                Some(b) => opcode::WriteFixed::new(Fixed(0), addr, len, b).build(),
+                None => opcode::Write::new(Fixed(0), addr, len).build(),
+            }
+            .user_data(i as u64);
             if !sys::push(&mut self.ring, &e) {
                 return Err(UringError::Unsupported {
                     what: "a submission queue smaller than the batch",
@@ -88,12 +110,18 @@ impl BareLoop {
     /// Reads into every slot with `RWF_NOWAIT` (as tapring's no-wait mode
     /// does), one batch in one enter; returns how many reads got a frame.
     pub fn read_batch(&mut self) -> Result<usize, UringError> {
+        let len = SLOT as u32;
         for i in 0..self.batch {
             let addr = self.bufs[i * SLOT..].as_mut_ptr();
-            let e = opcode::Read::new(Fixed(0), addr, SLOT as u32)
-                .rw_flags(libc::RWF_NOWAIT)
-                .build()
-                .user_data(i as u64);
+            let e = match self.buf_index(self.fixed.rx(), addr, len) {
+                Some(b) => opcode::ReadFixed::new(Fixed(0), addr, len, b)
+                    .rw_flags(libc::RWF_NOWAIT)
+                    .build(),
+                None => opcode::Read::new(Fixed(0), addr, len)
+                    .rw_flags(libc::RWF_NOWAIT)
+                    .build(),
+            }
+            .user_data(i as u64);
             if !sys::push(&mut self.ring, &e) {
                 return Err(UringError::Unsupported {
                     what: "a submission queue smaller than the batch",
@@ -101,6 +129,20 @@ impl BareLoop {
             }
         }
         self.complete(|res| res > 0)
+    }
+
+    /// Whether the slots are registered (fixed buffers in use).
+    pub fn uses_fixed_buffers(&self) -> bool {
+        self.region.is_some()
+    }
+
+    /// The fixed-buffer index of `[addr, addr + len)` when this direction
+    /// uses registered buffers.
+    fn buf_index(&self, direction: bool, addr: *const u8, len: u32) -> Option<u16> {
+        direction
+            .then_some(self.region.as_ref())
+            .flatten()
+            .and_then(|r| r.index_of(addr, len))
     }
 
     /// Submits the batch, waits for all of its completions (so no buffer

@@ -16,8 +16,9 @@
 //! - Rings use SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them and
 //!   the TAP fd as a registered file (the ring fd is deliberately not
 //!   registered: that would tie the ring to one thread's lifetime). A ring
-//!   is bound to the thread that first uses its queue. Registered buffers
-//!   and SQPOLL are opt-in ([`UringConfig`]).
+//!   is bound to the thread that first uses its queue. Rx reads go into
+//!   registered (fixed) buffers where the pool's area can be pinned
+//!   ([`FixedBuffers`]); SQPOLL is opt-in ([`UringConfig`]).
 //!
 //! Where io_uring is disabled (sysctl, seccomp), [`UringPort::open`] fails
 //! with [`UringError::Disabled`], naming the cause; the `tapring` facade can
@@ -36,5 +37,5 @@ mod sys;
 
 pub use bare::BareLoop;
 pub use error::UringError;
-pub use port::{UringConfig, UringPort, UringRxQueue, UringTxQueue};
+pub use port::{FixedBuffers, UringConfig, UringPort, UringRxQueue, UringTxQueue};
 pub use probe::{UringProbe, probe};

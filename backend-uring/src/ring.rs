@@ -51,7 +51,8 @@ pub(crate) struct UringRing {
     iovecs: IovecTable,
     buf_rings: Vec<(u16, BufRing)>,
     fd: OwnedFd,
-    eventfd: Option<OwnedFd>,
+    /// The registered eventfd (a `File` so that it can also be written).
+    eventfd: Option<std::fs::File>,
     setup: RingSetup,
     enabled: bool,
 }
@@ -129,6 +130,44 @@ impl UringRing {
         Ok(())
     }
 
+    /// Makes the eventfd readable now if completions, or deferred work that
+    /// will produce them, are already waiting. The kernel signals the
+    /// eventfd only when such work first appears: work that was pending
+    /// before the eventfd was registered, or that nobody has harvested
+    /// since, would otherwise never wake a sleeper.
+    pub(crate) fn kick_eventfd_if_pending(&mut self) -> Result<(), UringError> {
+        let Some(efd) = &self.eventfd else {
+            return Ok(());
+        };
+        let deferred = {
+            let mut sq = self.ring.submission();
+            sq.sync();
+            sq.taskrun() || sq.cq_overflow()
+        };
+        let pending = deferred || {
+            let mut cq = self.ring.completion();
+            cq.sync();
+            !cq.is_empty()
+        };
+        if pending {
+            use std::io::Write;
+            match (&*efd).write(&1u64.to_ne_bytes()) {
+                // EAGAIN: the counter is saturated, so it is readable anyway.
+                Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {
+                    return Err(UringError::os("write(eventfd)", &e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the pool's area is registered and buffers inside it are read
+    /// or written with READ_FIXED / WRITE_FIXED.
+    pub(crate) fn has_fixed_buffers(&self) -> bool {
+        self.region.is_some()
+    }
+
     /// An eventfd the kernel signals when completions are ready (created
     /// and registered on first use), for epoll/mio/tokio loops.
     pub(crate) fn eventfd(&mut self) -> Result<BorrowedFd<'_>, UringError> {
@@ -138,7 +177,7 @@ impl UringRing {
                 .submitter()
                 .register_eventfd(efd.as_raw_fd())
                 .map_err(|e| UringError::os("io_uring_register(EVENTFD)", &e))?;
-            self.eventfd = Some(efd);
+            self.eventfd = Some(std::fs::File::from(efd));
         }
         Ok(self
             .eventfd

@@ -189,12 +189,13 @@ impl RegisteredRegion {
     }
 }
 
-/// Registers `[base, base + len)` (a pool's buffer area) with `ring` as
-/// fixed buffers, so reads and writes into it skip the user-copy checks.
+/// Registers `[base, base + len)` (a pool's buffer area, or the bare
+/// loop's slots) with `ring` as fixed buffers, so reads and writes into it
+/// skip the user-copy checks.
 ///
 /// The caller must keep the memory mapped for as long as the ring lives:
 /// `UringRing` holds a handle of the pool that owns it and drops it only
-/// after the ring.
+/// after the ring; `BareLoop` drops its slots after its ring.
 pub(crate) fn register_region(
     ring: &IoUring,
     base: *mut u8,
@@ -206,10 +207,11 @@ pub(crate) fn register_region(
             iov_len: (len - i * FIXED_CHUNK).min(FIXED_CHUNK),
         })
         .collect();
-    // SAFETY: every iovec lies inside the pool's buffer area, which stays
+    // SAFETY: every iovec lies inside the registered area, which stays
     // mapped while the ring exists (see above); the kernel pins the pages
-    // and reads or writes them only through operations the engine posts
-    // for buffers it owns until their completion.
+    // and reads or writes them only through operations posted for buffers
+    // their poster owns until the completion (the engine's in-flight
+    // tables; the bare loop reaps every completion before it returns).
     unsafe { ring.submitter().register_buffers(&chunks)? };
     Ok(RegisteredRegion {
         base: base as usize,

@@ -215,9 +215,120 @@ fn eventfd_wakes(mode: RxMode) {
     let _ = sender.wait();
     assert!(
         woke,
-        "{mode:?}: the eventfd never signalled a frame; stats {:?}",
+        "{mode:?}: the eventfd never signalled a frame; in flight {}; stats {:?}",
+        rx.in_flight(),
         rx.stats()
     );
     burst.clear();
     rx.stop().unwrap();
+}
+
+/// A frame that arrived before the eventfd existed still wakes an event
+/// loop: the kernel signals the eventfd only when completion work first
+/// appears, so `arm_wakeup` makes it readable itself when work is already
+/// waiting. (Without that, a posted read completed by a frame queued before
+/// `eventfd()` left the loop asleep for good.)
+#[test]
+fn eventfd_wakes_for_work_that_predates_it() {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    if !require_tap() {
+        return;
+    }
+    let p = tapring_uring::probe();
+    let modes = [
+        (RxMode::Posted, true),
+        (RxMode::Multishot, p.multishot()),
+        (RxMode::Nowait, p.nowait()),
+    ];
+    for (mode, _) in modes.into_iter().filter(|&(_, supported)| supported) {
+        let (_pool, mut port, _name, ns) = port_in_netns("trk", mode, "198.18.9.1/24");
+        let mut rx = port.rx_queue(0).unwrap();
+        rx.start().unwrap();
+        let mut burst: Burst = Burst::new();
+        rx.rx_burst(&mut burst).unwrap();
+        burst.clear();
+        // One datagram to an unresolved neighbour: the kernel sends an ARP
+        // request out of the TAP (into our queue) before the eventfd exists.
+        let sent = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "bash", "-c"])
+            .arg("echo x > /dev/udp/198.18.9.2/9")
+            .status()
+            .expect("bash runs");
+        assert!(sent.success(), "{mode:?}: could not send a datagram");
+        std::thread::sleep(Duration::from_millis(200));
+        rx.eventfd().unwrap();
+        rx.arm_wakeup().unwrap();
+        let efd = rx.eventfd().unwrap();
+        let mut fds = [PollFd::new(efd, PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::from(2000u16)).unwrap();
+        assert_eq!(
+            ready, 1,
+            "{mode:?}: the eventfd slept through a waiting frame"
+        );
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut found = false;
+        while !found && Instant::now() < deadline {
+            rx.rx_burst(&mut burst).unwrap();
+            burst.drain_each(|p| found |= p.data().get(12..14) == Some(&[0x08, 0x06]));
+        }
+        assert!(
+            found,
+            "{mode:?}: the ARP request was not delivered; stats {:?}",
+            rx.stats()
+        );
+        rx.stop().unwrap();
+    }
+}
+
+/// Whether this thread may pin memory beyond RLIMIT_MEMLOCK (CAP_IPC_LOCK,
+/// bit 14 of the effective set).
+fn may_pin_memory() -> bool {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << 14) != 0)
+}
+
+/// Registered buffers go where `UringConfig::fixed_buffers` says: Rx only
+/// by default, never for multishot reads (they land in provided buffers),
+/// Tx too when asked, nowhere when off.
+#[test]
+fn fixed_buffers_follow_the_setting() {
+    use tapring_uring::FixedBuffers;
+    if !require_tap() {
+        return;
+    }
+    let p = tapring_uring::probe();
+    let pinnable = may_pin_memory() && p.fixed_buffers;
+    let cases = [
+        (FixedBuffers::Rx, RxMode::Posted, true, false),
+        (FixedBuffers::Rx, RxMode::Nowait, p.nowait(), false),
+        (FixedBuffers::RxTx, RxMode::Posted, true, true),
+        (FixedBuffers::RxTx, RxMode::Multishot, false, true),
+        (FixedBuffers::Off, RxMode::Posted, false, false),
+    ];
+    assert_eq!(UringConfig::default().fixed_buffers, FixedBuffers::Rx);
+    for (fixed, mode, rx_fixed, tx_fixed) in cases {
+        if mode == RxMode::Multishot && !p.multishot() || mode == RxMode::Nowait && !p.nowait() {
+            continue;
+        }
+        // Multishot lends up to 2048 buffers and may take half the pool.
+        let pool = Pool::new(PoolConfig::standard(4096)).unwrap();
+        let cfg = UringConfig {
+            rx_mode: mode,
+            fixed_buffers: fixed,
+            ..UringConfig::default()
+        };
+        let name = unique_name("trfb");
+        let mut port = UringPort::open(&TapConfig::named(&name), &pool, cfg).unwrap();
+        let rx = port.rx_queue(0).unwrap();
+        let tx = port.tx_queue(0).unwrap();
+        let what = format!("{fixed:?} {mode:?}");
+        assert_eq!(rx.uses_fixed_buffers(), rx_fixed && pinnable, "Rx, {what}");
+        assert_eq!(tx.uses_fixed_buffers(), tx_fixed && pinnable, "Tx, {what}");
+    }
 }

@@ -4,7 +4,7 @@
 use crate::error::HarnessError;
 use serde::Serialize;
 use tapring::tap::{Offloads, TapConfig};
-use tapring::uring::UringConfig;
+use tapring::uring::{FixedBuffers, UringConfig};
 use tapring::{AnyPort, Backend, Pool, Port, RxMode, RxQueue, TxQueue};
 
 /// Which data path drives the port.
@@ -53,6 +53,29 @@ impl RxModeArg {
     }
 }
 
+/// Which io_uring queues use registered (fixed) buffers, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FixedBuffersArg {
+    /// Plain reads and writes.
+    Off,
+    /// Rx queues read into registered buffers (the library's default).
+    Rx,
+    /// Rx and Tx queues.
+    All,
+}
+
+impl FixedBuffersArg {
+    /// The library's setting.
+    pub fn setting(self) -> FixedBuffers {
+        match self {
+            FixedBuffersArg::Off => FixedBuffers::Off,
+            FixedBuffersArg::Rx => FixedBuffers::Rx,
+            FixedBuffersArg::All => FixedBuffers::RxTx,
+        }
+    }
+}
+
 /// A port with all of its queues taken.
 pub struct Opened {
     /// The port (keeps the device alive).
@@ -88,8 +111,8 @@ pub struct UringTuning {
     pub rx_depth: u32,
     /// Multishot mode: provided buffers.
     pub multishot_buffers: u32,
-    /// Read and write the pool through registered (fixed) buffers.
-    pub fixed_buffers: bool,
+    /// Which queues use registered (fixed) buffers.
+    pub fixed_buffers: FixedBuffers,
     /// A kernel thread polls the submission queues.
     pub sqpoll: bool,
     /// The CPU that kernel thread is bound to.

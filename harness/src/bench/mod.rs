@@ -7,7 +7,7 @@ pub mod report;
 pub mod tcp;
 pub mod workload;
 
-use crate::backends::{self, BackendKind, RxModeArg};
+use crate::backends::{self, BackendKind, FixedBuffersArg, RxModeArg};
 use crate::error::HarnessError;
 use crate::sandbox;
 use crate::tcp::TcpLoad;
@@ -50,9 +50,10 @@ pub struct BenchArgs {
     /// built-in one; iperf3 runs whole seconds, at least 1 per measurement).
     #[arg(long, value_enum, default_value_t = TcpLoad::Auto)]
     pub tcp_load: TcpLoad,
-    /// io_uring: register the pool as fixed buffers (READ_FIXED/WRITE_FIXED).
-    #[arg(long)]
-    pub fixed_buffers: bool,
+    /// io_uring: which queues read or write the pool as registered (fixed)
+    /// buffers, READ_FIXED/WRITE_FIXED.
+    #[arg(long, value_enum, default_value_t = FixedBuffersArg::Rx)]
+    pub fixed_buffers: FixedBuffersArg,
     /// io_uring: submission-queue polling by a kernel thread (spends a
     /// core; bound to the last CPU, away from the measuring thread on CPU 0).
     #[arg(long)]
@@ -87,7 +88,7 @@ pub struct Record {
     /// Rx mode asked for (io_uring).
     pub rx_mode: RxModeArg,
     /// io_uring registered (fixed) buffers asked for.
-    pub fixed_buffers: bool,
+    pub fixed_buffers: FixedBuffersArg,
     /// io_uring SQPOLL asked for.
     pub sqpoll: bool,
     /// Round (pair) number.
@@ -216,7 +217,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                         uring: backends::UringTuning {
                             rx_depth: args.rx_depth,
                             multishot_buffers: args.multishot_buffers,
-                            fixed_buffers: args.fixed_buffers,
+                            fixed_buffers: args.fixed_buffers.setting(),
                             sqpoll: args.sqpoll,
                             sqpoll_cpu: args
                                 .sqpoll
@@ -261,7 +262,11 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
             queues: 1,
             burst: args.burst,
             rx_mode: args.rx_mode.mode(),
-            uring: backends::UringTuning::default(),
+            uring: backends::UringTuning {
+                rx_depth: args.rx_depth,
+                fixed_buffers: args.fixed_buffers.setting(),
+                ..backends::UringTuning::default()
+            },
             duration: per,
         };
         overhead::run(&args.size, args.rounds, &spec, &mut names, |msg| {

@@ -78,14 +78,18 @@ fn device(name: &str) -> Result<TapDevice, HarnessError> {
     Ok(dev)
 }
 
-fn bare_loop(dev: &TapDevice, burst: usize) -> Result<BareLoop, HarnessError> {
-    BareLoop::new(dev.queue_fd(0), burst).map_err(|e| HarnessError::Backend(e.to_string()))
+/// A bare loop issuing `batch` operations per enter, with registered
+/// buffers where tapring's queues have them.
+fn bare_loop(dev: &TapDevice, spec: &RunSpec, batch: usize) -> Result<BareLoop, HarnessError> {
+    BareLoop::new(dev.queue_fd(0), batch, spec.uring.fixed_buffers)
+        .map_err(|e| HarnessError::Backend(e.to_string()))
 }
 
 fn bare_tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let name = names.next("trotx");
     let dev = device(&name)?;
-    let mut bare = bare_loop(&dev, spec.burst)?;
+    // tapring writes one burst per enter.
+    let mut bare = bare_loop(&dev, spec, spec.burst)?;
     bare.fill(&udp_frame(spec.size, 0, 0));
     let before = counter(&name, "rx_packets");
     let (t0, c0) = (Instant::now(), thread_cpu());
@@ -106,7 +110,10 @@ fn bare_tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
 fn bare_drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let name = names.next("trodr");
     let dev = device(&name)?;
-    let mut bare = BareDrainer(bare_loop(&dev, spec.burst)?);
+    // tapring's no-wait drain issues up to rx_depth reads per enter (the
+    // drain's bursts have room for 256).
+    let batch = (spec.uring.rx_depth as usize).min(256);
+    let mut bare = BareDrainer(bare_loop(&dev, spec, batch)?);
     workload::drain_rounds(spec, &name, dev.ifindex(), &mut bare)
 }
 

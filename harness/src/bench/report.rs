@@ -204,7 +204,7 @@ pub fn write_json(
         overhead: &'a [super::overhead::OverheadRecord],
     }
     let doc = Doc {
-        schema: "tapring-bench/1",
+        schema: "tapring-bench/2",
         environment: env,
         records,
         summary: summarize(records),
