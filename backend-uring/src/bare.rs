@@ -79,20 +79,18 @@ impl BareLoop {
         })
     }
 
-    /// Copies `frame` (at most 2048 bytes) into every buffer slot.
-    pub fn fill(&mut self, frame: &[u8]) {
+    /// Copies `frame` (at most 2048 bytes) into every slot and writes the
+    /// slots, one batch in one enter; returns how many writes transferred
+    /// the whole frame. The copy stands for the application producing each
+    /// frame, as a tapring sender fills each packet it allocates: only the
+    /// library's own work is left out.
+    pub fn write_batch(&mut self, frame: &[u8]) -> Result<usize, UringError> {
         let n = frame.len().min(SLOT);
-        for slot in self.bufs.chunks_mut(SLOT) {
-            slot[..n].copy_from_slice(&frame[..n]);
-        }
-    }
-
-    /// Writes the first `len` bytes of every slot, one batch in one enter;
-    /// returns how many writes transferred all `len` bytes.
-    pub fn write_batch(&mut self, len: usize) -> Result<usize, UringError> {
-        let len = len.min(SLOT) as u32;
+        let len = n as u32;
         for i in 0..self.batch {
-            let addr = self.bufs[i * SLOT..].as_ptr();
+            let slot = &mut self.bufs[i * SLOT..(i + 1) * SLOT];
+            slot[..n].copy_from_slice(&frame[..n]);
+            let addr = slot.as_ptr();
             let e = match self.buf_index(self.fixed.tx(), addr, len) {
                 Some(b) => opcode::WriteFixed::new(Fixed(0), addr, len, b).build(),
                 None => opcode::Write::new(Fixed(0), addr, len).build(),
