@@ -10,7 +10,7 @@
 //! ```
 //! use tapring::{Burst, Pool, PoolConfig};
 //!
-//! // One region of fixed-size buffers, registered with the kernel once.
+//! // One region of fixed-size buffers; every packet's data lies in it.
 //! let pool = Pool::new(PoolConfig::standard(1024))?;
 //! let mut burst: Burst = Burst::new();
 //! let mut pkt = pool.alloc().expect("a free buffer");

@@ -1,7 +1,8 @@
 //! The real-TAP conformance suite (the very cases the read/write backend
 //! passes, see `tapring_tap::testkit::suite`) run against the io_uring
-//! backend, once per Rx mode. Needs root (skips with one line otherwise,
-//! fails under TAPRING_REQUIRE_TAP=1).
+//! backend: once per Rx mode, and no-wait once more without registered
+//! buffers. Needs root (skips with one line otherwise, fails under
+//! TAPRING_REQUIRE_TAP=1).
 
 use tapring::tap::TapConfig;
 use tapring::tap::testkit::suite::{SuiteBackend, SuiteOptions};
@@ -69,8 +70,11 @@ macro_rules! uring_suite {
 }
 
 // Between them the variants cover every read and write opcode: READ_FIXED
-// (posted, no-wait), READ (no-wait without registered buffers, and chains),
-// the multishot read, WRITE (posted, no-wait) and WRITE_FIXED (multishot).
+// (posted, no-wait), READ (no-wait without registered buffers), the
+// multishot read, WRITE (posted, no-wait), WRITE_FIXED (multishot) and
+// WRITEV (chains, in every variant). Where the pool cannot be pinned
+// (no CAP_IPC_LOCK and a small RLIMIT_MEMLOCK) the fixed variants run
+// plain reads and writes instead.
 uring_suite!(
     /// io_uring with one posted read per buffer (registered Rx buffers, the
     /// default).

@@ -16,9 +16,10 @@
 //! - Rings use SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them and
 //!   the TAP fd as a registered file (the ring fd is deliberately not
 //!   registered: that would tie the ring to one thread's lifetime). A ring
-//!   is bound to the thread that first uses its queue. Rx reads go into
-//!   registered (fixed) buffers where the pool's area can be pinned
-//!   ([`FixedBuffers`]); SQPOLL is opt-in ([`UringConfig`]).
+//!   is bound to the thread that first uses its queue. Posted and no-wait
+//!   reads go into registered (fixed) buffers where the pool's area can be
+//!   pinned ([`FixedBuffers`], registered per ring); SQPOLL is opt-in
+//!   ([`UringConfig`]).
 //!
 //! Where io_uring is disabled (sysctl, seccomp), [`UringPort::open`] fails
 //! with [`UringError::Disabled`], naming the cause; the `tapring` facade can

@@ -136,20 +136,15 @@ impl UringRing {
     /// before the eventfd was registered, or that nobody has harvested
     /// since, would otherwise never wake a sleeper.
     pub(crate) fn kick_eventfd_if_pending(&mut self) -> Result<(), UringError> {
-        let Some(efd) = &self.eventfd else {
+        if self.eventfd.is_none() {
             return Ok(());
-        };
-        let deferred = {
-            let mut sq = self.ring.submission();
-            sq.sync();
-            sq.taskrun() || sq.cq_overflow()
-        };
-        let pending = deferred || {
+        }
+        let pending = self.deferred_work_pending() || {
             let mut cq = self.ring.completion();
             cq.sync();
             !cq.is_empty()
         };
-        if pending {
+        if let (true, Some(efd)) = (pending, &self.eventfd) {
             use std::io::Write;
             match (&*efd).write(&1u64.to_ne_bytes()) {
                 // EAGAIN: the counter is saturated, so it is readable anyway.
@@ -298,12 +293,7 @@ impl Ring for UringRing {
             // Deferred task work (DEFER_TASKRUN) and overflowed completions
             // only reach the CQ through an enter; do one only when the
             // kernel says there is something to collect.
-            let flags_need_enter = {
-                let mut sq = self.ring.submission();
-                sq.sync();
-                sq.taskrun() || sq.cq_overflow()
-            };
-            if flags_need_enter && self.ring.submit().is_ok() {
+            if self.deferred_work_pending() && self.ring.submit().is_ok() {
                 n += self.take_cqes(&mut out[n..]);
             }
         }
@@ -385,6 +375,14 @@ impl Ring for UringRing {
 }
 
 impl UringRing {
+    /// Whether deferred task work (DEFER_TASKRUN) or overflowed completions
+    /// wait for an enter to reach the CQ.
+    fn deferred_work_pending(&mut self) -> bool {
+        let mut sq = self.ring.submission();
+        sq.sync();
+        sq.taskrun() || sq.cq_overflow()
+    }
+
     fn take_cqes(&mut self, out: &mut [Cqe]) -> usize {
         let mut cq = self.ring.completion();
         let mut n = 0;

@@ -176,6 +176,9 @@ impl RegisteredRegion {
     /// The fixed-buffer index covering `[addr, addr + len)`, if the range
     /// lies inside the region and inside one chunk.
     pub(crate) fn index_of(&self, addr: *const u8, len: u32) -> Option<u16> {
+        if len == 0 {
+            return None;
+        }
         let a = addr as usize;
         let end = a.checked_add(len as usize)?;
         if a < self.base || end > self.base + self.len {
@@ -244,4 +247,25 @@ pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
     }
     // SAFETY: `raw` is a fresh fd that nothing else owns.
     Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FIXED_CHUNK, RegisteredRegion};
+
+    #[test]
+    fn index_of_finds_the_chunk_or_nothing() {
+        let r = RegisteredRegion {
+            base: 0x10_0000,
+            len: FIXED_CHUNK + 4096,
+        };
+        let at = |off: usize| (0x10_0000 + off) as *const u8;
+        assert_eq!(r.index_of(at(0), 2048), Some(0));
+        assert_eq!(r.index_of(at(FIXED_CHUNK), 2048), Some(1));
+        // Straddling two chunks, outside the region, or empty: plain I/O.
+        assert_eq!(r.index_of(at(FIXED_CHUNK - 1024), 2048), None);
+        assert_eq!(r.index_of(at(FIXED_CHUNK + 4096 - 1024), 2048), None);
+        assert_eq!(r.index_of(0x1000 as *const u8, 16), None);
+        assert_eq!(r.index_of(at(0), 0), None);
+    }
 }

@@ -328,7 +328,17 @@ fn fixed_buffers_follow_the_setting() {
         let rx = port.rx_queue(0).unwrap();
         let tx = port.tx_queue(0).unwrap();
         let what = format!("{fixed:?} {mode:?}");
-        assert_eq!(rx.uses_fixed_buffers(), rx_fixed && pinnable, "Rx, {what}");
-        assert_eq!(tx.uses_fixed_buffers(), tx_fixed && pinnable, "Tx, {what}");
+        // Without CAP_IPC_LOCK registration depends on RLIMIT_MEMLOCK, so
+        // only "not asked for, not registered" is certain there.
+        for (queue, asked, got) in [
+            ("Rx", rx_fixed, rx.uses_fixed_buffers()),
+            ("Tx", tx_fixed, tx.uses_fixed_buffers()),
+        ] {
+            if asked && pinnable {
+                assert!(got, "{queue}, {what}: not registered");
+            } else if !asked {
+                assert!(!got, "{queue}, {what}: registered unasked");
+            }
+        }
     }
 }

@@ -205,8 +205,8 @@ impl Pool {
         }
     }
 
-    /// The buffer area: start address and length in bytes. Register it with
-    /// the kernel once (io_uring fixed buffers); every packet's data lies in it.
+    /// The buffer area: start address and length in bytes; every packet's
+    /// data lies in it (what an io_uring ring registers as fixed buffers).
     pub fn buffers(&self) -> (*mut u8, usize) {
         let sh = self.shared();
         (sh.bufs, sh.cfg.count as usize * sh.slot_size as usize)

@@ -186,7 +186,7 @@ pub fn header(env: &Environment) -> String {
     )
 }
 
-/// Writes `{schema, environment, records, summary, tcp}` as JSON.
+/// Writes `{schema, environment, records, summary, tcp, overhead}` as JSON.
 pub fn write_json(
     path: &Path,
     records: &[Record],
