@@ -159,19 +159,29 @@ fn eventfd_wakes_an_event_loop() {
     if !require_tap() {
         return;
     }
+    for mode in supported_modes() {
+        eventfd_wakes(mode);
+    }
+}
+
+/// The Rx modes this kernel runs (saying which it skips).
+fn supported_modes() -> Vec<RxMode> {
     let p = tapring_uring::probe();
     let modes = [
         (RxMode::Posted, true),
         (RxMode::Multishot, p.multishot()),
         (RxMode::Nowait, p.nowait()),
     ];
-    for (mode, supported) in modes {
-        if supported {
-            eventfd_wakes(mode);
-        } else {
-            eprintln!("{mode:?} skipped: not supported by this kernel");
-        }
-    }
+    modes
+        .into_iter()
+        .filter(|&(mode, supported)| {
+            if !supported {
+                eprintln!("{mode:?} skipped: not supported by this kernel");
+            }
+            supported
+        })
+        .map(|(mode, _)| mode)
+        .collect()
 }
 
 fn eventfd_wakes(mode: RxMode) {
@@ -234,13 +244,7 @@ fn eventfd_wakes_for_work_that_predates_it() {
     if !require_tap() {
         return;
     }
-    let p = tapring_uring::probe();
-    let modes = [
-        (RxMode::Posted, true),
-        (RxMode::Multishot, p.multishot()),
-        (RxMode::Nowait, p.nowait()),
-    ];
-    for (mode, _) in modes.into_iter().filter(|&(_, supported)| supported) {
+    for mode in supported_modes() {
         let (_pool, mut port, _name, ns) = port_in_netns("trk", mode, "198.18.9.1/24");
         let mut rx = port.rx_queue(0).unwrap();
         rx.start().unwrap();
