@@ -3,9 +3,47 @@
 //! Fast, correct userspace packet I/O over Linux TAP devices, built like a
 //! DPDK poll-mode driver: ports, Rx/Tx queues, burst calls and a packet
 //! buffer pool. The kernel's network stack sits on the other side of the
-//! pipe; tapring moves frames across it with io_uring (the `uring` backend),
-//! with plain `read`/`write` (the `tap` backend, the baseline and the
-//! fallback), or through a simulated kernel for tests (`mock`).
+//! pipe; tapring moves frames across it with io_uring ([`Backend::IoUring`],
+//! feature `uring`), with plain `read`/`write` ([`Backend::ReadWrite`],
+//! feature `rw`: the baseline and the fallback), or through a simulated
+//! kernel for tests (feature `mock`).
+//!
+//! Three types do most jobs: a [`Pool`] of packet buffers, a
+//! [`PortBuilder`] that opens a TAP device as an [`AnyPort`], and a
+//! [`Forwarder`] that moves frames between two ports:
+//!
+//! ```no_run
+//! use tapring::prelude::*;
+//!
+//! let pool = Pool::new(PoolConfig::standard(16384))?;
+//! let a = PortBuilder::new("tr0").up(true).open(&pool)?;
+//! let b = PortBuilder::new("tr1").up(true).open(&pool)?;
+//! let forwarder = Forwarder::start(vec![a, b])?; // one thread per queue pair
+//! std::thread::sleep(std::time::Duration::from_secs(10));
+//! print!("{}", forwarder.stop()); // totals, drops by reason
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Or drive the queues yourself with burst calls ([`RxQueue::rx_burst`]
+//! appends, [`TxQueue::tx_burst`] takes a prefix and leaves the rest):
+//!
+//! ```no_run
+//! use tapring::prelude::*;
+//!
+//! let pool = Pool::new(PoolConfig::standard(8192))?;
+//! let mut port = PortBuilder::new("tr0").open(&pool)?;
+//! let (mut rx, mut tx) = (port.take_rx(0)?, port.take_tx(0)?);
+//! let mut burst: Burst = Burst::new();
+//! loop {
+//!     rx.wait(Some(std::time::Duration::from_millis(100)))?; // idle costs no CPU
+//!     rx.rx_burst(&mut burst)?;
+//!     tx.tx_burst(&mut burst)?; // echo; what is not taken stays in the burst
+//!     burst.clear();
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Packets without a device:
 //!
 //! ```
 //! use tapring::{Burst, Pool, PoolConfig};
@@ -23,29 +61,12 @@
 //! # Ok::<(), tapring::Error>(())
 //! ```
 //!
-//! With a device (needs CAP_NET_ADMIN), the io_uring backend:
-//!
-//! ```no_run
-//! # #[cfg(feature = "uring")] {
-//! use tapring::{Burst, Pool, PoolConfig, RxQueue, TxQueue};
-//! use tapring::tap::TapConfig;
-//! use tapring::uring::{UringConfig, UringPort};
-//!
-//! let pool = Pool::new(PoolConfig::standard(8192)).unwrap();
-//! let mut port = UringPort::open(&TapConfig::named("tr0"), &pool, UringConfig::default()).unwrap();
-//! let (mut rx, mut tx) = (port.rx_queue(0).unwrap(), port.tx_queue(0).unwrap());
-//! let mut burst: Burst = Burst::new();
-//! rx.rx_burst(&mut burst).unwrap();
-//! tx.tx_burst(&mut burst).unwrap(); // what is not taken stays in the burst
-//! # }
-//! ```
-//!
-//! Crates: [`tapring_core`] (no_std: pool, packets, bursts, engine, codec),
-//! [`tap`] (device control, read/write data path), [`uring`] (io_uring data
-//! path), [`mock`] (simulated kernel, feature `mock`).
+//! Users who want one backend only can use its types directly:
+//! [`uring::UringPort`], [`rw::RwPort`]; [`device`] controls the TAP
+//! device itself (MTU, MAC, link state, counters). `examples/` has a
+//! two-port forwarder and an ARP/ICMP responder.
 #![warn(missing_docs)]
 
-pub use tapring_core;
 pub use tapring_core::{
     Burst, BurstSlice, Checksum, ConfigError, Error, Gso, GsoKind, Offload, Pkt, PktError, Pool,
     PoolCache, PoolConfig, PoolStats, Port, PortInfo, PortStats, QueueConfig, QueueStats, RxMode,
@@ -55,14 +76,36 @@ pub use tapring_core::{
 /// Offload requests from a frame's own headers (see [`tapring_core::headers`]).
 pub use tapring_core::headers;
 
-#[cfg(all(feature = "tap", feature = "uring"))]
-mod any_port;
-#[cfg(all(feature = "tap", feature = "uring"))]
-pub use any_port::{AnyPort, Backend, OpenError};
+mod backend;
+#[cfg(any(feature = "uring", feature = "rw"))]
+mod builder;
+mod forwarder;
+#[cfg(any(feature = "uring", feature = "rw"))]
+mod port;
+
+pub use backend::{Backend, ParseBackendError};
+#[cfg(any(feature = "uring", feature = "rw"))]
+pub use builder::PortBuilder;
+pub use forwarder::{
+    DirTotals, FORWARD_BURST, ForwardError, ForwardReport, Forwarder, ForwarderConfig, LaneReport,
+    StopHandle,
+};
+#[cfg(any(feature = "uring", feature = "rw"))]
+pub use port::{AnyPort, AnyRxQueue, AnyTxQueue, PortError};
+
+/// The names most programs need: `use tapring::prelude::*;`.
+pub mod prelude {
+    #[cfg(any(feature = "uring", feature = "rw"))]
+    pub use crate::{AnyPort, PortBuilder};
+    pub use crate::{Backend, Burst, Forwarder, Pkt, Pool, PoolConfig, Port, RxQueue, TxQueue};
+}
 
 /// TAP device control and the read/write data path.
-#[cfg(feature = "tap")]
-pub use tapring_tap as tap;
+pub use tapring_device as device;
+
+/// The read/write data path.
+#[cfg(feature = "rw")]
+pub use tapring_rw as rw;
 
 /// The io_uring data path.
 #[cfg(feature = "uring")]

@@ -1,7 +1,7 @@
 //! The errors of tapring-uring.
 
 use std::fmt;
-use tapring_tap::TapError;
+use tapring_device::DeviceError;
 
 /// Why an io_uring port or queue could not be set up or run.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ pub enum UringError {
         what: &'static str,
     },
     /// Device control failed.
-    Tap(TapError),
+    Tap(DeviceError),
     /// The queue engine refused (configuration, teardown...).
     Core(tapring_core::Error),
     /// A system call failed.
@@ -100,8 +100,8 @@ impl std::error::Error for UringError {
     }
 }
 
-impl From<TapError> for UringError {
-    fn from(e: TapError) -> Self {
+impl From<DeviceError> for UringError {
+    fn from(e: DeviceError) -> Self {
         UringError::Tap(e)
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tapring_core::config::{ETH_HDR_LEN, RxMode};
 use tapring_core::engine::{EngineConfig, RxEngine, Slot, TxEngine};
 use tapring_core::{BurstSlice, Error, Pool, Port, PortInfo, QueueStats, RxQueue, TxQueue};
-use tapring_tap::{TapConfig, TapDevice};
+use tapring_device::{TapConfig, TapDevice};
 
 /// Options of the io_uring data path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +111,7 @@ impl FixedBuffers {
 ///
 /// ```no_run
 /// use tapring_core::{Burst, Pool, PoolConfig, Port, RxQueue, TxQueue};
-/// use tapring_tap::TapConfig;
+/// use tapring_device::TapConfig;
 /// use tapring_uring::{UringConfig, UringPort};
 ///
 /// let pool = Pool::new(PoolConfig::standard(8192))?;
@@ -491,3 +491,31 @@ impl TxQueue for UringTxQueue {
 // the first thread that uses it).
 static_assertions::assert_impl_all!(UringRxQueue: Send);
 static_assertions::assert_impl_all!(UringTxQueue: Send);
+
+impl std::fmt::Debug for UringPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringPort")
+            .field("device", &self.dev.name())
+            .field("config", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UringRxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringRxQueue")
+            .field("mode", &self.mode())
+            .field("in_flight", &self.in_flight())
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UringTxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringTxQueue")
+            .field("in_flight", &self.engine.in_flight())
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}

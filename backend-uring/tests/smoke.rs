@@ -5,8 +5,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tapring_core::{Burst, Pool, PoolConfig, RxMode, RxQueue, TxQueue};
-use tapring_tap::TapConfig;
-use tapring_tap::testkit::{NetnsGuard, require_tap, unique_name};
+use tapring_device::TapConfig;
+use tapring_testkit::{NetnsGuard, require_tap, unique_name};
 use tapring_uring::{UringConfig, UringPort};
 
 fn ip(args: &[&str]) {

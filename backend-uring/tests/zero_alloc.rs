@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 use tapring_core::{Burst, Pool, PoolConfig, RxMode, RxQueue, TxQueue};
+use tapring_device::TapConfig;
 use tapring_mock::alloc_count::{CountingAlloc, allocations, counted};
-use tapring_tap::TapConfig;
-use tapring_tap::testkit::{
+use tapring_testkit::{
     InterfaceGuard, PacketSocket, TEST_ETHERTYPE, disable_ipv6, quiet_ip, require_tap, test_frame,
     test_frame_seq, unique_name,
 };

@@ -384,14 +384,14 @@ impl std::error::Error for VnetError {}
 
 /// Checks that a checksum request/report lies within the frame.
 fn check_csum(csum: Checksum, frame_len: usize) -> Result<(), VnetError> {
-    if let Checksum::Partial { start, offset } = csum {
-        if usize::from(start) + usize::from(offset) + 2 > frame_len {
-            return Err(VnetError::CsumOutOfFrame {
-                start,
-                offset,
-                frame_len,
-            });
-        }
+    if let Checksum::Partial { start, offset } = csum
+        && usize::from(start) + usize::from(offset) + 2 > frame_len
+    {
+        return Err(VnetError::CsumOutOfFrame {
+            start,
+            offset,
+            frame_len,
+        });
     }
     Ok(())
 }

@@ -3,9 +3,9 @@
 
 use crate::error::HarnessError;
 use serde::Serialize;
-use tapring::tap::{Offloads, TapConfig};
+use tapring::device::{Offloads, TapConfig};
 use tapring::uring::{FixedBuffers, UringConfig};
-use tapring::{AnyPort, Backend, Pool, Port, RxMode, RxQueue, TxQueue};
+use tapring::{AnyPort, AnyRxQueue, AnyTxQueue, Backend, Pool, Port, PortBuilder, RxMode};
 
 /// Which data path drives the port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -78,30 +78,14 @@ impl FixedBuffersArg {
 
 /// A port with all of its queues taken.
 pub struct Opened {
-    /// The port (keeps the device alive).
-    pub port: AnyPort,
-    /// Interface name.
-    pub name: String,
+    /// The port, held as long as its queues (control calls stay possible).
+    _port: AnyPort,
     /// Interface index.
     pub ifindex: u32,
     /// Rx queues, by index.
-    pub rx: Vec<Box<dyn RxQueue>>,
+    pub rx: Vec<AnyRxQueue>,
     /// Tx queues, by index.
-    pub tx: Vec<Box<dyn TxQueue>>,
-}
-
-impl Opened {
-    /// The device (control operations).
-    pub fn device(&self) -> &tapring::tap::TapDevice {
-        self.port.device()
-    }
-
-    /// Frames the kernel dropped because the Rx queues did not keep up
-    /// (the interface's tx_dropped). Fails while the interface is in
-    /// another network namespace.
-    pub fn imissed(&self) -> Result<u64, HarnessError> {
-        self.port.imissed().map_err(HarnessError::from)
-    }
+    pub tx: Vec<AnyTxQueue>,
 }
 
 /// io_uring ring sizes and options (ignored by the tap backend).
@@ -126,7 +110,7 @@ pub struct UringTuning {
 pub fn forwarding_offloads() -> Offloads {
     let mut o = Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6 | Offloads::TSO_ECN;
     let uso = Offloads::USO4 | Offloads::USO6;
-    if tapring::tap::probe()
+    if tapring::device::probe()
         .accepted_offloads
         .is_some_and(|a| a.contains(uso))
     {
@@ -149,23 +133,22 @@ impl Default for UringTuning {
     }
 }
 
-/// Opens the device `tap` with backend `kind`, queues taking buffers from
-/// `pool`.
-pub fn open(
+/// Opens the device `tap` with backend `kind` (queues not taken), buffers
+/// from `pool`.
+pub fn open_port(
     kind: BackendKind,
     tap: &TapConfig,
     pool: &Pool,
     rx_mode: RxMode,
     rings: UringTuning,
     port_id: u16,
-) -> Result<Opened, HarnessError> {
+) -> Result<AnyPort, HarnessError> {
     let backend = match kind {
-        BackendKind::Tap => Backend::Tap,
-        BackendKind::Uring => Backend::Uring,
+        BackendKind::Tap => Backend::ReadWrite,
+        BackendKind::Uring => Backend::IoUring,
     };
     let cfg = UringConfig {
         rx_mode,
-        port_id,
         rx_depth: rings.rx_depth,
         multishot_buffers: rings.multishot_buffers,
         fixed_buffers: rings.fixed_buffers,
@@ -174,8 +157,24 @@ pub fn open(
         tx_depth: rings.tx_depth,
         ..UringConfig::default()
     };
-    let mut port =
-        AnyPort::open(tap, pool, backend, cfg).map_err(|e| HarnessError::Backend(e.to_string()))?;
+    PortBuilder::from_device(tap.clone())
+        .backend(backend)
+        .port_id(port_id)
+        .io_uring(cfg)
+        .open(pool)
+        .map_err(|e| HarnessError::Backend(e.to_string()))
+}
+
+/// Opens the device `tap` with backend `kind` and takes all of its queues.
+pub fn open(
+    kind: BackendKind,
+    tap: &TapConfig,
+    pool: &Pool,
+    rx_mode: RxMode,
+    rings: UringTuning,
+    port_id: u16,
+) -> Result<Opened, HarnessError> {
+    let mut port = open_port(kind, tap, pool, rx_mode, rings, port_id)?;
     let info = port.info();
     let mut rx = Vec::new();
     let mut tx = Vec::new();
@@ -185,14 +184,10 @@ pub fn open(
     for q in 0..info.tx_queues {
         tx.push(port.take_tx(q)?);
     }
-    let mut o = Opened {
-        port,
-        name: String::new(),
-        ifindex: 0,
+    Ok(Opened {
+        ifindex: port.device().ifindex(),
+        _port: port,
         rx,
         tx,
-    };
-    o.name = o.device().name().to_string();
-    o.ifindex = o.device().ifindex();
-    Ok(o)
+    })
 }

@@ -68,8 +68,8 @@ impl From<tapring::ConfigError> for HarnessError {
     }
 }
 
-impl From<tapring::tap::TapError> for HarnessError {
-    fn from(e: tapring::tap::TapError) -> Self {
+impl From<tapring::device::DeviceError> for HarnessError {
+    fn from(e: tapring::device::DeviceError) -> Self {
         HarnessError::Backend(e.to_string())
     }
 }

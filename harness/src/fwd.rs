@@ -2,13 +2,14 @@
 //! reflects it on one) in the caller's network namespace, printing rates
 //! every second and totals at the end.
 
-use crate::backends::{self, BackendKind, Opened, RxModeArg};
+use crate::backends::{self, BackendKind, RxModeArg};
 use crate::error::HarnessError;
-use crate::forward::{self, DirTotals, Forwarder};
+use crate::forward;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tapring::tap::{MAX_QUEUES, TapConfig, VnetHdr};
+use tapring::device::{MAX_QUEUES, TapConfig, VnetHdr};
+use tapring::{AnyPort, DirTotals, Forwarder, Port};
 
 /// Arguments of `tapring fwd`.
 #[derive(Clone, Debug, clap::Args)]
@@ -104,7 +105,7 @@ pub fn open_port(
     name: &str,
     spec: &PortSpec,
     pool: &tapring::Pool,
-) -> Result<Opened, HarnessError> {
+) -> Result<AnyPort, HarnessError> {
     let mut cfg = TapConfig {
         queues: spec.queues,
         multi_queue: spec.queues > 1,
@@ -115,7 +116,7 @@ pub fn open_port(
         cfg.vnet_hdr = VnetHdr::MrgRxbuf12;
         cfg.offloads = backends::forwarding_offloads();
     }
-    backends::open(
+    backends::open_port(
         spec.kind,
         &cfg,
         pool,
@@ -133,13 +134,12 @@ fn mbit(bytes: u64, secs: f64) -> f64 {
 fn rate_line(
     t: f64,
     names: &[String; 2],
-    now: &[DirTotals; 2],
-    prev: &[DirTotals; 2],
+    now: &[DirTotals],
+    prev: &[DirTotals],
     dt: f64,
 ) -> String {
     let mut line = format!("{t:7.1} s");
-    let n = if names[0] == names[1] { 1 } else { 2 };
-    for d in 0..n {
+    for d in 0..now.len().min(prev.len()) {
         let (from, to) = if d == 0 {
             (&names[0], &names[1])
         } else {
@@ -173,10 +173,14 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
         ports.push(open_port(name, &spec, &pool)?);
     }
     let names: [String; 2] = [
-        ports[0].name.clone(),
-        ports.last().map(|p| p.name.clone()).unwrap_or_default(),
+        ports[0].name().to_string(),
+        ports
+            .last()
+            .map(|p| p.name().to_string())
+            .unwrap_or_default(),
     ];
     let imissed0: Vec<Option<u64>> = ports.iter().map(|p| p.imissed().ok()).collect();
+    let n = ports.len();
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -198,7 +202,7 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
         args.backend.name(),
         if args.offload { "on" } else { "off" }
     );
-    let fwd = Forwarder::start(&mut ports, stop.clone())?;
+    let fwd = Forwarder::start(ports).map_err(|e| HarnessError::Backend(e.to_string()))?;
     let t0 = Instant::now();
     let deadline = args.seconds.map(Duration::from_secs_f64);
     let mut prev = fwd.totals();
@@ -219,10 +223,18 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             last = Instant::now();
         }
     }
-    let report = fwd.finish();
+    let imissed: Vec<String> = fwd
+        .ports()
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match (imissed0[i], p.imissed()) {
+            (Some(a), Ok(b)) => b.saturating_sub(a).to_string(),
+            _ => "n/a (interface not in this namespace)".into(),
+        })
+        .collect();
+    let report = fwd.stop();
     let secs = t0.elapsed().as_secs_f64();
     println!("totals after {secs:.1} s:");
-    let n = ports.len();
     for d in 0..n {
         let (from, to) = if d == 0 {
             (&names[0], &names[1])
@@ -238,38 +250,35 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             t.tx_full
         );
     }
-    for (i, p) in ports.iter().enumerate() {
-        let imissed = match (imissed0[i], p.imissed()) {
-            (Some(a), Ok(b)) => b.saturating_sub(a).to_string(),
-            _ => "n/a (interface not in this namespace)".into(),
-        };
-        let rx = report.port_stats(i, true);
+    let port_names = [&names[0], &names[1]];
+    for (i, missed) in imissed.iter().enumerate() {
+        let rx = report.queue_stats(i, true);
         println!(
-            "  {}: rx drops: {}; tx drops: {}; kernel imissed: {imissed}",
-            p.name,
+            "  {}: rx drops: {}; tx drops: {}; kernel imissed: {missed}",
+            port_names[i],
             forward::drop_summary(&rx),
-            forward::drop_summary(&report.port_stats(i, false)),
+            forward::drop_summary(&report.queue_stats(i, false)),
         );
         if args.offload {
             println!(
                 "  {}: received {} GSO frames, {} with a partial checksum",
-                p.name, rx.xstats.gso, rx.xstats.csum_partial
+                port_names[i], rx.xstats.gso, rx.xstats.csum_partial
             );
         }
     }
     if report.lanes.len() > 1 {
         for l in &report.lanes {
             let got: Vec<String> = (0..n)
-                .map(|i| format!("{} rx {}", ports[i].name, l.rx[i].packets))
+                .map(|i| format!("{} rx {}", port_names[i], l.rx[i].packets))
                 .collect();
             println!("  queue {}: {}", l.queue, got.join(", "));
         }
     }
-    drop(ports);
-    if !report.errors.is_empty() {
+    let errors: Vec<String> = report.errors().map(ToString::to_string).collect();
+    if !errors.is_empty() {
         return Err(HarnessError::Backend(format!(
             "forwarding stopped: {}",
-            report.errors.join("; ")
+            errors.join("; ")
         )));
     }
     Ok(())

@@ -45,7 +45,7 @@ enum Command {
 }
 
 fn needs_privilege() -> Option<HarnessError> {
-    let p = tapring::tap::probe();
+    let p = tapring::device::probe();
     if !p.cap_net_admin {
         return Some(HarnessError::NeedsPrivilege(
             "this command needs CAP_NET_ADMIN".into(),

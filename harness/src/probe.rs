@@ -4,7 +4,7 @@ use crate::error::HarnessError;
 
 /// Prints the TAP and io_uring facts and the automatic choice.
 pub fn run() -> Result<(), HarnessError> {
-    let tap = tapring::tap::probe();
+    let tap = tapring::device::probe();
     let uring = tapring::uring::probe();
     println!("{tap}");
     println!("{uring}");

@@ -17,8 +17,8 @@ use crate::topology::{
     ADDR, NS, Names, Topology, command_output, in_ns, link_names, remove_namespaces,
 };
 use std::time::{Duration, Instant};
-use tapring::tap::TapConfig;
-use tapring::{Burst, Pool, PoolConfig, RxMode};
+use tapring::device::TapConfig;
+use tapring::{Burst, Pool, PoolConfig, RxMode, RxQueue, TxQueue};
 
 /// Arguments of `tapring selftest`.
 #[derive(Clone, Debug, clap::Args)]
@@ -265,7 +265,7 @@ fn lifecycle(
 ) -> Result<String, HarnessError> {
     let pool = Pool::new(PoolConfig::standard(16_384))?;
     let links0 = link_names()?;
-    let fds0 = tapring::tap::testkit::open_fd_count();
+    let fds0 = tapring_testkit::open_fd_count();
     let t0 = Instant::now();
     for i in 0..LIFECYCLE_CYCLES {
         let name = names.next(&format!("stlc{}", kind.name()));
@@ -289,7 +289,7 @@ fn lifecycle(
         links = link_names()?;
     }
     let waited = wait0.elapsed().as_secs_f64() * 1e3;
-    let fds = tapring::tap::testkit::open_fd_count();
+    let fds = tapring_testkit::open_fd_count();
     let in_use = pool.stats().in_use;
     let mut bad = Vec::new();
     let extra: Vec<&String> = links.iter().filter(|l| !links0.contains(l)).collect();
@@ -337,7 +337,7 @@ fn topology_checks(
         let tp = Topology::build(kind, queues, offload, names)?;
         let detail = format!(
             "{} in nsA {}/24 <-> {} in nsB {}/24, {queues} queue(s)",
-            tp.ports[0].name, ADDR[0], tp.ports[1].name, ADDR[1]
+            tp.names[0], ADDR[0], tp.names[1], ADDR[1]
         );
         topo = Some(tp);
         Ok(detail)

@@ -3,15 +3,14 @@
 //! other by a forwarder, or a veth pair for the kernel's own ceiling),
 //! addressed 198.18.1.1/24 and 198.18.1.2/24.
 
-use crate::backends::{BackendKind, Opened, RxModeArg};
+use crate::backends::{BackendKind, RxModeArg};
 use crate::error::HarnessError;
-use crate::forward::{self, Forwarder};
+use crate::forward;
 use crate::fwd::{PortSpec, open_port};
 use crate::sandbox;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use tapring::Pool;
+use tapring::{AnyPort, Forwarder};
 
 /// The namespaces.
 pub(crate) const NS: [&str; 2] = ["nsA", "nsB"];
@@ -120,9 +119,9 @@ pub(crate) fn link_names() -> Result<Vec<String>, HarnessError> {
 /// The two namespaces, two ports moved into them, and a forwarder.
 pub(crate) struct Topology {
     pool: Pool,
-    /// The two ports (A in nsA, B in nsB).
-    pub(crate) ports: Vec<Opened>,
-    fwd: Option<Forwarder>,
+    /// The names of the two ports (A in nsA, B in nsB).
+    pub(crate) names: Vec<String>,
+    fwd: Option<Forwarder<AnyPort>>,
     /// Offloads negotiated on both ports.
     offload: bool,
 }
@@ -140,10 +139,11 @@ impl Topology {
         let pool = forward::pool_for(2, queues, offload)?;
         let mut topo = Topology {
             pool,
-            ports: Vec::new(),
+            names: Vec::new(),
             fwd: None,
             offload,
         };
+        let mut ports = Vec::with_capacity(2);
         for (i, ns) in NS.iter().enumerate() {
             let side = if i == 0 { "a" } else { "b" };
             let o = if offload { "o" } else { "" };
@@ -156,16 +156,14 @@ impl Topology {
                 port_id: i as u16,
             };
             let port = open_port(&name, &spec, &topo.pool)?;
-            topo.ports.push(port);
+            ports.push(port);
+            topo.names.push(name.clone());
             sandbox::ip(&["link", "set", "dev", &name, "netns", ns])?;
             let cidr = format!("{}/24", ADDR[i]);
             sandbox::ip(&["-n", ns, "addr", "add", &cidr, "dev", &name])?;
             sandbox::ip(&["-n", ns, "link", "set", "dev", &name, "up"])?;
         }
-        topo.fwd = Some(Forwarder::start(
-            &mut topo.ports,
-            Arc::new(AtomicBool::new(false)),
-        )?);
+        topo.fwd = Some(Forwarder::start(ports).map_err(|e| HarnessError::Backend(e.to_string()))?);
         Ok(topo)
     }
 
@@ -180,13 +178,13 @@ impl Topology {
     /// Stops the forwarder, closes the ports, deletes the namespaces; a
     /// summary, or what went wrong (lane errors, buffers still in use).
     pub(crate) fn teardown(mut self) -> Result<String, HarnessError> {
-        let report = self.fwd.take().map(Forwarder::finish).unwrap_or_default();
-        self.ports.clear();
+        let report = self.fwd.take().map(Forwarder::stop).unwrap_or_default();
         remove_namespaces();
-        if !report.errors.is_empty() {
+        let errors: Vec<String> = report.errors().map(ToString::to_string).collect();
+        if !errors.is_empty() {
             return Err(HarnessError::Check(format!(
                 "forwarder: {}",
-                report.errors.join("; ")
+                errors.join("; ")
             )));
         }
         let in_use = self.pool.stats().in_use;
@@ -195,11 +193,11 @@ impl Topology {
                 "{in_use} buffers still in use after close"
             )));
         }
-        let [ab, ba] = report.dirs;
+        let (ab, ba) = (report.dirs[0], report.dirs[1]);
         let mut drops = Vec::new();
         for p in 0..2 {
             for rx in [true, false] {
-                let s = forward::drop_summary(&report.port_stats(p, rx));
+                let s = forward::drop_summary(&report.queue_stats(p, rx));
                 if s != "none" {
                     drops.push(format!(
                         "{}{}: {s}",
@@ -232,7 +230,7 @@ impl Topology {
             // Offloads on must mean offloaded frames moved: a TCP transfer
             // through TSO-capable ports hands over GSO frames and partial
             // checksums. None at all means the negotiation silently failed.
-            let (a, b) = (report.port_stats(0, true), report.port_stats(1, true));
+            let (a, b) = (report.queue_stats(0, true), report.queue_stats(1, true));
             let gso = a.xstats.gso + b.xstats.gso;
             let partial = a.xstats.csum_partial + b.xstats.csum_partial;
             let largest = [a, b].iter().map(|s| s.xstats.size_bins[6]).sum::<u64>();

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tapring::tap::testkit::{NetnsGuard, interface_exists, quiet_ip, require_tap, unique_name};
+use tapring_testkit::{NetnsGuard, interface_exists, quiet_ip, require_tap, unique_name};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapring");
 

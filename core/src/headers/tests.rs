@@ -1413,7 +1413,9 @@ fn check_accepted(frame: &[u8], h: &Headers, mss: u16) -> Result<(), TestCaseErr
     prop_assert!(h.l4_offset() <= h.hdr_len());
     prop_assert!(h.hdr_len() <= frame.len());
     match h.l4() {
-        L4::Tcp => prop_assert!((20..=60).contains(&h.l4_hdr_len()) && h.l4_hdr_len() % 4 == 0),
+        L4::Tcp => {
+            prop_assert!((20..=60).contains(&h.l4_hdr_len()) && h.l4_hdr_len().is_multiple_of(4))
+        }
         L4::Udp => prop_assert_eq!(h.l4_hdr_len(), 8),
         _ => prop_assert_eq!(h.l4_hdr_len(), 0),
     }

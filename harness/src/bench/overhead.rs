@@ -14,7 +14,7 @@ use crate::sandbox::{self, counter};
 use serde::Serialize;
 use std::time::Instant;
 use tapring::RxMode;
-use tapring::tap::{TapConfig, TapDevice};
+use tapring::device::{TapConfig, TapDevice};
 use tapring::uring::BareLoop;
 
 /// One measured run, as written to JSON.

@@ -11,8 +11,8 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tapring::tap::TapConfig;
-use tapring::{Burst, Pool, PoolCache, PoolConfig, RxMode, RxQueue};
+use tapring::device::TapConfig;
+use tapring::{AnyRxQueue, Burst, Pool, PoolCache, PoolConfig, RxMode, RxQueue, TxQueue};
 
 /// The benchmark tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -154,12 +154,12 @@ fn refill(burst: &mut Burst<256>, want: usize, cache: &mut PoolCache, frame: &[u
 /// Every Rx queue of a port, polled round-robin from one thread (the
 /// kernel spreads flows over a multi-queue TAP's queues).
 struct RxSet<'a> {
-    queues: &'a mut [Box<dyn RxQueue>],
+    queues: &'a mut [AnyRxQueue],
     next: usize,
 }
 
 impl<'a> RxSet<'a> {
-    fn new(queues: &'a mut [Box<dyn RxQueue>]) -> Self {
+    fn new(queues: &'a mut [AnyRxQueue]) -> Self {
         RxSet { queues, next: 0 }
     }
 

@@ -1,0 +1,465 @@
+//! What to open: [`TapConfig`] and its parts ([`VnetHdr`], [`Offloads`],
+//! [`MacAddr`]).
+
+use std::fmt;
+use std::io::Read;
+use std::ops::{BitOr, BitOrAssign};
+use std::str::FromStr;
+
+use crate::error::DeviceError;
+use crate::ifname;
+
+/// Most queues one device can have (the kernel's `MAX_TAP_QUEUES`).
+pub const KERNEL_MAX_QUEUES: usize = 256;
+
+/// Most queues [`TapDevice::open`](crate::TapDevice::open) attaches to one
+/// multi-queue device: the kernel's limit minus the detached keep-alive fd.
+pub const MAX_QUEUES: usize = KERNEL_MAX_QUEUES - 1;
+
+/// The virtio-net header prepended to every frame on the queue fds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum VnetHdr {
+    /// No header: plain Ethernet frames; no offloads possible.
+    #[default]
+    None,
+    /// The 10-byte `struct virtio_net_hdr`.
+    Basic10,
+    /// The 12-byte `struct virtio_net_hdr_mrg_rxbuf` (also the virtio 1.0
+    /// header): `num_buffers` follows the basic header.
+    MrgRxbuf12,
+}
+
+impl VnetHdr {
+    /// The header length in bytes: 0, 10 or 12.
+    pub const fn len(self) -> usize {
+        match self {
+            VnetHdr::None => 0,
+            VnetHdr::Basic10 => 10,
+            VnetHdr::MrgRxbuf12 => 12,
+        }
+    }
+
+    /// Whether there is no header.
+    pub const fn is_empty(self) -> bool {
+        matches!(self, VnetHdr::None)
+    }
+}
+
+/// The TUN_F_* offload mask given to TUNSETOFFLOAD: which offloaded frames
+/// the application accepts from the kernel (it may always send them).
+///
+/// The kernel's rules, checked by [`Offloads::check`]: every flag needs
+/// [`Offloads::CSUM`]; [`Offloads::TSO_ECN`] needs TSO4 or TSO6;
+/// [`Offloads::USO4`] and [`Offloads::USO6`] go together. [`Offloads::UFO`]
+/// is accepted and ignored by kernels since 4.14.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Offloads(u32);
+
+impl Offloads {
+    /// No offloads: the kernel hands over only complete, checksummed frames.
+    pub const NONE: Offloads = Offloads(0);
+    /// Partial checksums (VIRTIO_NET_HDR_F_NEEDS_CSUM).
+    pub const CSUM: Offloads = Offloads(libc::TUN_F_CSUM);
+    /// TCPv4 segmentation offload.
+    pub const TSO4: Offloads = Offloads(libc::TUN_F_TSO4);
+    /// TCPv6 segmentation offload.
+    pub const TSO6: Offloads = Offloads(libc::TUN_F_TSO6);
+    /// TSO with the ECN bit.
+    pub const TSO_ECN: Offloads = Offloads(libc::TUN_F_TSO_ECN);
+    /// UDP fragmentation offload (obsolete: accepted, ignored).
+    pub const UFO: Offloads = Offloads(libc::TUN_F_UFO);
+    /// UDPv4 segmentation offload (kernel 6.2+, with USO6).
+    pub const USO4: Offloads = Offloads(libc::TUN_F_USO4);
+    /// UDPv6 segmentation offload (kernel 6.2+, with USO4).
+    pub const USO6: Offloads = Offloads(libc::TUN_F_USO6);
+
+    const NAMED: [(Offloads, &'static str); 7] = [
+        (Offloads::CSUM, "CSUM"),
+        (Offloads::TSO4, "TSO4"),
+        (Offloads::TSO6, "TSO6"),
+        (Offloads::TSO_ECN, "TSO_ECN"),
+        (Offloads::UFO, "UFO"),
+        (Offloads::USO4, "USO4"),
+        (Offloads::USO6, "USO6"),
+    ];
+    const ALL_BITS: u32 = 0x7f;
+
+    /// The raw TUN_F_* bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The mask from raw TUN_F_* bits, or `None` if unknown bits are set.
+    pub const fn from_bits(bits: u32) -> Option<Offloads> {
+        if bits & !Self::ALL_BITS == 0 {
+            Some(Offloads(bits))
+        } else {
+            None
+        }
+    }
+
+    /// Whether every flag of `other` is set.
+    pub const fn contains(self, other: Offloads) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether no flag is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether the kernel may hand over coalesced (GSO) frames of up to
+    /// 64 KiB: any segmentation offload is accepted.
+    pub const fn allows_gso_rx(self) -> bool {
+        self.0
+            & (libc::TUN_F_TSO4
+                | libc::TUN_F_TSO6
+                | libc::TUN_F_UFO
+                | libc::TUN_F_USO4
+                | libc::TUN_F_USO6)
+            != 0
+    }
+
+    /// Checks that one received frame fits in `room` bytes of data (one
+    /// buffer's data room, times the segments a read may span): with a
+    /// segmentation offload the kernel hands over frames up to
+    /// [`MAX_FRAME`](tapring_core::config::MAX_FRAME) bytes, which would
+    /// otherwise all be cut and dropped as truncated.
+    pub fn check_rx_room(self, room: usize) -> Result<(), DeviceError> {
+        let need = tapring_core::config::MAX_FRAME as usize + 1;
+        if self.allows_gso_rx() && room < need {
+            return Err(DeviceError::BuffersTooSmallForOffloads {
+                offloads: self,
+                room,
+                need,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the kernel's dependency rules (see the type's docs), without
+    /// a syscall.
+    pub fn check(self) -> Result<(), &'static str> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        if !self.contains(Offloads::CSUM) {
+            return Err("every offload needs CSUM");
+        }
+        if self.contains(Offloads::TSO_ECN)
+            && !self.contains(Offloads::TSO4)
+            && !self.contains(Offloads::TSO6)
+        {
+            return Err("TSO_ECN needs TSO4 or TSO6");
+        }
+        if self.contains(Offloads::USO4) != self.contains(Offloads::USO6) {
+            return Err("USO4 and USO6 must be set together");
+        }
+        Ok(())
+    }
+}
+
+impl BitOr for Offloads {
+    type Output = Offloads;
+    fn bitor(self, rhs: Offloads) -> Offloads {
+        Offloads(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for Offloads {
+    fn bitor_assign(&mut self, rhs: Offloads) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl fmt::Display for Offloads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("NONE");
+        }
+        let mut first = true;
+        for (flag, name) in Self::NAMED {
+            if self.contains(flag) {
+                if !first {
+                    f.write_str("|")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Offloads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Offloads({self})")
+    }
+}
+
+/// An Ethernet (EUI-48) address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// A random, locally administered, unicast address (from /dev/urandom).
+    pub fn random_local() -> std::io::Result<MacAddr> {
+        let mut bytes = [0u8; 6];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+        bytes[0] = (bytes[0] & !0x01) | 0x02;
+        Ok(MacAddr(bytes))
+    }
+
+    /// Whether this is a usable unicast address: the group bit is clear and
+    /// it is not all zero.
+    pub fn is_unicast(&self) -> bool {
+        self.0[0] & 0x01 == 0 && self.0 != [0; 6]
+    }
+
+    /// Whether the locally administered bit is set.
+    pub fn is_local(&self) -> bool {
+        self.0[0] & 0x02 != 0
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MacAddr({self})")
+    }
+}
+
+/// The error of parsing a [`MacAddr`] from text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseMacError;
+
+impl fmt::Display for ParseMacError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected a MAC address like 02:00:00:00:00:01")
+    }
+}
+
+impl std::error::Error for ParseMacError {}
+
+impl FromStr for MacAddr {
+    type Err = ParseMacError;
+    fn from_str(s: &str) -> Result<MacAddr, ParseMacError> {
+        let mut bytes = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in &mut bytes {
+            let part = parts.next().ok_or(ParseMacError)?;
+            if part.is_empty() || part.len() > 2 {
+                return Err(ParseMacError);
+            }
+            *byte = u8::from_str_radix(part, 16).map_err(|_| ParseMacError)?;
+        }
+        if parts.next().is_some() {
+            return Err(ParseMacError);
+        }
+        Ok(MacAddr(bytes))
+    }
+}
+
+/// How to open a TAP device.
+///
+/// `TapConfig::default()` creates a new single-queue device named by the
+/// kernel from the template `tap%d`, without vnet header or offloads, not
+/// persistent, with a random locally administered MAC, the kernel's default
+/// MTU, and down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapConfig {
+    /// The interface name, or a template with one `%d` the kernel numbers.
+    pub name: String,
+    /// Number of queue fds (1..=[`MAX_QUEUES`]); more than one implies
+    /// multi-queue.
+    pub queues: usize,
+    /// Use IFF_MULTI_QUEUE even with one queue (so more queues can attach
+    /// later).
+    pub multi_queue: bool,
+    /// The virtio-net header on every frame.
+    pub vnet_hdr: VnetHdr,
+    /// Exactly the offloads to accept (needs a vnet header when not empty).
+    pub offloads: Offloads,
+    /// Make the device persistent. `false` leaves an existing device's
+    /// persist flag as it is; see [`TapDevice::set_persist`](crate::TapDevice::set_persist).
+    pub persist: bool,
+    /// Only attach to an existing device; fail with
+    /// [`DeviceError::NotFound`] rather than create one.
+    pub attach_only: bool,
+    /// The MAC address. `None`: a random locally administered unicast
+    /// address for a device we create; an existing device keeps its own.
+    pub mac: Option<MacAddr>,
+    /// The MTU. `None` keeps the device's.
+    pub mtu: Option<u32>,
+    /// Bring the interface up (IFF_UP) after configuring it.
+    pub up: bool,
+}
+
+impl Default for TapConfig {
+    fn default() -> Self {
+        TapConfig {
+            name: "tap%d".to_owned(),
+            queues: 1,
+            multi_queue: false,
+            vnet_hdr: VnetHdr::None,
+            offloads: Offloads::NONE,
+            persist: false,
+            attach_only: false,
+            mac: None,
+            mtu: None,
+            up: false,
+        }
+    }
+}
+
+impl TapConfig {
+    /// The default configuration with the interface name (or template)
+    /// `name`.
+    pub fn named(name: impl Into<String>) -> Self {
+        TapConfig {
+            name: name.into(),
+            ..TapConfig::default()
+        }
+    }
+
+    /// Whether the device is opened with IFF_MULTI_QUEUE.
+    pub fn is_multi_queue(&self) -> bool {
+        self.multi_queue || self.queues > 1
+    }
+
+    /// Checks everything that can be checked without a syscall: the name,
+    /// the queue count, offloads against the vnet header, the MAC.
+    pub fn validate(&self) -> Result<(), DeviceError> {
+        ifname::validate(&self.name)?;
+        if self.attach_only && ifname::is_template(&self.name) {
+            return Err(DeviceError::InvalidConfig {
+                reason: "attach_only needs an exact name, not a %d template",
+            });
+        }
+        let max = if self.is_multi_queue() { MAX_QUEUES } else { 1 };
+        if self.queues == 0 || self.queues > MAX_QUEUES {
+            return Err(DeviceError::QueueCount {
+                requested: self.queues,
+                max,
+            });
+        }
+        if !self.offloads.is_empty() && self.vnet_hdr.is_empty() {
+            return Err(DeviceError::InvalidConfig {
+                reason: "offloads need a vnet header (vnet_hdr = Basic10 or MrgRxbuf12)",
+            });
+        }
+        if let Err(reason) = self.offloads.check() {
+            return Err(DeviceError::InvalidConfig { reason });
+        }
+        if let Some(mac) = self.mac
+            && !mac.is_unicast()
+        {
+            return Err(DeviceError::InvalidMac { mac });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offload_rules() {
+        assert!(Offloads::NONE.check().is_ok());
+        assert!(Offloads::TSO4.check().is_err());
+        assert!((Offloads::CSUM | Offloads::TSO4).check().is_ok());
+        assert!((Offloads::CSUM | Offloads::TSO_ECN).check().is_err());
+        assert!((Offloads::CSUM | Offloads::USO4).check().is_err());
+        assert!(
+            (Offloads::CSUM | Offloads::USO4 | Offloads::USO6)
+                .check()
+                .is_ok()
+        );
+        assert_eq!((Offloads::CSUM | Offloads::TSO6).to_string(), "CSUM|TSO6");
+        assert_eq!(Offloads::from_bits(0x80), None);
+    }
+
+    #[test]
+    fn segmentation_offloads_need_room_for_64k_frames() {
+        let standard = 2048;
+        let large = tapring_core::PoolConfig::large(1).data_room as usize;
+        // Checksum offload alone: frames stay within the MTU.
+        assert!(Offloads::CSUM.check_rx_room(standard).is_ok());
+        assert!(Offloads::NONE.check_rx_room(standard).is_ok());
+        for gso in [
+            Offloads::TSO4,
+            Offloads::TSO6,
+            Offloads::UFO,
+            Offloads::USO4 | Offloads::USO6,
+        ] {
+            let o = Offloads::CSUM | gso;
+            let e = o.check_rx_room(standard).expect_err("2 KiB is too small");
+            assert!(
+                matches!(
+                    e,
+                    DeviceError::BuffersTooSmallForOffloads { room: 2048, .. }
+                ),
+                "{e}"
+            );
+            assert!(e.to_string().contains("PoolConfig::large"), "{e}");
+            assert!(o.check_rx_room(large).is_ok(), "{o}: a large pool fits");
+            // Chains of 2 KiB buffers fit when there are enough of them.
+            assert!(o.check_rx_room(standard * 33).is_ok());
+            assert!(o.check_rx_room(standard * 32).is_err());
+        }
+    }
+
+    #[test]
+    fn mac_roundtrip_and_random() {
+        let mac: MacAddr = "02:ab:00:10:ff:01".parse().unwrap();
+        assert_eq!(mac.to_string(), "02:ab:00:10:ff:01");
+        assert!("02:ab:00:10:ff".parse::<MacAddr>().is_err());
+        assert!("02:ab:00:10:ff:01:02".parse::<MacAddr>().is_err());
+        let r = MacAddr::random_local().unwrap();
+        assert!(r.is_unicast() && r.is_local());
+    }
+
+    #[test]
+    fn config_checks_before_syscalls() {
+        let queues0 = TapConfig {
+            queues: 0,
+            ..TapConfig::default()
+        };
+        assert!(matches!(
+            queues0.validate(),
+            Err(DeviceError::QueueCount { requested: 0, .. })
+        ));
+        let queues257 = TapConfig {
+            queues: 257,
+            ..TapConfig::default()
+        };
+        assert!(matches!(
+            queues257.validate(),
+            Err(DeviceError::QueueCount {
+                requested: 257,
+                max: MAX_QUEUES
+            })
+        ));
+        let no_hdr = TapConfig {
+            offloads: Offloads::CSUM,
+            ..TapConfig::default()
+        };
+        assert!(matches!(
+            no_hdr.validate(),
+            Err(DeviceError::InvalidConfig { .. })
+        ));
+        let template_attach = TapConfig {
+            attach_only: true,
+            ..TapConfig::default()
+        };
+        assert!(template_attach.validate().is_err());
+        TapConfig::default().validate().unwrap();
+    }
+}

@@ -1,0 +1,470 @@
+//! [`TapDevice`]: an open TAP interface (its queue fds) and its control
+//! operations.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use crate::config::{MAX_QUEUES, MacAddr, Offloads, TapConfig, VnetHdr};
+use crate::counters::KernelCounters;
+use crate::error::DeviceError;
+use crate::{ifname, netlink, sys};
+
+/// The MTU range of a TAP device in kernels without IFLA_MIN_MTU/MAX_MTU:
+/// tun.c's `MIN_MTU` and `MAX_MTU - ETH_HLEN`.
+const FALLBACK_MTU_RANGE: (u32, u32) = (68, 65535 - 14);
+
+/// An open TAP device: one fd per queue, plus the control operations.
+///
+/// Dropping it closes every fd; a device that is not persistent then
+/// disappears (possibly a moment later, see the crate docs).
+///
+/// Control operations that go by interface name (MTU, MAC, flags, counters)
+/// first ask the fd for the device's current name (TUNGETIFF), then check
+/// that this name still denotes our device in the caller's network
+/// namespace; if not, they fail with [`DeviceError::DeviceGone`] while the
+/// queue fds go on working.
+#[derive(Debug)]
+pub struct TapDevice {
+    queues: Vec<OwnedFd>,
+    /// Multi-queue only: a fd attached and then detached (TUNSETQUEUE
+    /// IFF_DETACH_QUEUE). A detached queue still holds a reference to the
+    /// device (the kernel counts it in `numdisabled`) but is never chosen
+    /// for traffic, so the interface survives even when every data queue is
+    /// closed and reopened, and no frames are lost to it.
+    keep_alive: Option<OwnedFd>,
+    name: String,
+    ifindex: u32,
+    vnet_hdr: VnetHdr,
+    offloads: Offloads,
+    multi_queue: bool,
+}
+
+/// Maps an error of opening `/dev/net/tun`.
+fn open_error(errno: Errno) -> DeviceError {
+    match errno {
+        Errno::ENOENT | Errno::ENODEV | Errno::ENXIO => DeviceError::NoTunDevice,
+        errno => DeviceError::from_errno("open /dev/net/tun", "", errno),
+    }
+}
+
+/// Checks an existing interface `name` against what we are about to ask of
+/// it, from its sysfs `tun_flags`.
+fn check_existing(name: &str, multi_queue: bool) -> Result<(), DeviceError> {
+    let path = format!("/sys/class/net/{name}/tun_flags");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Err(DeviceError::Incompatible {
+            name: name.to_owned(),
+            reason: "it is not a TUN/TAP device",
+        });
+    };
+    let flags = i64::from_str_radix(text.trim().trim_start_matches("0x"), 16).unwrap_or(0);
+    if flags & i64::from(libc::IFF_TAP) == 0 {
+        return Err(DeviceError::Incompatible {
+            name: name.to_owned(),
+            reason: "it is a TUN (layer 3) device, not TAP",
+        });
+    }
+    let is_mq = flags & i64::from(libc::IFF_MULTI_QUEUE) != 0;
+    if is_mq != multi_queue {
+        return Err(DeviceError::Incompatible {
+            name: name.to_owned(),
+            reason: if is_mq {
+                "it is multi-queue; set multi_queue = true"
+            } else {
+                "it is single-queue; use queues = 1 and multi_queue = false"
+            },
+        });
+    }
+    Ok(())
+}
+
+impl TapDevice {
+    /// Creates or attaches the TAP device `config` describes and configures
+    /// it.
+    ///
+    /// Steps: validate `config` (no syscall on error); open one fd per
+    /// queue (`O_RDWR|O_NONBLOCK|O_CLOEXEC`) and TUNSETIFF each with
+    /// `IFF_TAP|IFF_NO_PI` (+ `IFF_MULTI_QUEUE`, `IFF_VNET_HDR`); for
+    /// multi-queue, a detached keep-alive fd; TUNSETVNETHDRSZ; TUNSETOFFLOAD
+    /// with exactly `config.offloads` (0 included: the mask is device-wide
+    /// and survives re-attach); MAC, MTU, up; persist last. On any error
+    /// every fd is closed again, so a device we created (not yet
+    /// persistent) goes away.
+    pub fn open(config: &TapConfig) -> Result<TapDevice, DeviceError> {
+        config.validate()?;
+        let multi_queue = config.is_multi_queue();
+        let existed = !ifname::is_template(&config.name) && ifname::interface_exists(&config.name);
+        if config.attach_only && !existed {
+            return Err(DeviceError::NotFound {
+                name: config.name.clone(),
+            });
+        }
+        if existed {
+            check_existing(&config.name, multi_queue)?;
+        }
+
+        let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+        if multi_queue {
+            flags |= libc::IFF_MULTI_QUEUE;
+        }
+        if !config.vnet_hdr.is_empty() {
+            flags |= libc::IFF_VNET_HDR;
+        }
+        let mut name = config.name.clone();
+        let attach = |name: &str| -> Result<(OwnedFd, String), DeviceError> {
+            let fd = sys::open_tun().map_err(open_error)?;
+            let chosen =
+                sys::tun_set_iff(fd.as_fd(), name, flags).map_err(|errno| match errno {
+                    Errno::EBUSY => DeviceError::NameBusy {
+                        name: name.to_owned(),
+                    },
+                    Errno::E2BIG => DeviceError::QueueCount {
+                        requested: config.queues,
+                        max: MAX_QUEUES,
+                    },
+                    Errno::EINVAL if existed => DeviceError::Incompatible {
+                        name: name.to_owned(),
+                        reason: "its TUN/TAP type or multi-queue flag differs",
+                    },
+                    errno => DeviceError::from_errno("TUNSETIFF", name, errno),
+                })?;
+            Ok((fd, chosen))
+        };
+        let mut queues = Vec::with_capacity(config.queues);
+        for _ in 0..config.queues {
+            let (fd, chosen) = attach(&name)?;
+            // The first TUNSETIFF expands a template; the others attach to
+            // the name it chose.
+            name = chosen;
+            queues.push(fd);
+        }
+        let keep_alive = if multi_queue {
+            let (fd, _) = attach(&name)?;
+            sys::tun_set_queue(fd.as_fd(), false)
+                .map_err(|errno| DeviceError::from_errno("TUNSETQUEUE detach", &name, errno))?;
+            Some(fd)
+        } else {
+            None
+        };
+
+        let control = queues[0].as_fd();
+        if !config.vnet_hdr.is_empty() {
+            let len = config.vnet_hdr.len() as libc::c_int;
+            sys::tun_set_vnet_hdr_sz(control, len)
+                .map_err(|errno| DeviceError::from_errno("TUNSETVNETHDRSZ", &name, errno))?;
+        }
+        sys::tun_set_offload(control, config.offloads.bits()).map_err(|errno| match errno {
+            Errno::EINVAL => DeviceError::OffloadsRejected {
+                offloads: config.offloads,
+            },
+            errno => DeviceError::from_errno("TUNSETOFFLOAD", &name, errno),
+        })?;
+        let sock = sys::control_socket().map_err(|errno| DeviceError::Os {
+            op: "socket",
+            errno,
+        })?;
+        let ifindex = sys::if_get_index(sock.as_fd(), &name)
+            .map_err(|errno| DeviceError::from_errno("SIOCGIFINDEX", &name, errno))?;
+
+        let device = TapDevice {
+            queues,
+            keep_alive,
+            name,
+            ifindex,
+            vnet_hdr: config.vnet_hdr,
+            offloads: config.offloads,
+            multi_queue,
+        };
+        let mac = match config.mac {
+            Some(mac) => Some(mac),
+            None if !existed => Some(MacAddr::random_local().map_err(|e| DeviceError::Os {
+                op: "read /dev/urandom",
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?),
+            None => None,
+        };
+        if let Some(mac) = mac {
+            device.set_mac(mac)?;
+        }
+        if let Some(mtu) = config.mtu {
+            device.set_mtu(mtu)?;
+        }
+        if config.up {
+            device.set_up(true)?;
+        }
+        if config.persist {
+            device.set_persist(true)?;
+        }
+        Ok(device)
+    }
+
+    /// The interface name when the device was opened (the kernel's choice
+    /// for a template). See [`TapDevice::current_name`] for renames.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The interface index when the device was opened.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// The number of data queues (fds).
+    pub fn num_queues(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Whether the device is multi-queue (IFF_MULTI_QUEUE).
+    pub fn is_multi_queue(&self) -> bool {
+        self.multi_queue
+    }
+
+    /// The fd of queue `q`, for the data path (read/write frames).
+    ///
+    /// # Panics
+    /// If `q >= self.num_queues()`.
+    pub fn queue_fd(&self, q: usize) -> BorrowedFd<'_> {
+        match self.queues.get(q) {
+            Some(fd) => fd.as_fd(),
+            None => panic!(
+                "queue {q} out of range: the device has {} queues",
+                self.queues.len()
+            ),
+        }
+    }
+
+    /// The vnet header configured at open: 0, 10 or 12 bytes.
+    pub fn vnet_hdr_len(&self) -> usize {
+        self.vnet_hdr.len()
+    }
+
+    /// The vnet header length the kernel uses (TUNGETVNETHDRSZ); meaningful
+    /// only with a vnet header.
+    pub fn kernel_vnet_hdr_len(&self) -> Result<usize, DeviceError> {
+        let len = self
+            .tun_ioctl(sys::tun_get_vnet_hdr_sz)
+            .map_err(|errno| DeviceError::from_errno("TUNGETVNETHDRSZ", &self.name, errno))?;
+        Ok(usize::try_from(len).unwrap_or(0))
+    }
+
+    /// The offload mask last set through this handle.
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    /// Sets the device-wide TUN_F_* mask to exactly `offloads`.
+    pub fn set_offloads(&mut self, offloads: Offloads) -> Result<(), DeviceError> {
+        if !offloads.is_empty() && self.vnet_hdr.is_empty() {
+            return Err(DeviceError::InvalidConfig {
+                reason: "offloads need a vnet header; reopen with vnet_hdr set",
+            });
+        }
+        offloads
+            .check()
+            .map_err(|reason| DeviceError::InvalidConfig { reason })?;
+        self.tun_ioctl(|fd| sys::tun_set_offload(fd, offloads.bits()))
+            .map_err(|errno| match errno {
+                Errno::EINVAL => DeviceError::OffloadsRejected { offloads },
+                errno => DeviceError::from_errno("TUNSETOFFLOAD", &self.name, errno),
+            })?;
+        self.offloads = offloads;
+        Ok(())
+    }
+
+    /// The device's current name, asked of the fd (TUNGETIFF): it changes
+    /// when someone renames the interface.
+    pub fn current_name(&self) -> Result<String, DeviceError> {
+        self.tun_ioctl(sys::tun_get_iff)
+            .map(|(name, _)| name)
+            .map_err(|errno| DeviceError::from_errno("TUNGETIFF", &self.name, errno))
+    }
+
+    /// The device's TUN flags (IFF_TAP, IFF_MULTI_QUEUE, IFF_VNET_HDR,
+    /// IFF_PERSIST, ...), asked of the fd.
+    pub fn tun_flags(&self) -> Result<u32, DeviceError> {
+        self.tun_ioctl(sys::tun_get_iff)
+            .map(|(_, flags)| flags as u32)
+            .map_err(|errno| DeviceError::from_errno("TUNGETIFF", &self.name, errno))
+    }
+
+    /// Makes the device persistent (it outlives its fds) or not.
+    pub fn set_persist(&self, persist: bool) -> Result<(), DeviceError> {
+        self.tun_ioctl(|fd| sys::tun_set_persist(fd, persist))
+            .map_err(|errno| DeviceError::from_errno("TUNSETPERSIST", &self.name, errno))
+    }
+
+    /// Lets user `uid` attach to the persistent device without
+    /// CAP_NET_ADMIN.
+    pub fn set_owner(&self, uid: u32) -> Result<(), DeviceError> {
+        self.tun_ioctl(|fd| sys::tun_set_owner(fd, uid))
+            .map_err(|errno| DeviceError::from_errno("TUNSETOWNER", &self.name, errno))
+    }
+
+    /// Lets group `gid` attach to the persistent device without
+    /// CAP_NET_ADMIN.
+    pub fn set_group(&self, gid: u32) -> Result<(), DeviceError> {
+        self.tun_ioctl(|fd| sys::tun_set_group(fd, gid))
+            .map_err(|errno| DeviceError::from_errno("TUNSETGROUP", &self.name, errno))
+    }
+
+    /// The MTU.
+    pub fn mtu(&self) -> Result<u32, DeviceError> {
+        let (sock, name) = self.locate()?;
+        sys::if_get_mtu(sock.as_fd(), &name)
+            .map_err(|errno| DeviceError::from_errno("SIOCGIFMTU", &name, errno))
+    }
+
+    /// The MTU range the kernel allows for this device (rtnetlink
+    /// IFLA_MIN_MTU/IFLA_MAX_MTU; tun.c's 68..=65521 if the kernel does not
+    /// say).
+    pub fn mtu_range(&self) -> Result<(u32, u32), DeviceError> {
+        match netlink::mtu_range(self.ifindex) {
+            Ok(range) => Ok(range),
+            Err(Errno::ENODEV) => Err(DeviceError::DeviceGone {
+                name: self.name.clone(),
+            }),
+            Err(_) => Ok(FALLBACK_MTU_RANGE),
+        }
+    }
+
+    /// Sets the MTU; out of range gives [`DeviceError::MtuOutOfRange`] and
+    /// leaves the MTU unchanged.
+    pub fn set_mtu(&self, mtu: u32) -> Result<(), DeviceError> {
+        let (sock, name) = self.locate()?;
+        let (min, max) = self.mtu_range()?;
+        let out_of_range = DeviceError::MtuOutOfRange {
+            requested: mtu,
+            min,
+            max,
+        };
+        if mtu < min || mtu > max {
+            return Err(out_of_range);
+        }
+        sys::if_set_mtu(sock.as_fd(), &name, mtu).map_err(|errno| match errno {
+            Errno::EINVAL => out_of_range,
+            errno => DeviceError::from_errno("SIOCSIFMTU", &name, errno),
+        })
+    }
+
+    /// The MAC address.
+    pub fn mac(&self) -> Result<MacAddr, DeviceError> {
+        let (sock, name) = self.locate()?;
+        sys::if_get_hwaddr(sock.as_fd(), &name)
+            .map(MacAddr)
+            .map_err(|errno| DeviceError::from_errno("SIOCGIFHWADDR", &name, errno))
+    }
+
+    /// Sets the MAC address (must be unicast and not zero; a TAP accepts
+    /// it while up).
+    pub fn set_mac(&self, mac: MacAddr) -> Result<(), DeviceError> {
+        if !mac.is_unicast() {
+            return Err(DeviceError::InvalidMac { mac });
+        }
+        let (sock, name) = self.locate()?;
+        sys::if_set_hwaddr(sock.as_fd(), &name, mac.0).map_err(|errno| match errno {
+            Errno::EADDRNOTAVAIL => DeviceError::InvalidMac { mac },
+            errno => DeviceError::from_errno("SIOCSIFHWADDR", &name, errno),
+        })
+    }
+
+    /// Brings the interface up or down (IFF_UP).
+    pub fn set_up(&self, up: bool) -> Result<(), DeviceError> {
+        self.set_flag(libc::IFF_UP, up)
+    }
+
+    /// Whether the interface is administratively up (IFF_UP).
+    pub fn is_up(&self) -> Result<bool, DeviceError> {
+        self.flag(libc::IFF_UP)
+    }
+
+    /// Whether the interface is up and has carrier (IFF_RUNNING): a TAP has
+    /// carrier while at least one queue fd is attached.
+    pub fn is_running(&self) -> Result<bool, DeviceError> {
+        self.flag(libc::IFF_RUNNING)
+    }
+
+    /// Sets promiscuous mode (IFF_PROMISC).
+    pub fn set_promisc(&self, on: bool) -> Result<(), DeviceError> {
+        self.set_flag(libc::IFF_PROMISC, on)
+    }
+
+    /// Whether promiscuous mode is on.
+    pub fn promisc(&self) -> Result<bool, DeviceError> {
+        self.flag(libc::IFF_PROMISC)
+    }
+
+    /// Sets all-multicast mode (IFF_ALLMULTI).
+    pub fn set_allmulti(&self, on: bool) -> Result<(), DeviceError> {
+        self.set_flag(libc::IFF_ALLMULTI, on)
+    }
+
+    /// Whether all-multicast mode is on.
+    pub fn allmulti(&self) -> Result<bool, DeviceError> {
+        self.flag(libc::IFF_ALLMULTI)
+    }
+
+    /// The interface's counters, as the kernel keeps them. Note the
+    /// direction: frames written to a queue fd are the interface's `rx_*`;
+    /// frames the kernel queued for us are its `tx_*`, and frames dropped
+    /// because a queue's ring was full are its `tx_dropped`.
+    pub fn kernel_counters(&self) -> Result<KernelCounters, DeviceError> {
+        let (_sock, name) = self.locate()?;
+        KernelCounters::read_sysfs(&name)
+            .map_err(|errno| DeviceError::from_errno("read statistics", &name, errno))
+    }
+
+    /// Runs a fd-based TUN ioctl on the first queue fd that is attached (a
+    /// queue detached through TUNSETQUEUE answers EBADFD).
+    fn tun_ioctl<T>(&self, op: impl Fn(BorrowedFd<'_>) -> nix::Result<T>) -> nix::Result<T> {
+        let mut result = Err(Errno::EBADFD);
+        for fd in &self.queues {
+            result = op(fd.as_fd());
+            if !matches!(result, Err(Errno::EBADFD)) {
+                break;
+            }
+        }
+        result
+    }
+
+    /// The device's current name, checked to denote our device in the
+    /// caller's network namespace, and a control socket there.
+    fn locate(&self) -> Result<(OwnedFd, String), DeviceError> {
+        let name = self.current_name()?;
+        let sock = sys::control_socket().map_err(|errno| DeviceError::Os {
+            op: "socket",
+            errno,
+        })?;
+        match sys::if_get_index(sock.as_fd(), &name) {
+            Ok(index) if index == self.ifindex => Ok((sock, name)),
+            Ok(_) | Err(Errno::ENODEV) => Err(DeviceError::DeviceGone { name }),
+            Err(errno) => Err(DeviceError::from_errno("SIOCGIFINDEX", &name, errno)),
+        }
+    }
+
+    fn flag(&self, flag: libc::c_int) -> Result<bool, DeviceError> {
+        let (sock, name) = self.locate()?;
+        let flags = sys::if_get_flags(sock.as_fd(), &name)
+            .map_err(|errno| DeviceError::from_errno("SIOCGIFFLAGS", &name, errno))?;
+        Ok(flags & flag != 0)
+    }
+
+    fn set_flag(&self, flag: libc::c_int, on: bool) -> Result<(), DeviceError> {
+        let (sock, name) = self.locate()?;
+        let flags = sys::if_get_flags(sock.as_fd(), &name)
+            .map_err(|errno| DeviceError::from_errno("SIOCGIFFLAGS", &name, errno))?;
+        let wanted = if on { flags | flag } else { flags & !flag };
+        if wanted == flags {
+            return Ok(());
+        }
+        sys::if_set_flags(sock.as_fd(), &name, wanted)
+            .map_err(|errno| DeviceError::from_errno("SIOCSIFFLAGS", &name, errno))
+    }
+}
+
+impl TapDevice {
+    /// Whether a detached keep-alive fd is held (multi-queue devices).
+    pub fn has_keep_alive(&self) -> bool {
+        self.keep_alive.is_some()
+    }
+}

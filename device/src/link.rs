@@ -1,0 +1,115 @@
+//! Link-layer tools that work on any interface, not only TAP devices: an
+//! `AF_PACKET` socket to inject and capture frames, and the kernel's view
+//! of an interface's offload features. Tests and traffic tools use them to
+//! check a TAP port against the kernel.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::MsgFlags;
+
+use crate::error::DeviceError;
+use crate::sys;
+
+/// `ETH_P_ALL`: every frame.
+pub const ETH_P_ALL: u16 = 0x0003;
+/// `ETH_P_IP`.
+pub const ETH_P_IP: u16 = 0x0800;
+
+/// An `AF_PACKET` raw socket bound to one interface (in the caller's
+/// network namespace): frames sent on it leave through the interface (so a
+/// TAP queue reads them), and with [`ETH_P_ALL`] it captures every frame
+/// the interface receives (what a TAP queue writes).
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: OwnedFd,
+}
+
+impl PacketSocket {
+    /// A socket bound to `ifindex` for EtherType `ethertype` (host order):
+    /// sent frames get it as their protocol (the kernel's flow hash uses
+    /// it: give [`ETH_P_IP`] for IPv4 frames); it receives frames of that
+    /// type ([`ETH_P_ALL`]: all).
+    pub fn bind(ifindex: u32, ethertype: u16) -> Result<PacketSocket, DeviceError> {
+        sys::packet_socket(ifindex, ethertype)
+            .map(|fd| PacketSocket { fd })
+            .map_err(|errno| DeviceError::Os {
+                op: "AF_PACKET socket",
+                errno,
+            })
+    }
+
+    /// Sends one frame out of the interface, retrying for up to a second
+    /// while the device queue is full (ENOBUFS/EAGAIN).
+    pub fn send(&self, frame: &[u8]) -> Result<(), DeviceError> {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            match nix::sys::socket::send(self.fd.as_raw_fd(), frame, MsgFlags::empty()) {
+                Ok(_) => return Ok(()),
+                Err(Errno::ENOBUFS | Errno::EAGAIN | Errno::EINTR) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(errno) => {
+                    return Err(DeviceError::Os {
+                        op: "AF_PACKET send",
+                        errno,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Receives one frame into `buf`, waiting up to `timeout`; `None` on
+    /// timeout. Returns the frame's full length (it may exceed `buf`).
+    pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> Result<Option<usize>, DeviceError> {
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => return Ok(None),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(errno) => return Err(DeviceError::Os { op: "poll", errno }),
+        }
+        match nix::sys::socket::recv(
+            self.fd.as_raw_fd(),
+            buf,
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+        ) {
+            Ok(n) => Ok(Some(n)),
+            Err(Errno::EAGAIN | Errno::EINTR) => Ok(None),
+            Err(errno) => Err(DeviceError::Os {
+                op: "AF_PACKET recv",
+                errno,
+            }),
+        }
+    }
+}
+
+/// Offload features the kernel has turned on for an interface, as the
+/// legacy ethtool getters report them (the same as `ethtool -k`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KernelFeatures {
+    /// Any transmit checksum offload (TUN_F_CSUM turns it on for a TAP).
+    pub tx_checksum: bool,
+    /// Any TCP segmentation offload (TUN_F_TSO4/TSO6).
+    pub tso: bool,
+}
+
+/// Reads [`KernelFeatures`] of interface `name` (SIOCETHTOOL
+/// ETHTOOL_GTXCSUM and ETHTOOL_GTSO). Needs no ethtool binary.
+pub fn ethtool_features(name: &str) -> Result<KernelFeatures, DeviceError> {
+    let sock = sys::control_socket().map_err(|errno| DeviceError::Os {
+        op: "socket",
+        errno,
+    })?;
+    let get = |cmd, op| {
+        sys::ethtool_get_value(sock.as_fd(), name, cmd)
+            .map(|v| v != 0)
+            .map_err(|errno| DeviceError::from_errno(op, name, errno))
+    };
+    Ok(KernelFeatures {
+        tx_checksum: get(sys::ETHTOOL_GTXCSUM, "ETHTOOL_GTXCSUM")?,
+        tso: get(sys::ETHTOOL_GTSO, "ETHTOOL_GTSO")?,
+    })
+}

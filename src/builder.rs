@@ -1,0 +1,231 @@
+//! [`PortBuilder`]: names a TAP device and its options, and opens it as an
+//! [`AnyPort`] over a pool.
+
+use tapring_core::Pool;
+use tapring_device::{MacAddr, Offloads, TapConfig, VnetHdr};
+
+#[cfg(feature = "rw")]
+use tapring_rw::{RwOptions, RwPort};
+#[cfg(feature = "uring")]
+use tapring_uring::{UringConfig, UringError, UringPort};
+
+use crate::{AnyPort, Backend, PortError};
+
+/// Builds a port: the device, its options and the backend, then
+/// [`open`](PortBuilder::open) over a [`Pool`].
+///
+/// ```no_run
+/// use tapring::prelude::*;
+///
+/// let pool = Pool::new(PoolConfig::standard(8192))?;
+/// let mut port = PortBuilder::new("tr0").queues(2).mtu(9000).up(true).open(&pool)?;
+/// println!("{} driven by {}", port.name(), port.backend());
+/// let (mut rx, mut tx) = (port.take_rx(0)?, port.take_tx(0)?);
+/// let mut burst: Burst = Burst::new();
+/// rx.wait(Some(std::time::Duration::from_millis(100)))?; // idle costs no CPU
+/// rx.rx_burst(&mut burst)?;
+/// tx.tx_burst(&mut burst)?; // takes a prefix; the rest stays in the burst
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// The owner and group of a persistent device are set on the open port
+/// (`port.device().set_owner(uid)`).
+///
+/// Backend-specific tuning lives in one nested place per backend:
+/// [`io_uring`](PortBuilder::io_uring) takes a whole `UringConfig` (Rx
+/// mode, ring depths, registered buffers, SQPOLL) and
+/// [`read_write`](PortBuilder::read_write) an `RwOptions` (burst, Rx
+/// chains). The port id set here overrides theirs.
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `open`"]
+pub struct PortBuilder {
+    device: TapConfig,
+    backend: Backend,
+    port_id: u16,
+    #[cfg(feature = "uring")]
+    uring: UringConfig,
+    #[cfg(feature = "rw")]
+    rw: RwOptions,
+}
+
+impl PortBuilder {
+    /// A port on the TAP device `name` (created if it does not exist; a
+    /// template with one `%d` lets the kernel number it), one queue, no
+    /// virtio-net header, no offloads, [`Backend::Auto`].
+    pub fn new(name: impl Into<String>) -> PortBuilder {
+        PortBuilder::from_device(TapConfig::named(name))
+    }
+
+    /// A port on the device `config` describes in full (every device
+    /// option, including the ones without a builder method).
+    pub fn from_device(config: TapConfig) -> PortBuilder {
+        PortBuilder {
+            device: config,
+            backend: Backend::Auto,
+            port_id: 0,
+            #[cfg(feature = "uring")]
+            uring: UringConfig::default(),
+            #[cfg(feature = "rw")]
+            rw: RwOptions::default(),
+        }
+    }
+
+    /// The data path (default [`Backend::Auto`]).
+    pub fn backend(mut self, backend: Backend) -> PortBuilder {
+        self.backend = backend;
+        self
+    }
+
+    /// Queue pairs (1 by default; more makes the device multi-queue, one
+    /// fd per queue, and the kernel spreads flows over them).
+    pub fn queues(mut self, queues: usize) -> PortBuilder {
+        self.device.queues = queues;
+        self
+    }
+
+    /// The virtio-net header carried before every frame.
+    pub fn vnet_hdr(mut self, vnet_hdr: VnetHdr) -> PortBuilder {
+        self.device.vnet_hdr = vnet_hdr;
+        self
+    }
+
+    /// The offloads to negotiate (checksum, TSO, USO...). They need a
+    /// virtio-net header: without one set, the 12-byte header is chosen.
+    /// Segmentation offloads need 64 KiB of read room per frame
+    /// (`PoolConfig::large`).
+    pub fn offloads(mut self, offloads: Offloads) -> PortBuilder {
+        self.device.offloads = offloads;
+        if !offloads.is_empty() && self.device.vnet_hdr == VnetHdr::None {
+            self.device.vnet_hdr = VnetHdr::MrgRxbuf12;
+        }
+        self
+    }
+
+    /// The MTU to set on the device.
+    pub fn mtu(mut self, mtu: u32) -> PortBuilder {
+        self.device.mtu = Some(mtu);
+        self
+    }
+
+    /// The MAC address to set on the device.
+    pub fn mac(mut self, mac: MacAddr) -> PortBuilder {
+        self.device.mac = Some(mac);
+        self
+    }
+
+    /// Bring the interface up after configuring it.
+    pub fn up(mut self, up: bool) -> PortBuilder {
+        self.device.up = up;
+        self
+    }
+
+    /// Make the device persistent (it outlives the port).
+    pub fn persist(mut self, persist: bool) -> PortBuilder {
+        self.device.persist = persist;
+        self
+    }
+
+    /// Only attach to an existing device; never create one.
+    pub fn attach_only(mut self, attach_only: bool) -> PortBuilder {
+        self.device.attach_only = attach_only;
+        self
+    }
+
+    /// The port number stamped on every received packet (`Pkt::port`).
+    pub fn port_id(mut self, port_id: u16) -> PortBuilder {
+        self.port_id = port_id;
+        self
+    }
+
+    /// io_uring tuning: Rx mode, ring depths, registered buffers, SQPOLL.
+    #[cfg(feature = "uring")]
+    pub fn io_uring(mut self, config: UringConfig) -> PortBuilder {
+        self.uring = config;
+        self
+    }
+
+    /// read/write tuning: burst bound, buffers per received frame.
+    #[cfg(feature = "rw")]
+    pub fn read_write(mut self, options: RwOptions) -> PortBuilder {
+        self.rw = options;
+        self
+    }
+
+    /// The device configuration as it stands.
+    pub fn device_config(&self) -> &TapConfig {
+        &self.device
+    }
+
+    /// Opens (creates or attaches to) the device and prepares its queues,
+    /// with buffers from `pool`.
+    pub fn open(&self, pool: &Pool) -> Result<AnyPort, PortError> {
+        match self.backend {
+            Backend::IoUring => self.open_uring(pool),
+            Backend::ReadWrite => self.open_rw(pool, None),
+            _ => self.open_auto(pool),
+        }
+    }
+
+    #[cfg(feature = "uring")]
+    fn open_uring(&self, pool: &Pool) -> Result<AnyPort, PortError> {
+        let config = UringConfig {
+            port_id: self.port_id,
+            ..self.uring
+        };
+        Ok(AnyPort::IoUring(UringPort::open(
+            &self.device,
+            pool,
+            config,
+        )?))
+    }
+
+    #[cfg(not(feature = "uring"))]
+    fn open_uring(&self, _pool: &Pool) -> Result<AnyPort, PortError> {
+        Err(PortError::NotCompiled {
+            backend: Backend::IoUring,
+            feature: "uring",
+        })
+    }
+
+    #[cfg(feature = "rw")]
+    fn open_rw(&self, pool: &Pool, fallback: Option<String>) -> Result<AnyPort, PortError> {
+        let options = RwOptions {
+            port_id: self.port_id,
+            ..self.rw
+        };
+        Ok(AnyPort::ReadWrite(
+            RwPort::open(&self.device, pool, options)?,
+            fallback,
+        ))
+    }
+
+    #[cfg(not(feature = "rw"))]
+    fn open_rw(&self, _pool: &Pool, _fallback: Option<String>) -> Result<AnyPort, PortError> {
+        Err(PortError::NotCompiled {
+            backend: Backend::ReadWrite,
+            feature: "rw",
+        })
+    }
+
+    /// io_uring, falling back to read/write where io_uring is disabled or
+    /// lacks what the configuration needs.
+    fn open_auto(&self, pool: &Pool) -> Result<AnyPort, PortError> {
+        #[cfg(all(feature = "uring", feature = "rw"))]
+        {
+            match self.open_uring(pool) {
+                Err(PortError::IoUring(
+                    e @ (UringError::Disabled { .. } | UringError::Unsupported { .. }),
+                )) => self.open_rw(pool, Some(e.to_string())),
+                other => other,
+            }
+        }
+        #[cfg(all(feature = "uring", not(feature = "rw")))]
+        {
+            self.open_uring(pool)
+        }
+        #[cfg(not(feature = "uring"))]
+        {
+            self.open_rw(pool, None)
+        }
+    }
+}

@@ -1,0 +1,1385 @@
+//! The real-TAP conformance suite of tapring's data paths, written once,
+//! generic over a [`SuiteBackend`], so every backend (the read/write port
+//! of `tapring-rw`, the io_uring port of `tapring-uring`, ...) runs the
+//! very same cases against the kernel, each from its own `tests/`.
+//!
+//! A backend plugs in with a unit type implementing [`SuiteBackend`] and
+//! one line in an integration test file, which expands to one `#[test]`
+//! per case:
+//!
+//! ```ignore
+//! // backend-uring/tests/suite.rs
+//! struct Uring;
+//! impl tapring_testkit::suite::SuiteBackend for Uring {
+//!     const NAME: &'static str = "uring";
+//!     const RX_CHAINS: bool = false;
+//!     type Port = tapring_uring::UringPort;
+//!     fn open(
+//!         cfg: &tapring_device::TapConfig,
+//!         pool: &tapring_core::Pool,
+//!         opts: &tapring_testkit::suite::SuiteOptions,
+//!     ) -> Result<Self::Port, Box<dyn std::error::Error>> {
+//!         Ok(tapring_uring::UringPort::open(cfg, pool, /* ... */)?)
+//!     }
+//! }
+//! tapring_testkit::tap_suite!(Uring);
+//! ```
+//!
+//! Every case: skips unless [`require_tap`] says real TAP devices are
+//! available; runs alone (a process-wide lock, so fd counts are exact);
+//! names its interface with [`unique_name`](crate::unique_name) and holds guards that delete
+//! interfaces and namespaces even on panic; keeps IPv6 off the interface so
+//! the kernel sends nothing of its own; and ends by dropping queues and
+//! port and asserting that every pool buffer is back and no fd leaked.
+
+use std::collections::{BTreeSet, HashSet};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tapring_core::{
+    Burst, Checksum, Gso, GsoKind, Offload, Pkt, Pool, PoolConfig, Port, PortInfo, QueueStats,
+    RxQueue, TxQueue,
+};
+
+use crate::packet::{
+    ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_ETHERTYPE, respond, test_frame, test_frame_seq,
+    udp_frame, udp_frame_seq,
+};
+use crate::{InterfaceGuard, NetnsGuard, disable_ipv6, quiet_ip, require_tap};
+use tapring_device::{Offloads, TapConfig, VnetHdr};
+
+/// Options a case asks of the backend's port, beyond the [`TapConfig`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SuiteOptions {
+    /// Buffers one received frame may span (1: no chains). Only cases of
+    /// backends with [`SuiteBackend::RX_CHAINS`] ask for more than 1.
+    pub rx_segments: u16,
+}
+
+impl Default for SuiteOptions {
+    fn default() -> Self {
+        SuiteOptions { rx_segments: 1 }
+    }
+}
+
+/// A data-path backend under test.
+pub trait SuiteBackend {
+    /// Name in messages.
+    const NAME: &'static str;
+    /// Whether the port can receive a frame larger than one buffer into a
+    /// chain ([`SuiteOptions::rx_segments`] > 1). If not, that case passes
+    /// without running.
+    const RX_CHAINS: bool;
+    /// The port type.
+    type Port: Port;
+    /// Opens a port on a new TAP device described by `cfg` (a fresh name,
+    /// not a template), with buffers from `pool`. The port stamps port id 0
+    /// on received packets.
+    fn open(
+        cfg: &TapConfig,
+        pool: &Pool,
+        opts: &SuiteOptions,
+    ) -> Result<Self::Port, Box<dyn std::error::Error>>;
+}
+
+/// Expands to one `#[test]` per suite case for backend `$backend` (a type
+/// implementing [`SuiteBackend`]). Use it at the top level of an
+/// integration test file.
+#[macro_export]
+macro_rules! tap_suite {
+    ($backend:ty) => {
+        $crate::tap_suite!(
+            $backend;
+            rx_frames_arrive_in_order,
+            rx_oversize_frame_is_truncated_and_counted,
+            rx_chain_when_frame_exceeds_buffer,
+            rx_pool_exhausted_counts_nombuf,
+            tx_frames_are_captured_in_order,
+            tx_chain_of_three_segments_is_one_frame,
+            tx_oversize_is_rejected_and_freed,
+            tx_runt_is_counted,
+            tx_link_down_is_consumed_as_io_error,
+            vnet_hdr_12_round_trip,
+            multi_queue_1,
+            multi_queue_2,
+            multi_queue_4,
+            imissed_counts_kernel_ring_drops,
+            take_queue_twice_is_an_error,
+            kernel_peer_ping,
+            gso_frames_up_to_64k_cross_a_bridge,
+            kernel_finishes_what_the_headers_helper_asked,
+        );
+    };
+    ($backend:ty; $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::suite::$case::<$backend>();
+            }
+        )+
+    };
+}
+
+/// How long a case waits for frames that should arrive at once.
+const PATIENCE: Duration = Duration::from_secs(3);
+
+/// Serialises the cases of one process, so fd counts mean something.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One case's world: a pool, a port on a fresh interface, the guards, and
+/// what to check at the end.
+struct Fixture<B: SuiteBackend> {
+    port: Option<B::Port>,
+    pool: Pool,
+    name: String,
+    info: PortInfo,
+    fds_before: BTreeSet<i32>,
+    _guard: InterfaceGuard,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl<B: SuiteBackend> Fixture<B> {
+    /// A port with `queues` queues and virtio-net header `vnet` on a fresh
+    /// interface (IPv6 off, up unless `up` is false), buffers from a pool
+    /// shaped `pool_cfg`.
+    fn new(queues: usize, vnet: VnetHdr, pool_cfg: PoolConfig, opts: SuiteOptions) -> Self {
+        Self::with(queues, vnet, pool_cfg, opts, true)
+    }
+
+    fn with(
+        queues: usize,
+        vnet: VnetHdr,
+        pool_cfg: PoolConfig,
+        opts: SuiteOptions,
+        up: bool,
+    ) -> Self {
+        let lock = serial();
+        let fds_before = open_fds();
+        let name = super::unique_name("trs");
+        let guard = InterfaceGuard::new(&name);
+        let pool = Pool::new(pool_cfg).expect("test pool");
+        let cfg = TapConfig {
+            queues,
+            multi_queue: queues > 1,
+            vnet_hdr: vnet,
+            up: false,
+            ..TapConfig::named(&name)
+        };
+        let port =
+            B::open(&cfg, &pool, &opts).unwrap_or_else(|e| panic!("{}: open {name}: {e}", B::NAME));
+        assert!(disable_ipv6(&name), "disable IPv6 on {name}");
+        if up {
+            assert!(
+                quiet_ip(&["link", "set", "dev", &name, "up"]),
+                "ip link set up"
+            );
+        }
+        let info = port.info();
+        Fixture {
+            port: Some(port),
+            pool,
+            name,
+            info,
+            fds_before,
+            _guard: guard,
+            _lock: lock,
+        }
+    }
+
+    fn port(&mut self) -> &mut B::Port {
+        self.port.as_mut().expect("port open")
+    }
+
+    fn rx(&mut self, q: u16) -> <B::Port as Port>::Rx {
+        self.port()
+            .take_rx(q)
+            .unwrap_or_else(|e| panic!("take_rx({q}): {e}"))
+    }
+
+    fn tx(&mut self, q: u16) -> <B::Port as Port>::Tx {
+        self.port()
+            .take_tx(q)
+            .unwrap_or_else(|e| panic!("take_tx({q}): {e}"))
+    }
+
+    /// A socket that injects frames of `ethertype` into the interface.
+    fn injector(&self, ethertype: u16) -> PacketSocket {
+        PacketSocket::bind(self.info.ifindex, ethertype).expect("AF_PACKET socket")
+    }
+
+    /// Drops the port (queues must be dropped by the caller first) and
+    /// checks that every buffer is back and no fd leaked.
+    fn finish(mut self) {
+        drop(self.port.take());
+        assert_eq!(
+            self.pool.stats().in_use,
+            0,
+            "{}: every buffer back in the pool",
+            B::NAME
+        );
+        assert_fds_closed(&self.fds_before, B::NAME);
+    }
+}
+
+/// Asserts that every fd opened since `before` is closed again, after a
+/// moment: a non-persistent device goes away with its last fd (io_uring
+/// may take a moment). Compared as sets: fds other threads open for a
+/// moment (the test harness, other cases' skip checks) must not count.
+fn assert_fds_closed(before: &BTreeSet<i32>, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut new = new_fds(before);
+    while !new.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        new = new_fds(before);
+    }
+    assert!(new.is_empty(), "{who}: fds leaked: {new:?}");
+}
+
+/// Two ports on fresh interfaces, enslaved to a fresh Linux bridge, all up
+/// with IPv6 off; everything deleted on drop (also on panic).
+struct BridgedPair<B: SuiteBackend> {
+    a: Option<B::Port>,
+    b: Option<B::Port>,
+    pool: Pool,
+    fds_before: BTreeSet<i32>,
+    // Declared last: dropped after the ports, so the devices go first.
+    _guards: [InterfaceGuard; 3],
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl<B: SuiteBackend> BridgedPair<B> {
+    /// Opens port A with `cfg_a` and port B with `cfg_b` (each applied to a
+    /// fresh name), buffers from a pool shaped `pool_cfg`, and bridges them.
+    fn new(
+        prefix: &str,
+        pool_cfg: PoolConfig,
+        cfg_a: impl Fn(TapConfig) -> TapConfig,
+        cfg_b: impl Fn(TapConfig) -> TapConfig,
+    ) -> Self {
+        let lock = serial();
+        let fds_before = open_fds();
+        let [a, b, br] = ["a", "b", "x"].map(|s| super::unique_name(&format!("{prefix}{s}")));
+        let guards = [
+            InterfaceGuard::new(&br),
+            InterfaceGuard::new(&a),
+            InterfaceGuard::new(&b),
+        ];
+        let pool = Pool::new(pool_cfg).expect("test pool");
+        let opts = SuiteOptions::default();
+        let base = |name: &str| TapConfig {
+            up: false,
+            ..TapConfig::named(name)
+        };
+        let pa = B::open(&cfg_a(base(&a)), &pool, &opts)
+            .unwrap_or_else(|e| panic!("{}: open {a}: {e}", B::NAME));
+        let pb = B::open(&cfg_b(base(&b)), &pool, &opts)
+            .unwrap_or_else(|e| panic!("{}: open {b}: {e}", B::NAME));
+        assert!(quiet_ip(&["link", "add", &br, "type", "bridge"]));
+        for dev in [&br, &a, &b] {
+            assert!(disable_ipv6(dev), "disable IPv6 on {dev}");
+        }
+        for dev in [&a, &b] {
+            assert!(quiet_ip(&["link", "set", "dev", dev, "master", &br]));
+        }
+        for dev in [&br, &a, &b] {
+            assert!(quiet_ip(&["link", "set", "dev", dev, "up"]));
+        }
+        BridgedPair {
+            a: Some(pa),
+            b: Some(pb),
+            pool,
+            fds_before,
+            _guards: guards,
+            _lock: lock,
+        }
+    }
+
+    /// Tx queue 0 of port A and Rx queue 0 of port B.
+    fn a_to_b(&mut self) -> (<B::Port as Port>::Tx, <B::Port as Port>::Rx) {
+        let tx = self.a.as_mut().expect("open").take_tx(0).expect("take_tx");
+        let rx = self.b.as_mut().expect("open").take_rx(0).expect("take_rx");
+        (tx, rx)
+    }
+
+    /// Closes both ports (queues must be dropped first) and checks that
+    /// every buffer is back and no fd leaked.
+    fn finish(mut self) {
+        drop((self.a.take(), self.b.take()));
+        assert_eq!(
+            self.pool.stats().in_use,
+            0,
+            "{}: every buffer back",
+            B::NAME
+        );
+        assert_fds_closed(&self.fds_before, B::NAME);
+    }
+}
+
+/// The fd numbers open in this process.
+fn open_fds() -> BTreeSet<i32> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Fds open now that were not in `before` (the directory listing's own fd
+/// excluded: it is closed again).
+fn new_fds(before: &BTreeSet<i32>) -> Vec<i32> {
+    open_fds()
+        .into_iter()
+        .filter(|fd| !before.contains(fd))
+        .filter(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok())
+        .collect()
+}
+
+/// A packet from `pool` holding `bytes`.
+fn pkt_of(pool: &Pool, bytes: &[u8]) -> Pkt {
+    let mut p = pool.alloc().expect("pool has room");
+    p.extend_from_slice(bytes).expect("frame fits a buffer");
+    p
+}
+
+/// The whole chain's bytes.
+fn bytes_of(pkt: &Pkt) -> Vec<u8> {
+    let mut v = Vec::with_capacity(pkt.pkt_len());
+    for seg in pkt.segments() {
+        v.extend_from_slice(seg);
+    }
+    v
+}
+
+/// What [`receive`] got.
+struct Received {
+    /// Frames accepted by the filter, in arrival order.
+    kept: Vec<Pkt>,
+    /// Every frame delivered (kept or not).
+    frames: u64,
+    /// Their bytes.
+    bytes: u64,
+}
+
+/// Receives on `rx` until `want` frames accepted by `keep` arrived (others
+/// are counted and dropped) or [`PATIENCE`] runs out.
+fn receive<R: RxQueue>(rx: &mut R, want: usize, keep: impl Fn(&Pkt) -> bool) -> Received {
+    let mut got = Vec::new();
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    let deadline = Instant::now() + PATIENCE;
+    let mut burst: Burst<32> = Burst::new();
+    while got.len() < want && Instant::now() < deadline {
+        let n = rx.rx_burst(&mut burst).expect("rx_burst");
+        if n == 0 {
+            rx.wait(Some(Duration::from_millis(20))).expect("wait");
+            continue;
+        }
+        burst.drain_each(|p| {
+            frames += 1;
+            bytes += p.pkt_len() as u64;
+            if keep(&p) {
+                got.push(p);
+            }
+        });
+    }
+    Received {
+        kept: got,
+        frames,
+        bytes,
+    }
+}
+
+/// Sends every packet of `pkts` (retrying while the queue pushes back)
+/// and checks the returned counts are consumed prefixes.
+fn send_all<T: TxQueue>(tx: &mut T, pkts: Vec<Pkt>) {
+    let mut burst: Burst<32> = Burst::new();
+    let mut pending = pkts.into_iter();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        while !burst.is_full() {
+            match pending.next() {
+                Some(p) => burst.push(p).expect("room"),
+                None => break,
+            }
+        }
+        if burst.is_empty() {
+            return;
+        }
+        let before = burst.len();
+        let n = tx.tx_burst(&mut burst).expect("tx_burst");
+        assert_eq!(
+            burst.len(),
+            before - n,
+            "tx_burst returns the consumed prefix"
+        );
+        let _ = tx.reclaim();
+        if n == 0 {
+            assert!(Instant::now() < deadline, "tx queue never took the packets");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Waits until every in-flight transmission completed.
+fn drain_tx<T: TxQueue>(tx: &mut T) {
+    let deadline = Instant::now() + PATIENCE;
+    while tx.in_flight() > 0 && Instant::now() < deadline {
+        let _ = tx.reclaim();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(tx.in_flight(), 0, "every transmission completes");
+}
+
+/// Captures frames of [`TEST_ETHERTYPE`] on `sock` until `want` arrived or
+/// [`PATIENCE`] runs out.
+fn capture(sock: &PacketSocket, want: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 70_000];
+    let deadline = Instant::now() + PATIENCE;
+    while got.len() < want && Instant::now() < deadline {
+        if let Some(n) = sock
+            .recv(&mut buf, Duration::from_millis(50))
+            .expect("recv")
+            && test_frame_seq(&buf[..n.min(buf.len())]).is_some()
+        {
+            got.push(buf[..n].to_vec());
+        }
+    }
+    got
+}
+
+fn standard_pool() -> PoolConfig {
+    PoolConfig::standard(512)
+}
+
+/// The sizes every size-sweeping case uses: 60..=MTU+14 (MTU 1500).
+const SIZES: [usize; 5] = [60, 61, 128, 1000, 1514];
+
+/// Checks that Rx counters count exactly the delivered frames.
+fn assert_rx_counted(stats: &QueueStats, got: &Received) {
+    assert_eq!(stats.packets, got.frames, "rx packets counted");
+    assert_eq!(stats.bytes, got.bytes, "rx bytes counted");
+    assert_eq!(stats.drops.total(), 0, "no drops: {stats:?}");
+}
+
+/// Frames injected with an AF_PACKET socket arrive through `rx_burst`
+/// byte-identical, in order, stamped with their origin, and counted.
+pub fn rx_frames_arrive_in_order<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let sent: Vec<Vec<u8>> = (0..60u32)
+        .map(|i| test_frame(i, SIZES[i as usize % SIZES.len()]))
+        .collect();
+    for f in &sent {
+        inj.send(f).expect("inject");
+    }
+    let recv = receive(&mut rx, sent.len(), |p| test_frame_seq(p.data()).is_some());
+    let got = &recv.kept;
+    let got_bytes: Vec<Vec<u8>> = got.iter().map(bytes_of).collect();
+    assert_eq!(
+        got_bytes.len(),
+        sent.len(),
+        "{}: every frame arrives",
+        B::NAME
+    );
+    for (i, (g, s)) in got_bytes.iter().zip(&sent).enumerate() {
+        assert!(g == s, "{}: frame {i} byte-identical, in order", B::NAME);
+    }
+    for p in got {
+        assert_eq!((p.port(), p.queue()), (0, 0), "origin stamped");
+        assert!(p.offload().is_none());
+    }
+    assert_rx_counted(&rx.stats(), &recv);
+    drop(recv);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// A frame larger than the read buffer is cut by tun (which, on Linux
+/// 6.18, returns the buffer's length: see `tapring_device`'s rx module):
+/// counted in `drops.truncated`, never delivered; the next frame is fine.
+pub fn rx_oversize_frame_is_truncated_and_counted<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let pool = PoolConfig {
+        count: 256,
+        data_room: 256,
+        headroom: 64,
+    };
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, pool, SuiteOptions::default());
+    let mut rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    inj.send(&test_frame(1, 1000)).expect("inject big");
+    let small = test_frame(2, 100);
+    inj.send(&small).expect("inject small");
+    let got = receive(&mut rx, 1, |p| test_frame_seq(p.data()).is_some()).kept;
+    assert_eq!(got.len(), 1, "{}: only the small frame arrives", B::NAME);
+    assert!(bytes_of(&got[0]) == small, "the small frame intact");
+    let st = rx.stats();
+    assert_eq!(
+        st.drops.truncated,
+        1,
+        "{}: truncated counted: {st:?}",
+        B::NAME
+    );
+    assert_eq!((st.packets, st.errors), (1, 1));
+    drop(got);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// With `rx_segments` > 1, a frame larger than one buffer arrives as a
+/// chain, byte-identical.
+pub fn rx_chain_when_frame_exceeds_buffer<B: SuiteBackend>() {
+    if !require_tap() || !B::RX_CHAINS {
+        return;
+    }
+    let pool = PoolConfig {
+        count: 256,
+        data_room: 512,
+        headroom: 64,
+    };
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, pool, SuiteOptions { rx_segments: 4 });
+    let mut rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let sent = [test_frame(1, 1514), test_frame(2, 60), test_frame(3, 1200)];
+    for f in &sent {
+        inj.send(f).expect("inject");
+    }
+    let got = receive(&mut rx, 3, |p| test_frame_seq(p.data()).is_some()).kept;
+    assert_eq!(got.len(), 3, "{}: every frame arrives", B::NAME);
+    for (g, s) in got.iter().zip(&sent) {
+        assert!(bytes_of(g) == *s, "{}: chain byte-identical", B::NAME);
+        assert_eq!(g.pkt_len(), s.len());
+        assert_eq!(g.nb_segs(), s.len().div_ceil(512).max(1), "segments used");
+    }
+    drop(got);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// With every buffer held by the application, Rx delivers nothing and
+/// counts `rx_nombuf`; once buffers are back, frames flow again.
+pub fn rx_pool_exhausted_counts_nombuf<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let pool = PoolConfig::standard(64);
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, pool, SuiteOptions::default());
+    let mut rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let mut hoard = Vec::new();
+    while let Some(p) = fx.pool.alloc() {
+        hoard.push(p);
+    }
+    inj.send(&test_frame(1, 60)).expect("inject");
+    std::thread::sleep(Duration::from_millis(50));
+    let mut burst: Burst<32> = Burst::new();
+    for _ in 0..3 {
+        assert_eq!(rx.rx_burst(&mut burst).expect("rx_burst"), 0);
+    }
+    assert!(rx.stats().rx_nombuf > 0, "{}: rx_nombuf counted", B::NAME);
+    drop(hoard);
+    let later = test_frame(2, 60);
+    inj.send(&later).expect("inject");
+    let got = receive(&mut rx, 1, |p| test_frame_seq(p.data()) == Some(2)).kept;
+    assert_eq!(got.len(), 1, "{}: frames flow again", B::NAME);
+    assert!(bytes_of(&got[0]) == later, "the later frame intact");
+    drop(got);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// Frames sent with `tx_burst` are captured byte-identical and in order by
+/// an AF_PACKET socket on the interface, sizes 60..=MTU+14, and counted.
+pub fn tx_frames_are_captured_in_order<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut tx = fx.tx(0);
+    let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
+    let sent: Vec<Vec<u8>> = (0..30u32)
+        .map(|i| test_frame(i, SIZES[i as usize % SIZES.len()]))
+        .collect();
+    send_all(&mut tx, sent.iter().map(|f| pkt_of(&fx.pool, f)).collect());
+    drain_tx(&mut tx);
+    let got = capture(&cap, sent.len());
+    assert_eq!(got.len(), sent.len(), "{}: every frame captured", B::NAME);
+    for (i, (g, s)) in got.iter().zip(&sent).enumerate() {
+        assert!(g == s, "{}: frame {i} byte-identical, in order", B::NAME);
+    }
+    let st = tx.stats();
+    assert_eq!(st.packets, sent.len() as u64);
+    assert_eq!(st.bytes, sent.iter().map(Vec::len).sum::<usize>() as u64);
+    assert_eq!(st.drops.total(), 0, "{st:?}");
+    drop(tx);
+    drop(cap);
+    fx.finish();
+}
+
+/// A chain of three segments leaves as one frame.
+pub fn tx_chain_of_three_segments_is_one_frame<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut tx = fx.tx(0);
+    let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
+    let frame = test_frame(42, 1400);
+    let mut head = pkt_of(&fx.pool, &frame[..100]);
+    head.chain(pkt_of(&fx.pool, &frame[100..900]))
+        .map_err(|(e, _)| e)
+        .expect("chain");
+    head.chain(pkt_of(&fx.pool, &frame[900..]))
+        .map_err(|(e, _)| e)
+        .expect("chain");
+    assert_eq!(head.nb_segs(), 3);
+    send_all(&mut tx, vec![head]);
+    drain_tx(&mut tx);
+    let got = capture(&cap, 1);
+    assert!(got == vec![frame], "{}: one frame, byte-identical", B::NAME);
+    assert_eq!(tx.stats().packets, 1);
+    drop(tx);
+    drop(cap);
+    fx.finish();
+}
+
+/// A frame above max_frame without a segmentation request is counted in
+/// `drops.oversize`, consumed, returned to the pool and never written.
+pub fn tx_oversize_is_rejected_and_freed<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let max = fx.info.max_frame as usize;
+    assert_eq!(max, 1500 + 14 + 4, "max_frame is MTU + 14 + 4");
+    let mut tx = fx.tx(0);
+    let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
+    let mut burst: Burst<4> = Burst::new();
+    burst
+        .push(pkt_of(&fx.pool, &test_frame(1, max + 1)))
+        .unwrap();
+    burst.push(pkt_of(&fx.pool, &test_frame(2, max))).unwrap();
+    let n = tx.tx_burst(&mut burst).expect("tx_burst");
+    assert_eq!((n, burst.len()), (2, 0), "both consumed");
+    drain_tx(&mut tx);
+    let st = tx.stats();
+    assert_eq!(
+        st.drops.oversize,
+        1,
+        "{}: oversize counted: {st:?}",
+        B::NAME
+    );
+    assert_eq!((st.packets, st.errors), (1, 1));
+    let got = capture(&cap, 2);
+    assert_eq!(got.len(), 1, "only the max-size frame goes out");
+    assert_eq!(test_frame_seq(&got[0]), Some(2));
+    drop(tx);
+    assert_eq!(
+        fx.pool.stats().in_use,
+        0,
+        "{}: buffer back in the pool",
+        B::NAME
+    );
+    drop(cap);
+    fx.finish();
+}
+
+/// A packet shorter than an Ethernet header is counted in `drops.runt`
+/// and consumed.
+pub fn tx_runt_is_counted<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut tx = fx.tx(0);
+    let mut burst: Burst<4> = Burst::new();
+    burst.push(pkt_of(&fx.pool, &[0xff; 13])).unwrap();
+    burst.push(pkt_of(&fx.pool, &test_frame(1, 60))).unwrap();
+    assert_eq!(tx.tx_burst(&mut burst).expect("tx_burst"), 2);
+    drain_tx(&mut tx);
+    let st = tx.stats();
+    assert_eq!(st.drops.runt, 1, "{}: runt counted: {st:?}", B::NAME);
+    assert_eq!((st.packets, st.errors), (1, 1));
+    drop(tx);
+    fx.finish();
+}
+
+/// Writing to an interface that is down fails with EIO: the packet is
+/// consumed and counted as an I/O error (the sender is never wedged).
+pub fn tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::with(
+        1,
+        VnetHdr::None,
+        standard_pool(),
+        SuiteOptions::default(),
+        false,
+    );
+    let mut tx = fx.tx(0);
+    let pkts = (0..3)
+        .map(|i| pkt_of(&fx.pool, &test_frame(i, 60)))
+        .collect();
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    let st = tx.stats();
+    assert_eq!(st.drops.io_error, 3, "{}: EIO counted: {st:?}", B::NAME);
+    assert_eq!(st.last_errno, -libc::EIO);
+    assert_eq!(st.packets, 0);
+    drop(tx);
+    fx.finish();
+}
+
+/// With a 12-byte virtio-net header, plain frames still round trip both
+/// ways (header all zero on Tx, decoded and stripped on Rx).
+pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(
+        1,
+        VnetHdr::MrgRxbuf12,
+        standard_pool(),
+        SuiteOptions::default(),
+    );
+    assert_eq!(fx.info.vnet_hdr_len, 12);
+    let mut rx = fx.rx(0);
+    let mut tx = fx.tx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
+    // Tx first (the capture socket would also see injected frames leave).
+    let out: Vec<Vec<u8>> = [60, 61, 1514]
+        .iter()
+        .map(|&l| test_frame(l as u32, l))
+        .collect();
+    send_all(&mut tx, out.iter().map(|f| pkt_of(&fx.pool, f)).collect());
+    drain_tx(&mut tx);
+    assert!(
+        capture(&cap, out.len()) == out,
+        "{}: Tx with header",
+        B::NAME
+    );
+    assert_eq!(
+        tx.stats().bytes,
+        out.iter().map(Vec::len).sum::<usize>() as u64
+    );
+    drop(cap);
+    let inb: Vec<Vec<u8>> = [60, 128, 1514]
+        .iter()
+        .map(|&l| test_frame(1000 + l as u32, l))
+        .collect();
+    for f in &inb {
+        inj.send(f).expect("inject");
+    }
+    let recv = receive(&mut rx, inb.len(), |p| test_frame_seq(p.data()).is_some());
+    let got_bytes: Vec<Vec<u8>> = recv.kept.iter().map(bytes_of).collect();
+    assert!(got_bytes == inb, "{}: Rx header stripped", B::NAME);
+    assert!(recv.kept.iter().all(|p| p.offload().is_none()));
+    assert_rx_counted(&rx.stats(), &recv);
+    drop(recv);
+    drop((rx, tx));
+    drop(inj);
+    fx.finish();
+}
+
+fn multi_queue<B: SuiteBackend>(queues: u16) {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(
+        usize::from(queues),
+        VnetHdr::None,
+        standard_pool(),
+        SuiteOptions::default(),
+    );
+    assert_eq!(fx.info.rx_queues, queues);
+    let mut rxs: Vec<_> = (0..queues).map(|q| fx.rx(q)).collect();
+    let inj = fx.injector(ETH_P_IP);
+    let total = 256u32;
+    for seq in 0..total {
+        inj.send(&udp_frame((seq % 64) as u16, seq))
+            .expect("inject");
+    }
+    let mut seen = HashSet::new();
+    let mut per_queue = vec![0usize; usize::from(queues)];
+    let mut others = 0u64;
+    let deadline = Instant::now() + PATIENCE;
+    let mut burst: Burst<32> = Burst::new();
+    while seen.len() < total as usize && Instant::now() < deadline {
+        let mut any = false;
+        for (q, rx) in rxs.iter_mut().enumerate() {
+            rx.rx_burst(&mut burst).expect("rx_burst");
+            any |= !burst.is_empty();
+            burst.drain_each(|p| {
+                if let Some(seq) = udp_frame_seq(p.data()) {
+                    assert_eq!(usize::from(p.queue()), q, "origin queue stamped");
+                    assert!(seen.insert(seq), "{}: frame {seq} arrived twice", B::NAME);
+                    per_queue[q] += 1;
+                } else {
+                    others += 1;
+                }
+            });
+        }
+        if !any {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        total as usize,
+        "{}: every frame exactly once ({per_queue:?})",
+        B::NAME
+    );
+    if queues > 1 {
+        let used = per_queue.iter().filter(|&&n| n > 0).count();
+        assert!(used > 1, "flows spread over queues: {per_queue:?}");
+    }
+    let counted: u64 = rxs.iter().map(|r| r.stats().packets).sum();
+    assert_eq!(counted, u64::from(total) + others, "packets counted once");
+    drop(rxs);
+    drop(inj);
+    fx.finish();
+}
+
+/// One queue: 256 UDP flows, every frame arrives exactly once.
+pub fn multi_queue_1<B: SuiteBackend>() {
+    multi_queue::<B>(1);
+}
+
+/// Two queues: every frame exactly once on some queue; flows spread.
+pub fn multi_queue_2<B: SuiteBackend>() {
+    multi_queue::<B>(2);
+}
+
+/// Four queues: every frame exactly once on some queue; flows spread.
+pub fn multi_queue_4<B: SuiteBackend>() {
+    multi_queue::<B>(4);
+}
+
+/// Frames the kernel drops because nobody reads the queue (its ring of
+/// tx_queue_len = 1000 frames is full) show in `imissed`.
+pub fn imissed_counts_kernel_ring_drops<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let rx = fx.rx(0);
+    let inj = fx.injector(TEST_ETHERTYPE);
+    let before = fx.port().imissed().expect("imissed");
+    let frame = test_frame(0, 60);
+    // 1000 fill the kernel's ring; up to 256 more may sit in buffers an
+    // io_uring queue has posted; the rest must be counted as missed.
+    for _ in 0..1500 {
+        inj.send(&frame).expect("inject");
+    }
+    // Frames already lent to the kernel (io_uring) are not in the ring.
+    let missed = fx.port().imissed().expect("imissed") - before;
+    assert!(missed >= 100, "{}: imissed {missed}, want >= 100", B::NAME);
+    drop(rx);
+    drop(inj);
+    fx.finish();
+}
+
+/// Queues are taken once; asking again, or for a queue that does not
+/// exist, is a typed error.
+pub fn take_queue_twice_is_an_error<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::new(2, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let rx = fx.rx(1);
+    let tx = fx.tx(1);
+    assert!(matches!(
+        fx.port().take_rx(1),
+        Err(tapring_core::Error::NoSuchQueue { queue: 1, count: 2 })
+    ));
+    assert!(matches!(
+        fx.port().take_tx(1),
+        Err(tapring_core::Error::NoSuchQueue { queue: 1, count: 2 })
+    ));
+    assert!(matches!(
+        fx.port().take_rx(2),
+        Err(tapring_core::Error::NoSuchQueue { queue: 2, .. })
+    ));
+    drop((rx, tx));
+    fx.finish();
+}
+
+/// Kills and reaps a child process when dropped (also on panic).
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The kernel as a peer: the interface lives in its own network namespace
+/// with 198.18.0.1/24; a host written on tapring queues answers ARP and
+/// ICMP echo for 198.18.0.2; `ping -c 3` from the namespace must succeed.
+pub fn kernel_peer_ping<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::with(
+        1,
+        VnetHdr::None,
+        standard_pool(),
+        SuiteOptions::default(),
+        false,
+    );
+    let ns = NetnsGuard::new();
+    let name = fx.name.clone();
+    let nsn = ns.name().to_owned();
+    assert!(quiet_ip(&["link", "set", "dev", &name, "netns", &nsn]));
+    assert!(quiet_ip(&[
+        "-n",
+        &nsn,
+        "addr",
+        "add",
+        "198.18.0.1/24",
+        "dev",
+        &name
+    ]));
+    assert!(quiet_ip(&["-n", &nsn, "link", "set", "dev", &name, "up"]));
+    let mut rx = fx.rx(0);
+    let mut tx = fx.tx(0);
+    let mut ping = ChildGuard(
+        Command::new("ip")
+            .args([
+                "netns", "exec", &nsn, "ping", "-c", "3", "-i", "0.2", "-W", "1",
+            ])
+            .arg("198.18.0.2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ping"),
+    );
+    let ip = [198, 18, 0, 2];
+    let mac = [0x02, 0x7a, 0x70, 0, 0, 0x42];
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut rx_burst: Burst<32> = Burst::new();
+    let mut tx_burst: Burst<32> = Burst::new();
+    let mut out = vec![0u8; 2048];
+    let (mut arps, mut echoes) = (0, 0);
+    let status = loop {
+        if let Some(status) = ping.0.try_wait().expect("ping status") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = ping.0.kill();
+            let _ = ping.0.wait();
+            break None;
+        }
+        rx.wait(Some(Duration::from_millis(20))).expect("wait");
+        rx.rx_burst(&mut rx_burst).expect("rx_burst");
+        let pool = fx.pool.clone();
+        rx_burst.drain_each(|p| {
+            let reply = respond(p.data(), ip, mac, &mut out);
+            let len = match reply {
+                Reply::Ignore => return,
+                Reply::Arp(n) => {
+                    arps += 1;
+                    n
+                }
+                Reply::Echo(n) => {
+                    echoes += 1;
+                    n
+                }
+            };
+            let _ = tx_burst.push(pkt_of(&pool, &out[..len]));
+        });
+        tx.tx_burst(&mut tx_burst).expect("tx_burst");
+        tx_burst.clear();
+        let _ = tx.reclaim();
+    };
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}: ping through the tapring host (arp replies {arps}, echo replies {echoes})",
+        B::NAME
+    );
+    assert!(arps >= 1 && echoes >= 3, "arp {arps}, echo {echoes}");
+    drain_tx(&mut tx);
+    drop((rx, tx));
+    fx.finish();
+    drop(ns);
+}
+
+/// Source MAC of the TCP frames of [`gso_frames_up_to_64k_cross_a_bridge`].
+const GSO_SRC_MAC: [u8; 6] = [0x02, 0x7a, 0x70, 0, 0, 0x0a];
+/// The MSS those frames ask to be segmented at.
+const GSO_MSS: u16 = 1448;
+/// Ethernet + IPv4 + TCP header bytes of those frames.
+const GSO_HDR_LEN: usize = 14 + 20 + 20;
+
+/// A TCP/IPv4 frame from [`GSO_SRC_MAC`] carrying `payload` bytes of a
+/// pattern that starts with `seq` (so every frame is distinct), with a
+/// correct IPv4 header checksum (bridge netfilter checks it) and the TCP
+/// checksum left for the kernel (the request is in the metadata).
+fn tcp_frame(seq: u32, payload: usize) -> Vec<u8> {
+    let mut f = vec![0u8; GSO_HDR_LEN + payload];
+    f[..6].copy_from_slice(&[0x02, 0x7a, 0x70, 0, 0, 0x0b]);
+    f[6..12].copy_from_slice(&GSO_SRC_MAC);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip = &mut f[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + 20 + payload) as u16).to_be_bytes());
+    ip[6] = 0x40; // DF
+    ip[8] = 64;
+    ip[9] = 6;
+    ip[12..16].copy_from_slice(&[198, 18, 9, 1]);
+    ip[16..20].copy_from_slice(&[198, 18, 9, 2]);
+    let sum = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum::<u32>();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let folded = (folded & 0xffff) + (folded >> 16);
+    ip[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+    let tcp = &mut f[34..54];
+    tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&5201u16.to_be_bytes());
+    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18; // PSH, ACK
+    tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    for (i, b) in f[GSO_HDR_LEN..].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_add(seq.wrapping_mul(7)) as u8;
+    }
+    f
+}
+
+/// The offload request of a [`tcp_frame`]: a partial checksum, and
+/// segmentation at [`GSO_MSS`] when the payload is larger than that.
+fn tcp_offload(payload: usize) -> Offload {
+    Offload {
+        csum: Checksum::Partial {
+            start: 34,
+            offset: 16,
+        },
+        gso: (payload > usize::from(GSO_MSS)).then_some(Gso {
+            kind: GsoKind::Tcpv4,
+            size: GSO_MSS,
+            hdr_len: GSO_HDR_LEN as u16,
+            ecn: false,
+        }),
+    }
+}
+
+/// Offloaded TCP frames of every size from 1 byte of payload to about
+/// 64 KiB, written on port A with checksum and segmentation requests (the
+/// larger ones as three-segment chains), cross a Linux bridge as they are (both ports negotiated CSUM and TSO)
+/// and are read on port B byte-identical, each with the same requests in
+/// its metadata: large frames in one buffer (a 64 KiB pool), offload
+/// metadata encoded on Tx and decoded on Rx.
+pub fn gso_frames_up_to_64k_cross_a_bridge<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let mut pair = BridgedPair::<B>::new(
+        "trg",
+        PoolConfig::large(256),
+        |c| TapConfig {
+            vnet_hdr: VnetHdr::MrgRxbuf12,
+            offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
+            ..c
+        },
+        |c| TapConfig {
+            vnet_hdr: VnetHdr::MrgRxbuf12,
+            offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
+            ..c
+        },
+    );
+    let pool = pair.pool.clone();
+    let (mut tx, mut rx) = pair.a_to_b();
+    let sizes = [
+        1usize, 100, 1447, 1448, 1449, 2896, 2897, 4000, 8192, 9001, 16384, 32768, 40000, 60000,
+        65000,
+    ];
+    let frames: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tcp_frame(i as u32, n))
+        .collect();
+    // Prime: the bridge must learn nothing else first, and the link is up.
+    let _ = receive(&mut rx, 0, |_| false);
+    // From 9001 bytes of payload on, frames go out as chains of three
+    // segments (headers, then the payload in two parts): gather writes.
+    let pkts = frames
+        .iter()
+        .zip(sizes)
+        .map(|(f, n)| {
+            let mut p = if n < 9001 {
+                pkt_of(&pool, f)
+            } else {
+                let mid = GSO_HDR_LEN + n / 2;
+                let mut head = pkt_of(&pool, &f[..GSO_HDR_LEN]);
+                for part in [&f[GSO_HDR_LEN..mid], &f[mid..]] {
+                    head.chain(pkt_of(&pool, part))
+                        .unwrap_or_else(|(e, _)| panic!("chain: {e}"));
+                }
+                assert_eq!(head.nb_segs(), 3);
+                head
+            };
+            p.set_offload(tcp_offload(n));
+            p
+        })
+        .collect();
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    assert_eq!(
+        tx.stats().drops.total(),
+        0,
+        "{}: every frame written: {:?}",
+        B::NAME,
+        tx.stats()
+    );
+    let recv = receive(&mut rx, frames.len(), |p| {
+        p.data().get(6..12) == Some(&GSO_SRC_MAC[..])
+    });
+    let got: Vec<Vec<u8>> = recv.kept.iter().map(bytes_of).collect();
+    let lens: Vec<usize> = got.iter().map(Vec::len).collect();
+    let want: Vec<usize> = frames.iter().map(Vec::len).collect();
+    assert_eq!(lens, want, "{}: frame lengths across the bridge", B::NAME);
+    assert!(got == frames, "{}: frame bytes across the bridge", B::NAME);
+    for (p, n) in recv.kept.iter().zip(sizes) {
+        let off = p.offload();
+        let sent = tcp_offload(n);
+        assert_eq!(off.csum, sent.csum, "{}: {n}-byte payload", B::NAME);
+        assert_eq!(
+            off.gso.map(|g| (g.kind, g.size)),
+            sent.gso.map(|g| (g.kind, g.size)),
+            "{}: {n}-byte payload",
+            B::NAME
+        );
+    }
+    let rs = rx.stats();
+    assert_eq!(rs.drops.total(), 0, "{}: {rs:?}", B::NAME);
+    assert!(
+        rs.xstats.gso >= sizes.iter().filter(|&&n| n > usize::from(GSO_MSS)).count() as u64,
+        "{}: GSO frames counted: {rs:?}",
+        B::NAME
+    );
+    drop(recv);
+    drop((rx, tx, pool));
+    pair.finish();
+}
+
+/// IP and L4 of a frame built for [`kernel_finishes_what_the_headers_helper_asked`].
+#[derive(Clone, Copy, Debug)]
+enum Flavour {
+    Tcp4,
+    Tcp6,
+    Udp4,
+}
+
+/// A frame of `flavour` from [`GSO_SRC_MAC`] with `payload` pattern bytes
+/// (starting at `seq`), correct IP header (IPv4 header checksum included),
+/// L4 checksum field zero (the helper fills it).
+fn l4_frame(flavour: Flavour, seq: u32, payload: usize) -> Vec<u8> {
+    let (v6, tcp) = match flavour {
+        Flavour::Tcp4 => (false, true),
+        Flavour::Tcp6 => (true, true),
+        Flavour::Udp4 => (false, false),
+    };
+    let (ip_len, l4_len) = (if v6 { 40 } else { 20 }, if tcp { 20 } else { 8 });
+    let mut f = vec![0u8; 14 + ip_len + l4_len + payload];
+    f[..6].copy_from_slice(&[0x02, 0x7a, 0x70, 0, 0, 0x0b]);
+    f[6..12].copy_from_slice(&GSO_SRC_MAC);
+    f[12..14].copy_from_slice(&(if v6 { 0x86ddu16 } else { 0x0800 }).to_be_bytes());
+    let proto = if tcp { 6 } else { 17 };
+    if v6 {
+        let ip = &mut f[14..54];
+        ip[0] = 0x60;
+        ip[4..6].copy_from_slice(&((l4_len + payload) as u16).to_be_bytes());
+        ip[6] = proto;
+        ip[7] = 64;
+        ip[8..24].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        ip[24..40].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    } else {
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&((20 + l4_len + payload) as u16).to_be_bytes());
+        ip[6] = 0x40;
+        ip[8] = 64;
+        ip[9] = proto;
+        ip[12..16].copy_from_slice(&[198, 18, 9, 1]);
+        ip[16..20].copy_from_slice(&[198, 18, 9, 2]);
+        let sum = ones_sum(ip, 0);
+        ip[10..12].copy_from_slice(&(!sum).to_be_bytes());
+    }
+    let l4 = 14 + ip_len;
+    f[l4..l4 + 2].copy_from_slice(&40000u16.to_be_bytes());
+    f[l4 + 2..l4 + 4].copy_from_slice(&5201u16.to_be_bytes());
+    if tcp {
+        f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+        f[l4 + 12] = 5 << 4;
+        f[l4 + 13] = 0x18;
+        f[l4 + 14..l4 + 16].copy_from_slice(&65535u16.to_be_bytes());
+    } else {
+        f[l4 + 4..l4 + 6].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
+    }
+    for (i, b) in f[l4 + l4_len..].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_add(seq.wrapping_mul(13)) as u8;
+    }
+    f
+}
+
+/// The folded one's-complement sum of `bytes` (big-endian words) plus `add`.
+fn ones_sum(bytes: &[u8], add: u32) -> u16 {
+    let mut sum = u64::from(add);
+    for w in bytes.chunks(2) {
+        let hi = u64::from(w[0]) << 8;
+        sum += hi | w.get(1).map_or(0, |&lo| u64::from(lo));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// True when the frame's L4 checksum verifies (pseudo header included).
+fn l4_checksum_ok(frame: &[u8]) -> bool {
+    let Ok(h) = tapring_core::headers::parse(frame) else {
+        return false;
+    };
+    let (l3, l4) = (h.l3_offset(), h.l4_offset());
+    let ip = &frame[l3..];
+    let (addrs, proto) = match h.ip() {
+        tapring_core::headers::IpVersion::V4 => (&ip[12..20], ip[9]),
+        tapring_core::headers::IpVersion::V6 => (&ip[8..40], ip[6]),
+    };
+    let len = (frame.len() - l4) as u32;
+    let pseudo = u32::from(ones_sum(addrs, 0)) + u32::from(proto) + len;
+    ones_sum(&frame[l4..], pseudo) == 0xffff
+}
+
+/// Frames whose offload requests come from `tapring_core::headers`
+/// (`request_segmentation`), written on port A (CSUM + TSO, and USO where
+/// the kernel has it), cross a bridge to port B, which negotiated no
+/// offloads: the kernel must segment them and finish every checksum in
+/// software. Every segment read on B must carry a valid L4 checksum, and
+/// the segments' payloads must add up to the original payload. This is the
+/// kernel's verdict on the helper's checksum field and header lengths.
+pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    let uso = Offloads::USO4 | Offloads::USO6;
+    let has_uso = tapring_device::probe()
+        .accepted_offloads
+        .is_some_and(|o| o.contains(uso));
+    let mut offloads = Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6;
+    if has_uso {
+        offloads |= uso;
+    }
+    let mut pair = BridgedPair::<B>::new(
+        "trh",
+        PoolConfig::large(256),
+        |c| TapConfig {
+            vnet_hdr: VnetHdr::MrgRxbuf12,
+            offloads,
+            ..c
+        },
+        |c| c,
+    );
+    let pool = pair.pool.clone();
+    let (mut tx, mut rx) = pair.a_to_b();
+    let mut cases = vec![
+        (Flavour::Tcp4, 20_000usize, 1448u16),
+        (Flavour::Tcp6, 9_000, 1428),
+        (Flavour::Tcp4, 1_000, 1448),
+    ];
+    if has_uso {
+        cases.push((Flavour::Udp4, 4_000, 1400));
+    }
+    let mut expected = 0;
+    let mut pkts = Vec::new();
+    for (i, &(flavour, payload, mss)) in cases.iter().enumerate() {
+        let frame = l4_frame(flavour, i as u32, payload);
+        let mut p = pkt_of(&pool, &frame);
+        tapring_core::headers::request_segmentation(&mut p, mss)
+            .unwrap_or_else(|e| panic!("{flavour:?}: {e}"));
+        expected += payload.div_ceil(usize::from(mss));
+        pkts.push(p);
+    }
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    assert_eq!(tx.stats().drops.total(), 0, "{}: {:?}", B::NAME, tx.stats());
+    let recv = receive(&mut rx, expected, |p| {
+        p.data().get(6..12) == Some(&GSO_SRC_MAC[..])
+    });
+    assert_eq!(
+        recv.kept.len(),
+        expected,
+        "{}: segments of {cases:?}",
+        B::NAME
+    );
+    let built: Vec<(Vec<u8>, usize)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, &(fl, payload, _))| {
+            let f = l4_frame(fl, i as u32, payload);
+            let hdr = tapring_core::headers::parse(&f)
+                .expect("built frame parses")
+                .hdr_len();
+            (f, hdr)
+        })
+        .collect();
+    let mut payloads: Vec<Vec<u8>> = vec![Vec::new(); cases.len()];
+    for p in &recv.kept {
+        let f = bytes_of(p);
+        assert!(f.len() <= 1514, "{}: a {}-byte segment", B::NAME, f.len());
+        assert!(
+            l4_checksum_ok(&f),
+            "{}: a segment with a bad L4 checksum: {:02x?}",
+            B::NAME,
+            &f[..f.len().min(80)]
+        );
+        let h = tapring_core::headers::parse(&f).expect("segment parses");
+        let seg = &f[h.hdr_len()..];
+        // Segments of one frame arrive in order: a segment belongs to the
+        // frame of the same IP version and L4 whose payload continues with
+        // it where the segments so far left off.
+        let case = built
+            .iter()
+            .enumerate()
+            .position(|(i, (want, hdr))| {
+                let wh = tapring_core::headers::parse(want).expect("built frame parses");
+                wh.ip() == h.ip()
+                    && wh.l4() == h.l4()
+                    && want[hdr + payloads[i].len()..].starts_with(seg)
+            })
+            .unwrap_or_else(|| panic!("{}: a segment matching no frame", B::NAME));
+        payloads[case].extend_from_slice(seg);
+    }
+    for (((fl, payload, _), (want, hdr)), got) in cases.iter().zip(&built).zip(&payloads) {
+        assert!(
+            got[..] == want[*hdr..],
+            "{}: {fl:?} payload of {payload} bytes reassembled",
+            B::NAME
+        );
+    }
+    drop(recv);
+    drop((rx, tx, pool));
+    pair.finish();
+}
