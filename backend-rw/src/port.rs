@@ -193,7 +193,7 @@ impl Port for RwPort {
             .map(|c| c.tx_dropped)
             .map_err(|e| Error::Os {
                 op: "read interface statistics",
-                errno: e.errno().map_or(libc::EIO, |e| e as i32),
+                errno: e.errno().unwrap_or(libc::EIO),
             })
     }
 }

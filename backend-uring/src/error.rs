@@ -1,27 +1,36 @@
 //! The errors of tapring-uring.
 
-use std::fmt;
 use tapring_device::DeviceError;
 
 /// Why an io_uring port or queue could not be set up or run.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UringError {
     /// io_uring cannot be used by this process at all.
+    #[error(
+        "io_uring is unavailable ({reason}); use the read/write backend (Backend::ReadWrite) instead, \
+         or let Backend::Auto fall back to it"
+    )]
     Disabled {
         /// What the kernel said and why (sysctl, seccomp, no kernel support).
         reason: String,
     },
     /// The kernel lacks something this configuration needs.
+    #[error(
+        "the kernel lacks {what}; choose another mode (see `tapring probe`) or use the read/write backend"
+    )]
     Unsupported {
         /// What is missing.
         what: &'static str,
     },
     /// Device control failed.
-    Tap(DeviceError),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     /// The queue engine refused (configuration, teardown...).
-    Core(tapring_core::Error),
+    #[error(transparent)]
+    Core(#[from] tapring_core::Error),
     /// A system call failed.
+    #[error("{op} failed: {}", std::io::Error::from_raw_os_error(*errno))]
     Os {
         /// What was being done.
         op: &'static str,
@@ -67,51 +76,6 @@ impl UringError {
     }
 }
 
-impl fmt::Display for UringError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UringError::Disabled { reason } => write!(
-                f,
-                "io_uring is unavailable ({reason}); use the read/write backend (tap) instead, \
-                 or let tapring fall back to it automatically"
-            ),
-            UringError::Unsupported { what } => write!(
-                f,
-                "the kernel lacks {what}; choose another mode (see `tapring probe`) or use the tap backend"
-            ),
-            UringError::Tap(e) => write!(f, "{e}"),
-            UringError::Core(e) => write!(f, "{e}"),
-            UringError::Os { op, errno } => write!(
-                f,
-                "{op} failed: {}",
-                std::io::Error::from_raw_os_error(*errno)
-            ),
-        }
-    }
-}
-
-impl std::error::Error for UringError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            UringError::Tap(e) => Some(e),
-            UringError::Core(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<DeviceError> for UringError {
-    fn from(e: DeviceError) -> Self {
-        UringError::Tap(e)
-    }
-}
-
-impl From<tapring_core::Error> for UringError {
-    fn from(e: tapring_core::Error) -> Self {
-        UringError::Core(e)
-    }
-}
-
 impl From<UringError> for tapring_core::Error {
     /// Lossy, for the generic `Port` trait; the inherent methods of
     /// `UringPort` return the full `UringError`.
@@ -123,9 +87,9 @@ impl From<UringError> for tapring_core::Error {
             }
             UringError::Unsupported { what } => tapring_core::Error::Unsupported(what),
             UringError::Os { op, errno } => tapring_core::Error::Os { op, errno },
-            UringError::Tap(t) => tapring_core::Error::Os {
+            UringError::Device(t) => tapring_core::Error::Os {
                 op: "TAP device control",
-                errno: t.errno().map(|e| e as i32).unwrap_or(libc::EIO),
+                errno: t.errno().unwrap_or(libc::EIO),
             },
         }
     }

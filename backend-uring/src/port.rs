@@ -345,7 +345,7 @@ impl Port for UringPort {
         self.dev
             .kernel_counters()
             .map(|c| c.tx_dropped)
-            .map_err(|e| UringError::Tap(e).into())
+            .map_err(|e| UringError::Device(e).into())
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::io::Read;
-use std::ops::{BitOr, BitOrAssign};
 use std::str::FromStr;
 
 use crate::error::DeviceError;
@@ -45,73 +44,41 @@ impl VnetHdr {
     }
 }
 
-/// The TUN_F_* offload mask given to TUNSETOFFLOAD: which offloaded frames
-/// the application accepts from the kernel (it may always send them).
-///
-/// The kernel's rules, checked by [`Offloads::check`]: every flag needs
-/// [`Offloads::CSUM`]; [`Offloads::TSO_ECN`] needs TSO4 or TSO6;
-/// [`Offloads::USO4`] and [`Offloads::USO6`] go together. [`Offloads::UFO`]
-/// is accepted and ignored by kernels since 4.14.
-#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Offloads(u32);
+bitflags::bitflags! {
+    /// The TUN_F_* offload mask given to TUNSETOFFLOAD: which offloaded frames
+    /// the application accepts from the kernel (it may always send them).
+    ///
+    /// The kernel's rules, checked by [`Offloads::check`]: every flag needs
+    /// [`Offloads::CSUM`]; [`Offloads::TSO_ECN`] needs TSO4 or TSO6;
+    /// [`Offloads::USO4`] and [`Offloads::USO6`] go together. [`Offloads::UFO`]
+    /// is accepted and ignored by kernels since 4.14.
+    #[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+    pub struct Offloads: u32 {
+        /// Partial checksums (VIRTIO_NET_HDR_F_NEEDS_CSUM).
+        const CSUM = libc::TUN_F_CSUM;
+        /// TCPv4 segmentation offload.
+        const TSO4 = libc::TUN_F_TSO4;
+        /// TCPv6 segmentation offload.
+        const TSO6 = libc::TUN_F_TSO6;
+        /// TSO with the ECN bit.
+        const TSO_ECN = libc::TUN_F_TSO_ECN;
+        /// UDP fragmentation offload (obsolete: accepted, ignored).
+        const UFO = libc::TUN_F_UFO;
+        /// UDPv4 segmentation offload (kernel 6.2+, with USO6).
+        const USO4 = libc::TUN_F_USO4;
+        /// UDPv6 segmentation offload (kernel 6.2+, with USO4).
+        const USO6 = libc::TUN_F_USO6;
+    }
+}
 
 impl Offloads {
     /// No offloads: the kernel hands over only complete, checksummed frames.
-    pub const NONE: Offloads = Offloads(0);
-    /// Partial checksums (VIRTIO_NET_HDR_F_NEEDS_CSUM).
-    pub const CSUM: Offloads = Offloads(libc::TUN_F_CSUM);
-    /// TCPv4 segmentation offload.
-    pub const TSO4: Offloads = Offloads(libc::TUN_F_TSO4);
-    /// TCPv6 segmentation offload.
-    pub const TSO6: Offloads = Offloads(libc::TUN_F_TSO6);
-    /// TSO with the ECN bit.
-    pub const TSO_ECN: Offloads = Offloads(libc::TUN_F_TSO_ECN);
-    /// UDP fragmentation offload (obsolete: accepted, ignored).
-    pub const UFO: Offloads = Offloads(libc::TUN_F_UFO);
-    /// UDPv4 segmentation offload (kernel 6.2+, with USO6).
-    pub const USO4: Offloads = Offloads(libc::TUN_F_USO4);
-    /// UDPv6 segmentation offload (kernel 6.2+, with USO4).
-    pub const USO6: Offloads = Offloads(libc::TUN_F_USO6);
-
-    const NAMED: [(Offloads, &'static str); 7] = [
-        (Offloads::CSUM, "CSUM"),
-        (Offloads::TSO4, "TSO4"),
-        (Offloads::TSO6, "TSO6"),
-        (Offloads::TSO_ECN, "TSO_ECN"),
-        (Offloads::UFO, "UFO"),
-        (Offloads::USO4, "USO4"),
-        (Offloads::USO6, "USO6"),
-    ];
-    const ALL_BITS: u32 = 0x7f;
-
-    /// The raw TUN_F_* bits.
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-
-    /// The mask from raw TUN_F_* bits, or `None` if unknown bits are set.
-    pub const fn from_bits(bits: u32) -> Option<Offloads> {
-        if bits & !Self::ALL_BITS == 0 {
-            Some(Offloads(bits))
-        } else {
-            None
-        }
-    }
-
-    /// Whether every flag of `other` is set.
-    pub const fn contains(self, other: Offloads) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether no flag is set.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
+    pub const NONE: Offloads = Offloads::empty();
 
     /// Whether the kernel may hand over coalesced (GSO) frames of up to
     /// 64 KiB: any segmentation offload is accepted.
     pub const fn allows_gso_rx(self) -> bool {
-        self.0
+        self.bits()
             & (libc::TUN_F_TSO4
                 | libc::TUN_F_TSO6
                 | libc::TUN_F_UFO
@@ -159,33 +126,18 @@ impl Offloads {
     }
 }
 
-impl BitOr for Offloads {
-    type Output = Offloads;
-    fn bitor(self, rhs: Offloads) -> Offloads {
-        Offloads(self.0 | rhs.0)
-    }
-}
-
-impl BitOrAssign for Offloads {
-    fn bitor_assign(&mut self, rhs: Offloads) {
-        self.0 |= rhs.0;
-    }
-}
-
 impl fmt::Display for Offloads {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_empty() {
             return f.write_str("NONE");
         }
         let mut first = true;
-        for (flag, name) in Self::NAMED {
-            if self.contains(flag) {
-                if !first {
-                    f.write_str("|")?;
-                }
-                f.write_str(name)?;
-                first = false;
+        for (name, _) in self.iter_names() {
+            if !first {
+                f.write_str("|")?;
             }
+            f.write_str(name)?;
+            first = false;
         }
         Ok(())
     }
@@ -236,16 +188,9 @@ impl fmt::Debug for MacAddr {
 }
 
 /// The error of parsing a [`MacAddr`] from text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a MAC address like 02:00:00:00:00:01")]
 pub struct ParseMacError;
-
-impl fmt::Display for ParseMacError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("expected a MAC address like 02:00:00:00:00:01")
-    }
-}
-
-impl std::error::Error for ParseMacError {}
 
 impl FromStr for MacAddr {
     type Err = ParseMacError;

@@ -160,10 +160,7 @@ impl TapDevice {
             },
             errno => DeviceError::from_errno("TUNSETOFFLOAD", &name, errno),
         })?;
-        let sock = sys::control_socket().map_err(|errno| DeviceError::Os {
-            op: "socket",
-            errno,
-        })?;
+        let sock = sys::control_socket().map_err(|errno| DeviceError::os("socket", errno))?;
         let ifindex = sys::if_get_index(sock.as_fd(), &name)
             .map_err(|errno| DeviceError::from_errno("SIOCGIFINDEX", &name, errno))?;
 
@@ -180,7 +177,7 @@ impl TapDevice {
             Some(mac) => Some(mac),
             None if !existed => Some(MacAddr::random_local().map_err(|e| DeviceError::Os {
                 op: "read /dev/urandom",
-                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                errno: e.raw_os_error().unwrap_or(libc::EIO),
             })?),
             None => None,
         };
@@ -431,10 +428,7 @@ impl TapDevice {
     /// caller's network namespace, and a control socket there.
     fn locate(&self) -> Result<(OwnedFd, String), DeviceError> {
         let name = self.current_name()?;
-        let sock = sys::control_socket().map_err(|errno| DeviceError::Os {
-            op: "socket",
-            errno,
-        })?;
+        let sock = sys::control_socket().map_err(|errno| DeviceError::os("socket", errno))?;
         match sys::if_get_index(sock.as_fd(), &name) {
             Ok(index) if index == self.ifindex => Ok((sock, name)),
             Ok(_) | Err(Errno::ENODEV) => Err(DeviceError::DeviceGone { name }),

@@ -1,8 +1,6 @@
 //! [`DeviceError`]: every way TAP device control can fail, each with what to do
 //! next.
 
-use std::fmt;
-
 use nix::errno::Errno;
 
 use crate::config::{MacAddr, Offloads};
@@ -10,18 +8,27 @@ use crate::config::{MacAddr, Offloads};
 /// An error from opening or controlling a TAP device.
 ///
 /// Each variant's message says what to do next.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeviceError {
     /// `/dev/net/tun` does not exist.
+    #[error(
+        "/dev/net/tun not found: load the tun module (`modprobe tun`), or create the node (`mknod /dev/net/tun c 10 200`) inside a container"
+    )]
     NoTunDevice,
     /// The kernel refused with EPERM/EACCES.
+    #[error(
+        "{op}: permission denied: needs CAP_NET_ADMIN (run as root or `setcap cap_net_admin+ep`), or to be the owner/group of the persistent device"
+    )]
     PermissionDenied {
         /// The operation that was refused.
         op: &'static str,
     },
     /// The interface name is not acceptable to the kernel (checked before
     /// any syscall).
+    #[error(
+        "invalid interface name {name:?}: it {reason}; use 1-15 bytes without '/', ':' or whitespace (a single \"%d\" lets the kernel number it)"
+    )]
     InvalidName {
         /// The name as given.
         name: String,
@@ -30,12 +37,18 @@ pub enum DeviceError {
     },
     /// The device exists, is not multi-queue, and already has a queue
     /// attached (EBUSY).
+    #[error(
+        "device {name:?} is busy: it is single-queue and already attached; close the other user, pick another name, or create it multi-queue"
+    )]
     NameBusy {
         /// The device name.
         name: String,
     },
     /// The queue count is 0 or above what the kernel (or the existing
     /// device) allows.
+    #[error(
+        "cannot open {requested} queues: use 1..={max} (the kernel's limit is 256 per device, one of which tapring keeps detached as a keep-alive)"
+    )]
     QueueCount {
         /// Queues asked for.
         requested: usize,
@@ -44,6 +57,9 @@ pub enum DeviceError {
     },
     /// An existing device of that name cannot be attached with this
     /// configuration (TUN not TAP, multi-queue mismatch, not a tun device).
+    #[error(
+        "existing device {name:?} cannot be attached: {reason}; match its flags, delete it (`ip link del {name}`), or pick another name"
+    )]
     Incompatible {
         /// The device name.
         name: String,
@@ -51,11 +67,17 @@ pub enum DeviceError {
         reason: &'static str,
     },
     /// `attach_only` was set and no device of that name exists.
+    #[error(
+        "no TAP device {name:?} to attach to: create it first (persist = true, or `ip tuntap add dev {name} mode tap`), or clear attach_only"
+    )]
     NotFound {
         /// The device name.
         name: String,
     },
     /// The MTU is outside the device's range; the MTU was not changed.
+    #[error(
+        "MTU {requested} is out of range: this device accepts {min}..={max}; the MTU was not changed"
+    )]
     MtuOutOfRange {
         /// The MTU asked for.
         requested: u32,
@@ -65,17 +87,26 @@ pub enum DeviceError {
         max: u32,
     },
     /// The MAC address cannot be used (multicast or all zero).
+    #[error(
+        "MAC address {mac} cannot be used: it must be unicast (low bit of the first byte clear) and not all zero"
+    )]
     InvalidMac {
         /// The address asked for.
         mac: MacAddr,
     },
     /// The kernel rejected this TUN_F_* offload mask (EINVAL).
+    #[error(
+        "the kernel rejected offloads {offloads}: ask only for what `probe()` reports as accepted"
+    )]
     OffloadsRejected {
         /// The mask asked for.
         offloads: Offloads,
     },
     /// Segmentation offloads let the kernel hand over 64 KiB frames, but a
     /// read has less room than that.
+    #[error(
+        "offloads {offloads} let the kernel hand over frames of up to {need} bytes, but a read has room for {room}: use a pool of 64 KiB buffers (PoolConfig::large), or chains (rx_segments, read/write backend), or no segmentation offload"
+    )]
     BuffersTooSmallForOffloads {
         /// The offloads negotiated.
         offloads: Offloads,
@@ -85,22 +116,27 @@ pub enum DeviceError {
         need: usize,
     },
     /// The configuration contradicts itself (checked before any syscall).
+    #[error("invalid TAP configuration: {reason}")]
     InvalidConfig {
         /// What is wrong.
         reason: &'static str,
     },
     /// The interface is no longer in this network namespace: deleted, or
     /// moved to another namespace (ENODEV). The queue fds still carry data.
+    #[error(
+        "device {name:?} is no longer in this network namespace (deleted or moved): its queue fds still carry data; move it back or reopen it"
+    )]
     DeviceGone {
         /// The device's name as last known.
         name: String,
     },
     /// Any other failure of a system call.
+    #[error("{op} failed: {} (errno {errno}); check `dmesg` and the device with `ip -d link show`", std::io::Error::from_raw_os_error(*errno))]
     Os {
         /// The operation that failed.
         op: &'static str,
-        /// The error number.
-        errno: Errno,
+        /// The error number (`errno`).
+        errno: i32,
     },
 }
 
@@ -114,92 +150,30 @@ impl DeviceError {
                 name: name.to_owned(),
             },
             Errno::EPERM | Errno::EACCES => DeviceError::PermissionDenied { op },
-            errno => DeviceError::Os { op, errno },
+            errno => DeviceError::Os {
+                op,
+                errno: errno as i32,
+            },
+        }
+    }
+
+    /// [`DeviceError::Os`] from a nix errno (nix stays out of the public API).
+    pub(crate) fn os(op: &'static str, errno: Errno) -> Self {
+        DeviceError::Os {
+            op,
+            errno: errno as i32,
         }
     }
 
     /// The errno behind this error, when there is one.
-    pub fn errno(&self) -> Option<Errno> {
+    pub fn errno(&self) -> Option<i32> {
         match self {
-            DeviceError::NoTunDevice => Some(Errno::ENOENT),
-            DeviceError::PermissionDenied { .. } => Some(Errno::EPERM),
-            DeviceError::NameBusy { .. } => Some(Errno::EBUSY),
-            DeviceError::DeviceGone { .. } => Some(Errno::ENODEV),
+            DeviceError::NoTunDevice => Some(libc::ENOENT),
+            DeviceError::PermissionDenied { .. } => Some(libc::EPERM),
+            DeviceError::NameBusy { .. } => Some(libc::EBUSY),
+            DeviceError::DeviceGone { .. } => Some(libc::ENODEV),
             DeviceError::Os { errno, .. } => Some(*errno),
             _ => None,
         }
     }
 }
-
-impl fmt::Display for DeviceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeviceError::NoTunDevice => write!(
-                f,
-                "/dev/net/tun not found: load the tun module (`modprobe tun`), or create the node (`mknod /dev/net/tun c 10 200`) inside a container"
-            ),
-            DeviceError::PermissionDenied { op } => write!(
-                f,
-                "{op}: permission denied: needs CAP_NET_ADMIN (run as root or `setcap cap_net_admin+ep`), or to be the owner/group of the persistent device"
-            ),
-            DeviceError::InvalidName { name, reason } => write!(
-                f,
-                "invalid interface name {name:?}: it {reason}; use 1-15 bytes without '/', ':' or whitespace (a single \"%d\" lets the kernel number it)"
-            ),
-            DeviceError::NameBusy { name } => write!(
-                f,
-                "device {name:?} is busy: it is single-queue and already attached; close the other user, pick another name, or create it multi-queue"
-            ),
-            DeviceError::QueueCount { requested, max } => write!(
-                f,
-                "cannot open {requested} queues: use 1..={max} (the kernel's limit is 256 per device, one of which tapring keeps detached as a keep-alive)"
-            ),
-            DeviceError::Incompatible { name, reason } => write!(
-                f,
-                "existing device {name:?} cannot be attached: {reason}; match its flags, delete it (`ip link del {name}`), or pick another name"
-            ),
-            DeviceError::NotFound { name } => write!(
-                f,
-                "no TAP device {name:?} to attach to: create it first (persist = true, or `ip tuntap add dev {name} mode tap`), or clear attach_only"
-            ),
-            DeviceError::MtuOutOfRange {
-                requested,
-                min,
-                max,
-            } => write!(
-                f,
-                "MTU {requested} is out of range: this device accepts {min}..={max}; the MTU was not changed"
-            ),
-            DeviceError::InvalidMac { mac } => write!(
-                f,
-                "MAC address {mac} cannot be used: it must be unicast (low bit of the first byte clear) and not all zero"
-            ),
-            DeviceError::OffloadsRejected { offloads } => write!(
-                f,
-                "the kernel rejected offloads {offloads}: ask only for what `probe()` reports as accepted"
-            ),
-            DeviceError::BuffersTooSmallForOffloads {
-                offloads,
-                room,
-                need,
-            } => write!(
-                f,
-                "offloads {offloads} let the kernel hand over frames of up to {need} bytes, but a read has room for {room}: use a pool of 64 KiB buffers (PoolConfig::large), or chains (rx_segments, read/write backend), or no segmentation offload"
-            ),
-            DeviceError::InvalidConfig { reason } => {
-                write!(f, "invalid TAP configuration: {reason}")
-            }
-            DeviceError::DeviceGone { name } => write!(
-                f,
-                "device {name:?} is no longer in this network namespace (deleted or moved): its queue fds still carry data; move it back or reopen it"
-            ),
-            DeviceError::Os { op, errno } => write!(
-                f,
-                "{op} failed: {errno} ({}); check `dmesg` and the device with `ip -d link show`",
-                errno.desc()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for DeviceError {}

@@ -35,10 +35,7 @@ impl PacketSocket {
     pub fn bind(ifindex: u32, ethertype: u16) -> Result<PacketSocket, DeviceError> {
         sys::packet_socket(ifindex, ethertype)
             .map(|fd| PacketSocket { fd })
-            .map_err(|errno| DeviceError::Os {
-                op: "AF_PACKET socket",
-                errno,
-            })
+            .map_err(|errno| DeviceError::os("AF_PACKET socket", errno))
     }
 
     /// Sends one frame out of the interface, retrying for up to a second
@@ -52,10 +49,7 @@ impl PacketSocket {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(errno) => {
-                    return Err(DeviceError::Os {
-                        op: "AF_PACKET send",
-                        errno,
-                    });
+                    return Err(DeviceError::os("AF_PACKET send", errno));
                 }
             }
         }
@@ -69,7 +63,7 @@ impl PacketSocket {
         match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
             Ok(0) => return Ok(None),
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(errno) => return Err(DeviceError::Os { op: "poll", errno }),
+            Err(errno) => return Err(DeviceError::os("poll", errno)),
         }
         match nix::sys::socket::recv(
             self.fd.as_raw_fd(),
@@ -78,10 +72,7 @@ impl PacketSocket {
         ) {
             Ok(n) => Ok(Some(n)),
             Err(Errno::EAGAIN | Errno::EINTR) => Ok(None),
-            Err(errno) => Err(DeviceError::Os {
-                op: "AF_PACKET recv",
-                errno,
-            }),
+            Err(errno) => Err(DeviceError::os("AF_PACKET recv", errno)),
         }
     }
 }
@@ -99,10 +90,7 @@ pub struct KernelFeatures {
 /// Reads [`KernelFeatures`] of interface `name` (SIOCETHTOOL
 /// ETHTOOL_GTXCSUM and ETHTOOL_GTSO). Needs no ethtool binary.
 pub fn ethtool_features(name: &str) -> Result<KernelFeatures, DeviceError> {
-    let sock = sys::control_socket().map_err(|errno| DeviceError::Os {
-        op: "socket",
-        errno,
-    })?;
+    let sock = sys::control_socket().map_err(|errno| DeviceError::os("socket", errno))?;
     let get = |cmd, op| {
         sys::ethtool_get_value(sock.as_fd(), name, cmd)
             .map(|v| v != 0)
