@@ -101,18 +101,22 @@ pub mod prelude {
 }
 
 /// TAP device control and the read/write data path.
+#[doc(inline)]
 pub use tapring_device as device;
 
 /// The read/write data path.
 #[cfg(feature = "rw")]
+#[doc(inline)]
 pub use tapring_rw as rw;
 
 /// The io_uring data path.
 #[cfg(feature = "uring")]
+#[doc(inline)]
 pub use tapring_uring as uring;
 
 /// The simulated kernel, for testing code written on tapring.
 #[cfg(feature = "mock")]
+#[doc(inline)]
 pub use tapring_mock as mock;
 
 // The README's examples are compiled and run as doc tests.

@@ -29,6 +29,7 @@
 //!
 //! [tapring]: https://docs.rs/tapring
 
+#[cfg(feature = "bare-loop")]
 mod bare;
 mod error;
 mod port;
@@ -36,6 +37,10 @@ mod probe;
 mod ring;
 mod sys;
 
+/// The benchmark yardstick: the io_uring calls of a queue without the
+/// library around them (feature `bare-loop`; not part of the user API).
+#[cfg(feature = "bare-loop")]
+#[doc(hidden)]
 pub use bare::BareLoop;
 pub use error::UringError;
 pub use port::{FixedBuffers, UringConfig, UringPort, UringRxQueue, UringTxQueue};

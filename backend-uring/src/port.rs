@@ -36,15 +36,15 @@ pub struct UringConfig {
     /// instead of checking user addresses). Best effort: without
     /// CAP_IPC_LOCK a ring whose pool does not fit RLIMIT_MEMLOCK stays
     /// unregistered and plain reads and writes do the same job. Default
-    /// [`FixedBuffers::Rx`]: see that type for what was measured and what
-    /// registering costs.
+    /// [`FixedBuffers::Rx`]: see that type for what registering costs, and
+    /// `docs/PERFORMANCE.md` for what it gained where it was measured.
     pub fixed_buffers: FixedBuffers,
     /// A kernel thread polls submissions (opt-in: it spends a core).
     pub sqpoll: bool,
     /// The CPU the SQPOLL thread is bound to. Without it the thread
     /// inherits the affinity of the thread that opens the queue: if that
     /// thread is pinned to one CPU and busy-polls, the two share the CPU and
-    /// throughput collapses (measured: 0.04x of read/write).
+    /// throughput collapses.
     pub sqpoll_cpu: Option<u32>,
     /// Port number stamped on received packets.
     pub port_id: u16,
@@ -85,13 +85,12 @@ pub enum FixedBuffers {
     /// Rx queues only (the default). A read into a registered buffer
     /// copies through the pinned page instead of to a user address, which
     /// skips the hardened-usercopy check of the socket buffer it copies
-    /// from. Measured on the reference VM, paired A/B at 64 bytes: drain
-    /// 1.03x, 1.08x and 1.10x of plain reads in three runs, fwd2 1.13x.
+    /// from (figures in `docs/PERFORMANCE.md`).
     #[default]
     Rx,
-    /// Rx and Tx queues. Writes gain nothing measurable (Tx 0.96-1.02x in
-    /// the same A/B: tun copies into a page fragment, whose check is
-    /// cheap), and every Tx ring pins the pool too.
+    /// Rx and Tx queues. Writes gained nothing measurable (tun copies into a
+    /// page fragment, whose check is cheap), and every Tx ring pins the
+    /// pool too.
     RxTx,
 }
 

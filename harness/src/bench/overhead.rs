@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::time::Instant;
 use tapring::RxMode;
 use tapring::device::{TapConfig, TapDevice};
-use tapring::uring::BareLoop;
+use tapring_uring::BareLoop;
 
 /// One measured run, as written to JSON.
 #[derive(Clone, Copy, Debug, Serialize)]
