@@ -26,7 +26,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = Pool::new(PoolConfig::standard(4096))?;
     let mut port = PortBuilder::new(name).up(true).open(&pool)?;
     let (mut rx, mut tx) = (port.take_rx(0)?, port.take_tx(0)?);
-    println!("{} answers ARP and ping for {ip} for {seconds} s", port.name());
+    println!(
+        "{} answers ARP and ping for {ip} for {seconds} s",
+        port.name()
+    );
 
     let mut burst: Burst = Burst::new();
     let deadline = Instant::now() + Duration::from_secs(seconds);

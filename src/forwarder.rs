@@ -19,30 +19,77 @@ use tapring_core::{Burst, Error, Port, PortInfo, QueueStats, RxQueue, TxQueue};
 /// Packets per burst call (the capacity of the forwarder's bursts).
 pub const FORWARD_BURST: usize = 64;
 
-/// How a [`Forwarder`] polls. The defaults suit most uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a [`Forwarder`] spreads its work over threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Threading {
+    /// One thread per direction and queue (A -> B on queue q, B -> A on
+    /// queue q): each thread blocks on its one Rx queue when idle, so
+    /// neither direction waits for the other and an idle forwarder leaves
+    /// the CPU to the kernel. The default.
+    #[default]
+    PerDirection,
+    /// One thread per queue pair, polling both directions in turn (half the
+    /// threads; an idle thread sleeps on one Rx queue at a time).
+    PerQueuePair,
+}
+
+/// How a [`Forwarder`] polls and where its threads run. The defaults suit
+/// most uses; `ForwarderConfig { spin_rounds: 0, ..Default::default() }`
+/// style updates keep working as fields are added.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ForwarderConfig {
-    /// Poll rounds that moved nothing before a lane sleeps.
+    /// Threads per direction or per queue pair.
+    pub threading: Threading,
+    /// Poll rounds that moved nothing before a thread sleeps. Spinning
+    /// catches the next burst without a wake-up, but on a small machine the
+    /// CPU it burns is the kernel's, which feeds the forwarder.
     pub spin_rounds: u32,
-    /// The longest one idle sleep lasts (the stop flag is checked after it).
+    /// The longest one idle sleep lasts: the stop flag is checked after
+    /// each, so this bounds how long [`Forwarder::stop`] takes.
     pub idle_wait: Duration,
     /// `tx_burst` calls for one received burst before the rest is dropped
     /// (counted in [`DirTotals::tx_full`]).
     pub tx_attempts: u32,
+    /// CPUs to pin the threads to, in the order they start (thread i runs
+    /// on `cpus[i % cpus.len()]`); empty: the scheduler decides.
+    pub cpus: Vec<usize>,
+}
+
+impl ForwarderConfig {
+    /// With `threading`.
+    pub fn threading(mut self, threading: Threading) -> ForwarderConfig {
+        self.threading = threading;
+        self
+    }
+
+    /// With `spin_rounds`.
+    pub fn spin_rounds(mut self, spin_rounds: u32) -> ForwarderConfig {
+        self.spin_rounds = spin_rounds;
+        self
+    }
+
+    /// With the threads pinned to `cpus`.
+    pub fn cpus(mut self, cpus: Vec<usize>) -> ForwarderConfig {
+        self.cpus = cpus;
+        self
+    }
 }
 
 impl Default for ForwarderConfig {
     fn default() -> Self {
         ForwarderConfig {
-            spin_rounds: 200,
-            idle_wait: Duration::from_millis(1),
+            threading: Threading::PerDirection,
+            spin_rounds: 64,
+            idle_wait: Duration::from_millis(50),
             tx_attempts: 8,
+            cpus: Vec::new(),
         }
     }
 }
 
-/// Why a [`Forwarder`] could not start, or why a lane ended early.
+/// Why a [`Forwarder`] could not start, or why a thread ended early.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ForwardError {
@@ -76,16 +123,16 @@ pub enum ForwardError {
         /// What the queue said.
         error: Error,
     },
-    /// The operating system would not start a thread.
-    #[error("could not start forwarder thread {queue}: {reason}")]
+    /// The operating system would not start (or pin) a thread.
+    #[error("could not start the forwarder thread of queue {queue}: {reason}")]
     Spawn {
         /// The lane's queue index.
         queue: u16,
         /// What the OS said.
         reason: String,
     },
-    /// A lane's thread panicked.
-    #[error("forwarder thread {queue} panicked")]
+    /// A forwarder thread panicked.
+    #[error("a forwarder thread of queue {queue} panicked")]
     Panicked {
         /// The lane's queue index.
         queue: u16,
@@ -213,13 +260,19 @@ impl StopHandle {
     }
 }
 
-/// The Rx and Tx queue q of one port, moved into a lane thread.
-struct Side<R, T> {
+/// One direction of one queue: frames read from `rx` (queue `queue` of
+/// port `from`) go out through `tx` (the same queue of port `to`).
+struct Route<R, T> {
+    queue: u16,
+    from: usize,
+    to: usize,
     rx: R,
     tx: T,
 }
 
-type Lane<R, T> = (u16, JoinHandle<(Vec<Side<R, T>>, Option<ForwardError>)>);
+/// What a worker thread hands back: its routes (for their counters) and
+/// why it ended early, if it did.
+type WorkerEnd<R, T> = (Vec<Route<R, T>>, Option<ForwardError>);
 
 /// A running forwarder between two ports (both directions), or on one port
 /// (every frame reflected with its MAC addresses swapped).
@@ -236,15 +289,19 @@ type Lane<R, T> = (u16, JoinHandle<(Vec<Side<R, T>>, Option<ForwardError>)>);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Every queue is first used in its lane's thread (an io_uring ring binds
-/// to the thread that first uses it). The ports stay open while it runs
-/// ([`Forwarder::ports`]) and close when it is stopped or dropped.
+/// By default each direction of each queue has its own thread
+/// ([`Threading::PerDirection`]), which busy-polls while frames arrive and
+/// then blocks on its Rx queue. Every queue is first used in the thread
+/// that drives it (an io_uring ring binds to the thread that first uses
+/// it). The ports stay open while it runs ([`Forwarder::ports`]) and close
+/// when it is stopped or dropped.
 pub struct Forwarder<P: Port> {
     ports: Vec<P>,
     infos: Vec<PortInfo>,
+    queues: u16,
     stop: StopHandle,
     dirs: Arc<[DirCounters; 2]>,
-    lanes: Vec<Lane<P::Rx, P::Tx>>,
+    workers: Vec<JoinHandle<WorkerEnd<P::Rx, P::Tx>>>,
 }
 
 impl<P> Forwarder<P>
@@ -254,8 +311,8 @@ where
     P::Tx: 'static,
 {
     /// Takes every queue out of `ports` (one or two ports with the same
-    /// queue count) and starts one thread per queue index, with the
-    /// default [`ForwarderConfig`].
+    /// queue count) and starts forwarding with the default
+    /// [`ForwarderConfig`].
     pub fn start(ports: Vec<P>) -> Result<Forwarder<P>, ForwardError> {
         Forwarder::start_with(ports, ForwarderConfig::default())
     }
@@ -283,39 +340,62 @@ where
         }
         // Take every queue before starting any thread, so a failure leaves
         // nothing running.
-        let mut per_lane: Vec<Vec<Side<P::Rx, P::Tx>>> = Vec::with_capacity(usize::from(queues));
+        let mut groups: Vec<Vec<Route<P::Rx, P::Tx>>> = Vec::new();
         for q in 0..queues {
-            let mut sides = Vec::with_capacity(ports.len());
+            let mut rxs = Vec::with_capacity(2);
+            let mut txs = Vec::with_capacity(2);
             for (i, port) in ports.iter_mut().enumerate() {
                 let err = |error| ForwardError::Queue {
                     port: i,
                     queue: q,
                     error,
                 };
-                let rx = port.take_rx(q).map_err(err)?;
-                let tx = port.take_tx(q).map_err(err)?;
-                sides.push(Side { rx, tx });
+                rxs.push(Some(port.take_rx(q).map_err(err)?));
+                txs.push(Some(port.take_tx(q).map_err(err)?));
             }
-            per_lane.push(sides);
+            let n = ports.len();
+            let mut routes: Vec<Route<P::Rx, P::Tx>> = (0..n)
+                .map(|from| {
+                    let to = (from + 1) % n;
+                    Route {
+                        queue: q,
+                        from,
+                        to,
+                        rx: rxs[from].take().expect("each Rx queue is routed once"),
+                        tx: txs[to].take().expect("each Tx queue is routed once"),
+                    }
+                })
+                .collect();
+            match config.threading {
+                Threading::PerQueuePair => groups.push(routes),
+                _ => groups.extend(routes.drain(..).map(|r| vec![r])),
+            }
         }
         let mut fwd = Forwarder {
             ports,
             infos,
+            queues,
             stop: StopHandle::default(),
             dirs: Arc::default(),
-            lanes: Vec::with_capacity(usize::from(queues)),
+            workers: Vec::with_capacity(groups.len()),
         };
-        for (q, sides) in (0..queues).zip(per_lane) {
-            let (stop, dirs) = (fwd.stop.clone(), fwd.dirs.clone());
+        for (i, routes) in groups.into_iter().enumerate() {
+            let queue = routes[0].queue;
+            let name = match routes.as_slice() {
+                [r] => format!("tapring-fwd-q{queue}-{}{}", r.from, r.to),
+                _ => format!("tapring-fwd-q{queue}"),
+            };
+            let cpu = (!config.cpus.is_empty()).then(|| config.cpus[i % config.cpus.len()]);
+            let (stop, dirs, config) = (fwd.stop.clone(), fwd.dirs.clone(), config.clone());
             let spawned = std::thread::Builder::new()
-                .name(format!("tapring-fwd-q{q}"))
-                .spawn(move || lane(q, sides, &stop, &dirs, config));
+                .name(name)
+                .spawn(move || worker(routes, cpu, &stop, &dirs, &config));
             match spawned {
-                Ok(h) => fwd.lanes.push((q, h)),
+                Ok(h) => fwd.workers.push(h),
                 Err(e) => {
                     let _ = fwd.finish();
                     return Err(ForwardError::Spawn {
-                        queue: q,
+                        queue,
                         reason: e.to_string(),
                     });
                 }
@@ -341,12 +421,13 @@ where
         &self.ports
     }
 
-    /// Whether a lane has ended; lanes end only when stopped or on an error.
+    /// Whether a thread has ended; threads end only when stopped or on an
+    /// error.
     pub fn any_lane_ended(&self) -> bool {
-        self.lanes.iter().any(|(_, h)| h.is_finished())
+        self.workers.iter().any(JoinHandle::is_finished)
     }
 
-    /// Blocks until a stop is asked for ([`StopHandle::stop`]) or a lane
+    /// Blocks until a stop is asked for ([`StopHandle::stop`]) or a thread
     /// ends on an error, then stops and reports.
     pub fn join(self) -> ForwardReport {
         while !self.stop.is_stopped() && !self.any_lane_ended() {
@@ -355,7 +436,7 @@ where
         self.stop()
     }
 
-    /// Stops every lane, waits for them (each stops its queues in its own
+    /// Stops every thread, waits for them (each stops its queues in its own
     /// thread, so every buffer is back in the pool) and reports.
     pub fn stop(mut self) -> ForwardReport {
         self.finish()
@@ -363,34 +444,48 @@ where
 
     fn finish(&mut self) -> ForwardReport {
         self.stop.stop();
-        let mut report = ForwardReport {
-            ports: self.infos.clone(),
-            ..ForwardReport::default()
-        };
-        for (queue, h) in self.lanes.drain(..) {
-            let mut lane = LaneReport {
+        let n = self.infos.len();
+        let mut lanes: Vec<LaneReport> = (0..self.queues)
+            .map(|queue| LaneReport {
                 queue,
-                ..LaneReport::default()
-            };
+                rx: vec![QueueStats::default(); n],
+                tx: vec![QueueStats::default(); n],
+                error: None,
+            })
+            .collect();
+        for h in self.workers.drain(..) {
             match h.join() {
-                Ok((sides, error)) => {
-                    lane.rx = sides.iter().map(|s| s.rx.stats()).collect();
-                    lane.tx = sides.iter().map(|s| s.tx.stats()).collect();
-                    lane.error = error;
+                Ok((routes, error)) => {
+                    let queue = routes.first().map_or(0, |r| r.queue);
+                    for r in &routes {
+                        let lane = &mut lanes[usize::from(r.queue)];
+                        lane.rx[r.from] = r.rx.stats();
+                        lane.tx[r.to] = r.tx.stats();
+                    }
+                    if let Some(e) = error {
+                        lanes[usize::from(queue)].error.get_or_insert(e);
+                    }
                 }
-                Err(_) => lane.error = Some(ForwardError::Panicked { queue }),
+                // The worker's queues are gone with its stack; say so.
+                Err(_) => {
+                    if let Some(lane) = lanes.iter_mut().find(|l| l.error.is_none()) {
+                        lane.error = Some(ForwardError::Panicked { queue: lane.queue });
+                    }
+                }
             }
-            report.lanes.push(lane);
         }
-        report.dirs = self.totals();
-        report
+        ForwardReport {
+            dirs: self.totals(),
+            lanes,
+            ports: self.infos.clone(),
+        }
     }
 }
 
 impl<P: Port> Drop for Forwarder<P> {
     fn drop(&mut self) {
         self.stop.stop();
-        for (_, h) in self.lanes.drain(..) {
+        for h in self.workers.drain(..) {
             let _ = h.join();
         }
     }
@@ -400,7 +495,7 @@ impl<P: Port> fmt::Debug for Forwarder<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Forwarder")
             .field("ports", &self.infos)
-            .field("lanes", &self.lanes.len())
+            .field("threads", &self.workers.len())
             .finish_non_exhaustive()
     }
 }
@@ -416,38 +511,35 @@ fn swap_macs(burst: &mut Burst<FORWARD_BURST>) {
     }
 }
 
-/// Moves one burst from `rx` to `tx`; returns the frames moved.
+/// A queue failure: which port's queue, and what it said.
+type RouteError = (usize, Error);
+
+/// Moves one burst along `route`; returns the frames received.
 fn pump<R: RxQueue, T: TxQueue>(
-    rx: &mut R,
-    tx: &mut T,
+    route: &mut Route<R, T>,
     burst: &mut Burst<FORWARD_BURST>,
-    reflect: bool,
     dir: &DirCounters,
     config: &ForwarderConfig,
-) -> Result<usize, (bool, Error)> {
-    let n = rx.rx_burst(burst).map_err(|e| (true, e))?;
+) -> Result<usize, RouteError> {
+    let n = route.rx.rx_burst(burst).map_err(|e| (route.from, e))?;
     if n == 0 {
         return Ok(0);
     }
     let bytes: usize = burst.iter().map(|p| p.pkt_len()).sum();
-    if reflect {
+    if route.from == route.to {
         swap_macs(burst);
     }
     let mut attempts = 0;
-    let mut result = Ok(());
+    let mut result = Ok(n);
     while !burst.is_empty() && attempts < config.tx_attempts {
-        match tx.tx_burst(burst) {
-            Ok(0) => {
-                if let Err(e) = tx.reclaim() {
-                    result = Err((false, e));
-                    break;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                result = Err((false, e));
-                break;
-            }
+        let sent = route.tx.tx_burst(burst);
+        let sent = match sent {
+            Ok(0) => route.tx.reclaim().map(|_| 0),
+            other => other,
+        };
+        if let Err(e) = sent {
+            result = Err((route.to, e));
+            break;
         }
         attempts += 1;
     }
@@ -460,62 +552,68 @@ fn pump<R: RxQueue, T: TxQueue>(
     if left > 0 {
         dir.tx_full.fetch_add(left as u64, Ordering::Relaxed);
     }
-    result.map(|()| n)
+    result
 }
 
-/// One lane's thread: runs until stopped or an error, then stops every
-/// queue here (an io_uring queue is bound to this thread) and hands the
-/// queues back for their counters.
-fn lane<R: RxQueue, T: TxQueue>(
-    queue: u16,
-    mut sides: Vec<Side<R, T>>,
-    stop: &StopHandle,
-    dirs: &[DirCounters; 2],
-    config: ForwarderConfig,
-) -> (Vec<Side<R, T>>, Option<ForwardError>) {
-    let queue_error = |port: usize, error: Error| ForwardError::Queue { port, queue, error };
-    let mut error = run_lane(&mut sides, stop, dirs, &config)
-        .err()
-        .map(|(p, e)| queue_error(p, e));
-    for (i, s) in sides.iter_mut().enumerate() {
-        for r in [s.tx.stop(), s.rx.stop()] {
-            if let Err(e) = r {
-                error.get_or_insert(queue_error(i, e));
-            }
-        }
-    }
-    (sides, error)
-}
-
-/// The polling loop: busy-polls while frames move, reclaims Tx once when
-/// idle starts, and after `spin_rounds` idle rounds sleeps on one Rx queue
-/// (alternating) for at most `idle_wait`.
-fn run_lane<R: RxQueue, T: TxQueue>(
-    sides: &mut [Side<R, T>],
+/// One worker thread: pins itself if asked, forwards until stopped or an
+/// error, then stops every queue here (an io_uring queue is bound to this
+/// thread) and hands the routes back for their counters.
+fn worker<R: RxQueue, T: TxQueue>(
+    mut routes: Vec<Route<R, T>>,
+    cpu: Option<usize>,
     stop: &StopHandle,
     dirs: &[DirCounters; 2],
     config: &ForwarderConfig,
-) -> Result<(), (usize, Error)> {
+) -> WorkerEnd<R, T> {
+    let queue = routes.first().map_or(0, |r| r.queue);
+    let queue_error = |(port, error): RouteError| ForwardError::Queue { port, queue, error };
+    let mut error = cpu
+        .and_then(pin_to)
+        .map(|reason| ForwardError::Spawn { queue, reason });
+    if error.is_none() {
+        error = forward(&mut routes, stop, dirs, config)
+            .err()
+            .map(queue_error);
+    }
+    for r in routes.iter_mut() {
+        if let Err(e) = r.tx.stop() {
+            error.get_or_insert(queue_error((r.to, e)));
+        }
+        if let Err(e) = r.rx.stop() {
+            error.get_or_insert(queue_error((r.from, e)));
+        }
+    }
+    (routes, error)
+}
+
+/// Pins the calling thread to `cpu`; the reason when it cannot.
+fn pin_to(cpu: usize) -> Option<String> {
+    let mut set = nix::sched::CpuSet::new();
+    if let Err(e) = set.set(cpu) {
+        return Some(format!("CPU {cpu} does not exist ({e})"));
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .err()
+        .map(|e| format!("cannot pin to CPU {cpu}: {e}"))
+}
+
+/// The polling loop: busy-polls while frames move, reclaims finished
+/// transmissions once when idle starts, and after `spin_rounds` idle
+/// rounds sleeps on one Rx queue (in turn) for at most `idle_wait`.
+fn forward<R: RxQueue, T: TxQueue>(
+    routes: &mut [Route<R, T>],
+    stop: &StopHandle,
+    dirs: &[DirCounters; 2],
+    config: &ForwarderConfig,
+) -> Result<(), RouteError> {
     let mut burst: Burst<FORWARD_BURST> = Burst::new();
     let mut idle = 0u32;
     let mut turn = 0usize;
-    // Port index of the side whose queue failed: Rx errors belong to the
-    // receiving port, Tx errors to the sending one.
-    let blame = |from: usize, to: usize| {
-        move |(is_rx, e): (bool, Error)| (if is_rx { from } else { to }, e)
-    };
     while !stop.is_stopped() {
-        let moved = match sides {
-            [a, b] => {
-                pump(&mut a.rx, &mut b.tx, &mut burst, false, &dirs[0], config)
-                    .map_err(blame(0, 1))?
-                    + pump(&mut b.rx, &mut a.tx, &mut burst, false, &dirs[1], config)
-                        .map_err(blame(1, 0))?
-            }
-            [a] => pump(&mut a.rx, &mut a.tx, &mut burst, true, &dirs[0], config)
-                .map_err(blame(0, 0))?,
-            _ => return Ok(()),
-        };
+        let mut moved = 0;
+        for r in routes.iter_mut() {
+            moved += pump(r, &mut burst, &dirs[r.from], config)?;
+        }
         if moved > 0 {
             idle = 0;
             continue;
@@ -523,19 +621,17 @@ fn run_lane<R: RxQueue, T: TxQueue>(
         idle = idle.saturating_add(1);
         if idle == 1 {
             // Collect finished transmissions while there is time.
-            for (i, s) in sides.iter_mut().enumerate() {
-                s.tx.reclaim().map_err(|e| (i, e))?;
+            for r in routes.iter_mut() {
+                r.tx.reclaim().map_err(|e| (r.to, e))?;
             }
         }
-        if idle < config.spin_rounds {
+        if idle <= config.spin_rounds {
             std::hint::spin_loop();
             continue;
         }
-        turn = (turn + 1) % sides.len();
-        sides[turn]
-            .rx
-            .wait(Some(config.idle_wait))
-            .map_err(|e| (turn, e))?;
+        turn = (turn + 1) % routes.len();
+        let r = &mut routes[turn];
+        r.rx.wait(Some(config.idle_wait)).map_err(|e| (r.from, e))?;
     }
     Ok(())
 }
