@@ -45,6 +45,17 @@ impl VnetHdr {
     }
 }
 
+/// The same length as core's one type for it.
+impl From<VnetHdr> for tapring_core::VnetHdrLen {
+    fn from(h: VnetHdr) -> Self {
+        match h {
+            VnetHdr::None => tapring_core::VnetHdrLen::None,
+            VnetHdr::Basic10 => tapring_core::VnetHdrLen::Short,
+            VnetHdr::MrgRxbuf12 => tapring_core::VnetHdrLen::Mergeable,
+        }
+    }
+}
+
 /// The TUN_F_* offload mask given to TUNSETOFFLOAD: which offloaded frames
 /// the application accepts from the kernel (it may always send them).
 ///
@@ -123,10 +134,10 @@ impl Offloads {
     /// Checks that one received frame fits in `room` bytes of data (one
     /// buffer's data room, times the segments a read may span): with a
     /// segmentation offload the kernel hands over frames up to
-    /// [`MAX_FRAME`](tapring_core::config::MAX_FRAME) bytes, which would
+    /// [`MAX_FRAME`](tapring_core::packet::MAX_FRAME) bytes, which would
     /// otherwise all be cut and dropped as truncated.
     pub fn check_rx_room(self, room: usize) -> Result<(), TapError> {
-        let need = tapring_core::config::MAX_FRAME as usize + 1;
+        let need = tapring_core::packet::MAX_FRAME as usize + 1;
         if self.allows_gso_rx() && room < need {
             return Err(TapError::BuffersTooSmallForOffloads {
                 offloads: self,

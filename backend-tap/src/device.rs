@@ -239,6 +239,11 @@ impl TapDevice {
         self.vnet_hdr.len()
     }
 
+    /// The vnet header configured at open.
+    pub fn vnet_hdr(&self) -> VnetHdr {
+        self.vnet_hdr
+    }
+
     /// The vnet header length the kernel uses (TUNGETVNETHDRSZ); meaningful
     /// only with a vnet header.
     pub fn kernel_vnet_hdr_len(&self) -> Result<usize, TapError> {

@@ -1,6 +1,6 @@
 //! [`TapPort`]: a TAP device with read/write Rx and Tx queues.
 
-use tapring_core::config::ETH_HDR_LEN;
+use tapring_core::wire::ETH_HDR_LEN;
 use tapring_core::{Error, Pool, Port, PortInfo};
 
 use crate::config::TapConfig;
@@ -164,7 +164,7 @@ impl Port for TapPort {
             max_frame: self.max_frame,
             rx_queues: n,
             tx_queues: n,
-            vnet_hdr_len: self.device.vnet_hdr_len() as u32,
+            vnet_hdr_len: self.device.vnet_hdr().into(),
             backend: "tap",
         }
     }
@@ -177,7 +177,7 @@ impl Port for TapPort {
 
     fn take_tx(&mut self, q: u16) -> Result<TapTxQueue, Error> {
         let fd = self.take(q, false)?;
-        let hdr = self.device.vnet_hdr_len() as u32;
+        let hdr = self.device.vnet_hdr().into();
         Ok(TapTxQueue::new(
             fd,
             &self.pool,

@@ -151,7 +151,7 @@ fn queues_outlive_the_port_on_other_threads() {
             info.rx_queues,
             info.backend
         ),
-        (9018, 12, 1, "tap")
+        (9018, tapring_core::VnetHdrLen::Mergeable, 1, "tap")
     );
     assert_eq!(port.imissed().unwrap(), 0);
     let mut rx = port.take_rx(0).unwrap();

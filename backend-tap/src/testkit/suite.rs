@@ -781,7 +781,7 @@ pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
         standard_pool(),
         SuiteOptions::default(),
     );
-    assert_eq!(fx.info.vnet_hdr_len, 12);
+    assert_eq!(fx.info.vnet_hdr_len, tapring_core::VnetHdrLen::Mergeable);
     let mut rx = fx.rx(0);
     let mut tx = fx.tx(0);
     let inj = fx.injector(TEST_ETHERTYPE);
@@ -1282,21 +1282,21 @@ fn ones_sum(bytes: &[u8], add: u32) -> u16 {
 
 /// True when the frame's L4 checksum verifies (pseudo header included).
 fn l4_checksum_ok(frame: &[u8]) -> bool {
-    let Ok(h) = tapring_core::headers::parse(frame) else {
+    let Ok(h) = tapring_core::wire::headers::parse(frame) else {
         return false;
     };
     let (l3, l4) = (h.l3_offset(), h.l4_offset());
     let ip = &frame[l3..];
     let (addrs, proto) = match h.ip() {
-        tapring_core::headers::IpVersion::V4 => (&ip[12..20], ip[9]),
-        tapring_core::headers::IpVersion::V6 => (&ip[8..40], ip[6]),
+        tapring_core::IpVersion::V4 => (&ip[12..20], ip[9]),
+        tapring_core::IpVersion::V6 => (&ip[8..40], ip[6]),
     };
     let len = (frame.len() - l4) as u32;
     let pseudo = u32::from(ones_sum(addrs, 0)) + u32::from(proto) + len;
     ones_sum(&frame[l4..], pseudo) == 0xffff
 }
 
-/// Frames whose offload requests come from `tapring_core::headers`
+/// Frames whose offload requests come from `tapring_core::wire::offload_request`
 /// (`request_segmentation`), written on port A (CSUM + TSO, and USO where
 /// the kernel has it), cross a bridge to port B, which negotiated no
 /// offloads: the kernel must segment them and finish every checksum in
@@ -1340,7 +1340,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
     for (i, &(flavour, payload, mss)) in cases.iter().enumerate() {
         let frame = l4_frame(flavour, i as u32, payload);
         let mut p = pkt_of(&pool, &frame);
-        tapring_core::headers::request_segmentation(&mut p, mss)
+        tapring_core::wire::offload_request::request_segmentation(&mut p, mss)
             .unwrap_or_else(|e| panic!("{flavour:?}: {e}"));
         expected += payload.div_ceil(usize::from(mss));
         pkts.push(p);
@@ -1362,7 +1362,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
         .enumerate()
         .map(|(i, &(fl, payload, _))| {
             let f = l4_frame(fl, i as u32, payload);
-            let hdr = tapring_core::headers::parse(&f)
+            let hdr = tapring_core::wire::headers::parse(&f)
                 .expect("built frame parses")
                 .hdr_len();
             (f, hdr)
@@ -1378,7 +1378,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
             B::NAME,
             &f[..f.len().min(80)]
         );
-        let h = tapring_core::headers::parse(&f).expect("segment parses");
+        let h = tapring_core::wire::headers::parse(&f).expect("segment parses");
         let seg = &f[h.hdr_len()..];
         // Segments of one frame arrive in order: a segment belongs to the
         // frame of the same IP version and L4 whose payload continues with
@@ -1387,7 +1387,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
             .iter()
             .enumerate()
             .position(|(i, (want, hdr))| {
-                let wh = tapring_core::headers::parse(want).expect("built frame parses");
+                let wh = tapring_core::wire::headers::parse(want).expect("built frame parses");
                 wh.ip() == h.ip()
                     && wh.l4() == h.l4()
                     && want[hdr + payloads[i].len()..].starts_with(seg)

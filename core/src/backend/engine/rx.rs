@@ -9,12 +9,12 @@ use super::{
     CANCEL_EVERY, CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, MULTISHOT_TOKEN, POLL_TOKEN,
     cancel_all,
 };
-use crate::burst::BurstSlice;
-use crate::config::RxMode;
-use crate::error::Error;
-use crate::pool::{Pkt, Pool, PoolCache};
-use crate::ring::{Cqe, Ring, RingError, Sqe, errno};
-use crate::stats::QueueStats;
+use crate::backend::ring::{Cqe, Ring, RingError, Sqe, errno};
+use crate::packet::BurstSlice;
+use crate::packet::{Pkt, Pool, PoolCache};
+use crate::queue::Error;
+use crate::queue::QueueStats;
+use crate::queue::RxMode;
 use core::time::Duration;
 
 enum Lent<S> {
@@ -64,8 +64,9 @@ pub struct RxEngine<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> {
 
 impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
     /// An Rx engine lending `slots.len()` buffers (a power of two) from
-    /// `pool` to `ring`. `RxMode::Auto` picks multishot when the ring
-    /// supports it.
+    /// `pool` to `ring`. `RxMode::Auto` picks no-wait reads where the ring
+    /// supports them (tun honours `RWF_NOWAIT`), else multishot where the
+    /// ring has it, else posted reads.
     pub fn new(
         ring: R,
         pool: &Pool,
@@ -94,7 +95,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             ));
         }
         let pc = pool.config();
-        let lead = cfg.vnet_hdr_len.min(pc.headroom);
+        let lead = cfg.hdr_len().min(pc.headroom);
         let room = pc.slot_size() - (pc.headroom - lead);
         let lent = match mode {
             RxMode::Multishot => Lent::Multishot {
@@ -249,7 +250,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
                 self.stats.rx_nombuf += 1;
                 break;
             };
-            let lead = self.cfg.vnet_hdr_len;
+            let lead = self.cfg.hdr_len();
             if !lend_read(&mut self.ring, table, &mut self.cache, pkt, lead, true) {
                 break;
             }
@@ -399,7 +400,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
 
     /// Classifies a completed read of `pkt`.
     fn judge(&mut self, mut pkt: Pkt, result: i32) -> Verdict {
-        let hdr = self.cfg.vnet_hdr_len;
+        let hdr = self.cfg.hdr_len();
         if result < 0 {
             self.stats.last_errno = result;
             match -result {
@@ -417,9 +418,9 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         }
         let n = result as usize;
         pkt.rx_complete(result as u32);
-        match crate::rx_prep::accept(&mut pkt, n, self.room as usize, hdr as usize) {
+        match crate::backend::rx_prep::accept(&mut pkt, n, self.room as usize, hdr as usize) {
             Ok(off) => self.stats.count_offload(&off),
-            Err(crate::rx_prep::RxReject::Runt)
+            Err(crate::backend::rx_prep::RxReject::Runt)
                 if super::mutation::on(super::mutation::RX_UNCOUNTED_RUNT) =>
             {
                 return Verdict::Recycle(pkt);
@@ -467,7 +468,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             self.cache.free(pkt);
             return;
         }
-        let lead = self.cfg.vnet_hdr_len;
+        let lead = self.cfg.hdr_len();
         // Refused: top_up retries later, so the queue does not shrink for good.
         if lend_read(&mut self.ring, table, &mut self.cache, pkt, lead, false) {
             self.unflushed = true;
@@ -488,7 +489,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             self.cache.free(pkt);
             return;
         }
-        let buf = pkt.rx_target(self.cfg.vnet_hdr_len);
+        let buf = pkt.rx_target(self.cfg.hdr_len());
         match parked.put(bid, pkt) {
             Ok(()) => {}
             Err(pkt) => {
