@@ -2,7 +2,7 @@
 //! [`AnyPort`] over a pool.
 
 use tapring_core::Pool;
-use tapring_device::{MacAddr, Offloads, TapConfig, VnetHdr};
+use tapring_device::{MacAddr, Offloads, TapConfig, VnetHdrLen};
 
 #[cfg(feature = "rw")]
 use tapring_rw::{RwOptions, RwPort};
@@ -84,7 +84,7 @@ impl PortBuilder {
     }
 
     /// The virtio-net header carried before every frame.
-    pub fn vnet_hdr(mut self, vnet_hdr: VnetHdr) -> PortBuilder {
+    pub fn vnet_hdr(mut self, vnet_hdr: VnetHdrLen) -> PortBuilder {
         self.device.vnet_hdr = vnet_hdr;
         self
     }
@@ -95,8 +95,8 @@ impl PortBuilder {
     /// (`PoolConfig::large`).
     pub fn offloads(mut self, offloads: Offloads) -> PortBuilder {
         self.device.offloads = offloads;
-        if !offloads.is_empty() && self.device.vnet_hdr == VnetHdr::None {
-            self.device.vnet_hdr = VnetHdr::MrgRxbuf12;
+        if !offloads.is_empty() && self.device.vnet_hdr == VnetHdrLen::None {
+            self.device.vnet_hdr = VnetHdrLen::Mergeable;
         }
         self
     }

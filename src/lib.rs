@@ -73,8 +73,13 @@ pub use tapring_core::{
     RxQueue, TxQueue,
 };
 
-/// Offload requests from a frame's own headers (see [`tapring_core::headers`]).
-pub use tapring_core::headers;
+/// Frame headers and the transmit offload requests built from them: the
+/// parser ([`tapring_core::wire::headers`]) and the requests
+/// ([`tapring_core::wire::offload_request`]) in one place.
+pub mod headers {
+    pub use tapring_core::wire::headers::*;
+    pub use tapring_core::wire::offload_request::*;
+}
 
 mod backend;
 #[cfg(any(feature = "uring", feature = "rw"))]

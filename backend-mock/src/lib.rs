@@ -1,7 +1,7 @@
 //! # tapring-mock
 //!
 //! A deterministic simulated kernel for [tapring]: [`SimRing`] implements
-//! the core [`Ring`](tapring_core::ring::Ring) trait over a [`SimWire`] (a
+//! the core [`Ring`](tapring_core::backend::ring::Ring) trait over a [`SimWire`] (a
 //! simulated TAP queue: a bounded kernel->user frame queue, the frames user
 //! space wrote, scripted faults, counters), so the production queue engine
 //! runs without a kernel, reproducibly from a seed. [`MockPort`] wraps it

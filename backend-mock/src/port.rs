@@ -4,7 +4,7 @@
 use crate::ring::{SimConfig, SimRing};
 use crate::wire::{SimWire, WireConfig};
 use std::time::Duration;
-use tapring_core::engine::{EngineConfig, RxEngine, Slot, TxEngine};
+use tapring_core::backend::engine::{EngineConfig, RxEngine, Slot, TxEngine};
 use tapring_core::{BurstSlice, Error, Pool, Port, PortInfo, QueueStats, RxMode, RxQueue, TxQueue};
 
 /// The Rx engine over a simulated ring, as the mock queues use it.

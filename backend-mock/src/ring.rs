@@ -38,8 +38,8 @@ use crate::sim_memory::{self, Buf};
 use crate::wire::{ReadFault, SimWire, WireState, WriteFault};
 use std::collections::VecDeque;
 use std::time::Duration;
-use tapring_core::pool::RawBuf;
-use tapring_core::ring::{Cqe, Ring, RingError, Sqe, errno};
+use tapring_core::backend::RawBuf;
+use tapring_core::backend::ring::{Cqe, Ring, RingError, Sqe, errno};
 
 /// Most segments of a pending scattering read (`Readv` with more completes
 /// with `-EINVAL`).
@@ -183,7 +183,7 @@ struct Kernel {
 /// A simulated io_uring on a simulated tun fd (see the module docs).
 ///
 /// ```
-/// use tapring_core::ring::{Cqe, Ring, Sqe};
+/// use tapring_core::backend::ring::{Cqe, Ring, Sqe};
 /// use tapring_core::{Pool, PoolConfig};
 /// use tapring_mock::{SimConfig, SimRing, SimWire};
 ///

@@ -3,13 +3,13 @@
 //!
 //! Buffers are kept as plain addresses (`usize`) everywhere else in the
 //! simulator, so the rings stay `Send` and no other code can dereference
-//! them. Soundness rests on the [`Ring`](tapring_core::ring::Ring) contract:
+//! them. Soundness rests on the [`Ring`](tapring_core::backend::ring::Ring) contract:
 //! a buffer named by a posted operation stays valid, and is not touched by
 //! user code, until the completion carrying its token has been harvested.
 //! The simulator only touches a buffer between `flush` (the kernel sees the
 //! operation) and the moment it produces that operation's completion.
 
-use tapring_core::pool::RawBuf;
+use tapring_core::backend::RawBuf;
 
 /// One buffer lent to the simulated kernel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Tests of the tests: with each deliberate engine defect switched on
-//! (`tapring_core::engine::mutation`), the property of `properties.rs` must
+//! (`tapring_core::backend::engine::mutation`), the property of `properties.rs` must
 //! fail. `mutation::ACTIVE` is process-global, so this binary runs the
 //! mutations one after another in a single test.
 
@@ -8,7 +8,7 @@ mod common;
 use proptest::test_runner::{RngAlgorithm, TestError, TestRng, TestRunner};
 use std::sync::atomic::Ordering;
 use tapring_core::RxMode;
-use tapring_core::engine::mutation::{self, ACTIVE};
+use tapring_core::backend::engine::mutation::{self, ACTIVE};
 
 const CASES: u32 = 300;
 

@@ -2,7 +2,7 @@
 //! bursts, the read batch follows the traffic (few wasted reads), and a
 //! waiting queue arms exactly one poll, which teardown cancels.
 
-use tapring_core::engine::EngineConfig;
+use tapring_core::backend::engine::EngineConfig;
 use tapring_core::{Burst, Pool, PoolConfig, RxMode};
 use tapring_mock::{SimConfig, SimRing, SimRxEngine, SimWire, slots};
 

@@ -2,7 +2,7 @@
 //! the helpers both directions share.
 
 use nix::errno::Errno;
-use tapring_core::stats::QueueStats;
+use tapring_core::queue::stats::QueueStats;
 
 /// The most buffers one received frame may span (see
 /// [`RwOptions::rx_segments`]).

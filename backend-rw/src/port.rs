@@ -1,6 +1,6 @@
 //! [`RwPort`]: a TAP device with read/write Rx and Tx queues.
 
-use tapring_core::config::ETH_HDR_LEN;
+use tapring_core::wire::ETH_HDR_LEN;
 use tapring_core::{Error, Pool, Port, PortInfo};
 
 use crate::error::RwError;
@@ -160,7 +160,7 @@ impl Port for RwPort {
             max_frame: self.max_frame,
             rx_queues: n,
             tx_queues: n,
-            vnet_hdr_len: self.device.vnet_hdr_len() as u32,
+            vnet_hdr_len: self.device.vnet_hdr(),
             backend: "tap",
         }
     }
@@ -173,7 +173,7 @@ impl Port for RwPort {
 
     fn take_tx(&mut self, q: u16) -> Result<RwTxQueue, Error> {
         let fd = self.take(q, false)?;
-        let hdr = self.device.vnet_hdr_len() as u32;
+        let hdr = self.device.vnet_hdr();
         Ok(RwTxQueue::new(
             fd,
             &self.pool,

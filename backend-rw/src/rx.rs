@@ -195,7 +195,8 @@ impl RwRxQueue {
     /// Classifies a read of `n` bytes into `pkt` (which holds them), of at
     /// most `room` bytes; strips and decodes the virtio-net header.
     fn judge(&mut self, mut pkt: Pkt, n: usize, room: usize) -> Read {
-        match tapring_core::rx_prep::accept(&mut pkt, n, room, self.vnet_hdr_len as usize) {
+        match tapring_core::backend::rx_prep::accept(&mut pkt, n, room, self.vnet_hdr_len as usize)
+        {
             Ok(off) => self.stats.count_offload(&off),
             Err(why) => {
                 why.count(&mut self.stats);

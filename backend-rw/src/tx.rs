@@ -18,9 +18,9 @@ use std::io::IoSlice;
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use tapring_core::pool::MAX_SEGS;
-use tapring_core::tx_prep::{self, TxLimits};
-use tapring_core::{BurstSlice, Error, Pkt, Pool, PoolCache, QueueStats, TxQueue};
+use tapring_core::backend::tx_prep::{self, TxLimits};
+use tapring_core::packet::MAX_SEGS;
+use tapring_core::{BurstSlice, Error, Pkt, Pool, PoolCache, QueueStats, TxQueue, VnetHdrLen};
 
 use crate::options::{CACHE, RwOptions, count_io_error};
 
@@ -35,7 +35,7 @@ pub struct RwTxQueue {
     fd: OwnedFd,
     cache: PoolCache<CACHE>,
     stats: QueueStats,
-    vnet_hdr_len: u32,
+    vnet_hdr_len: VnetHdrLen,
     max_frame: u32,
     burst: usize,
     queue: u16,
@@ -45,7 +45,7 @@ impl RwTxQueue {
     pub(crate) fn new(
         fd: OwnedFd,
         pool: &Pool,
-        vnet_hdr_len: u32,
+        vnet_hdr_len: VnetHdrLen,
         max_frame: u32,
         queue: u16,
         opts: &RwOptions,
@@ -75,7 +75,7 @@ impl RwTxQueue {
     /// freed), `Err(pkt)` to stop the burst with `pkt` unchanged.
     fn send_one(&mut self, mut pkt: Pkt) -> Result<(), Pkt> {
         let limits = TxLimits {
-            vnet_hdr_len: self.vnet_hdr_len as usize,
+            vnet_hdr_len: self.vnet_hdr_len,
             max_frame: self.max_frame as usize,
             max_segs: MAX_SEGS,
         };
@@ -84,7 +84,7 @@ impl RwTxQueue {
             self.cache.free(pkt);
             return Ok(());
         }
-        let (hdr, off) = (limits.vnet_hdr_len, pkt.offload());
+        let (hdr, off) = (limits.vnet_hdr_len.len(), pkt.offload());
         let total = pkt.pkt_len();
         let result = loop {
             let r = if pkt.nb_segs() == 1 {
@@ -165,10 +165,11 @@ mod tests {
 
     use super::*;
     use crate::socket_pair::datagram_pair as pair;
-    use tapring_core::offload::{Checksum, Offload};
     use tapring_core::{Burst, PoolConfig};
+    use tapring_core::{Checksum, Offload};
 
     fn queue(pool: &Pool, fd: OwnedFd, hdr: u32) -> RwTxQueue {
+        let hdr = VnetHdrLen::try_from(hdr as usize).expect("a test header length");
         RwTxQueue::new(fd, pool, hdr, 1518, 0, &RwOptions::default())
     }
 
@@ -292,7 +293,7 @@ mod tests {
             burst: 2,
             ..RwOptions::default()
         };
-        let mut tx = RwTxQueue::new(a, &pool, 0, 1518, 0, &opts);
+        let mut tx = RwTxQueue::new(a, &pool, VnetHdrLen::None, 1518, 0, &opts);
         let mut burst: Burst<4> = Burst::new();
         for i in 0..3 {
             burst.push(pkt(&pool, 60, i)).unwrap();

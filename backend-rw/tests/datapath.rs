@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use tapring_core::{Burst, Pool, PoolConfig, Port, RxQueue, TxQueue};
-use tapring_device::{TapConfig, TapDevice, VnetHdr};
+use tapring_device::{TapConfig, TapDevice, VnetHdrLen};
 use tapring_rw::{RwError, RwOptions, RwPort};
 use tapring_testkit::{
     InterfaceGuard, PacketSocket, TEST_ETHERTYPE, disable_ipv6, require_tap, test_frame,
@@ -15,7 +15,7 @@ use tapring_testkit::{
 };
 
 /// Opens a device with IPv6 off, then up; and a socket injecting into it.
-fn device(vnet: VnetHdr) -> (TapDevice, PacketSocket, InterfaceGuard) {
+fn device(vnet: VnetHdrLen) -> (TapDevice, PacketSocket, InterfaceGuard) {
     let name = unique_name("trd");
     let guard = InterfaceGuard::new(&name);
     let tap = TapDevice::open(&TapConfig {
@@ -52,7 +52,7 @@ fn tun_cuts_a_frame_longer_than_the_read_buffer_and_returns_the_buffer_length() 
     if !require_tap() {
         return;
     }
-    let (tap, inj, _guard) = device(VnetHdr::None);
+    let (tap, inj, _guard) = device(VnetHdrLen::None);
     let big = test_frame(1, 1000);
     inj.send(&big).unwrap();
     inj.send(&test_frame(2, 60)).unwrap();
@@ -66,7 +66,7 @@ fn tun_cuts_a_frame_longer_than_the_read_buffer_and_returns_the_buffer_length() 
     let mut buf = [0u8; 2048];
     assert_eq!(read_wait(&tap, &mut buf), Ok(60), "the rest is gone");
 
-    let (tap, inj, _guard) = device(VnetHdr::Basic10);
+    let (tap, inj, _guard) = device(VnetHdrLen::Short);
     inj.send(&big).unwrap();
     let mut tiny = [0u8; 9];
     assert_eq!(read_wait(&tap, &mut tiny), Err(Errno::EINVAL));
@@ -87,7 +87,7 @@ fn exhausted_pool_loses_no_frame() {
         return;
     }
     let pool = Pool::new(PoolConfig::standard(64)).unwrap();
-    let (tap, inj, _guard) = device(VnetHdr::None);
+    let (tap, inj, _guard) = device(VnetHdrLen::None);
     let mut port = RwPort::from_device(tap, &pool, RwOptions::default()).unwrap();
     let mut rx = port.take_rx(0).unwrap();
     let hoard: Vec<_> = std::iter::from_fn(|| pool.alloc()).collect();
@@ -141,7 +141,7 @@ fn queues_outlive_the_port_on_other_threads() {
         return;
     }
     let pool = Pool::new(PoolConfig::standard(256)).unwrap();
-    let (tap, inj, _guard) = device(VnetHdr::MrgRxbuf12);
+    let (tap, inj, _guard) = device(VnetHdrLen::Mergeable);
     tap.set_mtu(9000).unwrap();
     let mut port = RwPort::from_device(tap, &pool, RwOptions::default()).unwrap();
     let info = port.info();
@@ -152,7 +152,7 @@ fn queues_outlive_the_port_on_other_threads() {
             info.rx_queues,
             info.backend
         ),
-        (9018, 12, 1, "tap")
+        (9018, tapring_core::VnetHdrLen::Mergeable, 1, "tap")
     );
     assert_eq!(port.imissed().unwrap(), 0);
     let mut rx = port.take_rx(0).unwrap();

@@ -5,8 +5,9 @@ use crate::error::UringError;
 use crate::probe::probe;
 use crate::ring::{RingSetup, UringRing};
 use std::time::Duration;
-use tapring_core::config::{ETH_HDR_LEN, RxMode};
-use tapring_core::engine::{EngineConfig, RxEngine, Slot, TxEngine};
+use tapring_core::RxMode;
+use tapring_core::backend::engine::{EngineConfig, RxEngine, Slot, TxEngine};
+use tapring_core::wire::ETH_HDR_LEN;
 use tapring_core::{BurstSlice, Error, Pool, Port, PortInfo, QueueStats, RxQueue, TxQueue};
 use tapring_device::{TapConfig, TapDevice};
 
@@ -198,7 +199,7 @@ impl UringPort {
 
     fn engine_config(&self, q: u16) -> EngineConfig {
         EngineConfig {
-            vnet_hdr_len: self.dev.vnet_hdr_len() as u32,
+            vnet_hdr_len: self.dev.vnet_hdr(),
             max_frame: self.max_frame,
             port: self.cfg.port_id,
             queue: q,
@@ -327,7 +328,7 @@ impl Port for UringPort {
             max_frame: self.max_frame,
             rx_queues: n,
             tx_queues: n,
-            vnet_hdr_len: self.dev.vnet_hdr_len() as u32,
+            vnet_hdr_len: self.dev.vnet_hdr(),
             backend: "uring",
         }
     }

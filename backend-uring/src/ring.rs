@@ -8,8 +8,8 @@ use io_uring::{IoUring, cqueue, opcode, squeue};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 use tapring_core::Pool;
-use tapring_core::pool::RawBuf;
-use tapring_core::ring::{Cqe, Ring, RingError, Sqe};
+use tapring_core::backend::RawBuf;
+use tapring_core::backend::ring::{Cqe, Ring, RingError, Sqe};
 
 /// How to build a ring (decided by the port from the probe and the config).
 #[derive(Clone, Copy, Debug)]

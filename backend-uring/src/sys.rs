@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
-use tapring_core::pool::MAX_SEGS;
+use tapring_core::packet::MAX_SEGS;
 
 /// Queues an entry on the submission queue; false when the queue is full.
 ///

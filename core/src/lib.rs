@@ -1,12 +1,22 @@
 //! # tapring-core
 //!
-//! The operating-system-free heart of [tapring]: a packet buffer pool over
-//! one contiguous region, owned packet handles ([`Pkt`]), fixed-capacity
-//! bursts ([`Burst`]), the queue traits every backend implements
-//! ([`RxQueue`], [`TxQueue`], [`Port`]), the completion-driven queue engine
-//! generic over a [`Ring`](ring::Ring) ([`engine`]), the virtio-net header
-//! codec ([`vnet`]), transmit offload requests built from a frame's own
-//! headers ([`headers`]) and per-queue statistics.
+//! The operating-system-free heart of [tapring], in four groups:
+//!
+//! * [`packet`]: a packet buffer pool over one contiguous region, owned
+//!   packet handles ([`Pkt`]) with their offload metadata ([`Offload`]),
+//!   fixed-capacity bursts ([`Burst`]);
+//! * [`wire`]: the virtio-net header codec ([`wire::vnet`]), the L2-L4
+//!   header parser ([`wire::headers`]), transmit offload requests built
+//!   from a frame's own headers ([`wire::offload_request`]) and the
+//!   Internet checksum ([`wire::checksum`]);
+//! * [`queue`]: the queue traits every backend implements ([`RxQueue`],
+//!   [`TxQueue`], [`Port`]), their statistics and configuration, and the
+//!   crate's error type ([`Error`]);
+//! * `backend` (feature `backend`, for backend crates only, hidden): the
+//!   completion-driven queue engine generic over a ring trait.
+//!
+//! Dependency order (a module uses only those to its left):
+//! packet <- wire <- queue <- backend.
 //!
 //! `#![no_std]` and allocation-free: memory comes from the caller
 //! ([`Pool::from_static`]) or, with the `std` feature, from an anonymous
@@ -36,26 +46,19 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
-pub mod burst;
-pub mod config;
-pub mod engine;
-pub mod error;
-pub mod headers;
-pub mod offload;
-pub mod pool;
+#[cfg(any(test, feature = "backend"))]
+#[doc(hidden)]
+pub mod backend;
+pub mod packet;
 pub mod queue;
-pub mod ring;
-pub mod rx_prep;
-pub mod stats;
 mod sync;
-pub mod tx_prep;
-pub mod vnet;
+pub mod wire;
 
-pub use burst::{Burst, BurstSlice};
-pub use config::{PoolConfig, QueueConfig, RxMode};
-pub use error::{ConfigError, Error, PktError};
-pub use headers::{HeaderError, Headers, IpVersion, L4};
-pub use offload::{Checksum, Gso, GsoKind, Offload};
-pub use pool::{Pkt, Pool, PoolCache, PoolStats};
-pub use queue::{Port, PortInfo, PortStats, RxQueue, TxQueue};
-pub use stats::QueueStats;
+pub use packet::{
+    Burst, BurstSlice, Checksum, ConfigError, Gso, GsoKind, Offload, Pkt, PktError, Pool,
+    PoolCache, PoolConfig, PoolStats,
+};
+pub use queue::{
+    Error, Port, PortInfo, PortStats, QueueConfig, QueueStats, RxMode, RxQueue, TxQueue,
+};
+pub use wire::{HeaderError, Headers, IpVersion, L4, VnetError, VnetHdrLen};

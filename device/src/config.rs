@@ -1,4 +1,4 @@
-//! What to open: [`TapConfig`] and its parts ([`VnetHdr`], [`Offloads`],
+//! What to open: [`TapConfig`] and its parts ([`VnetHdrLen`], [`Offloads`],
 //! [`MacAddr`]).
 
 use std::fmt;
@@ -15,34 +15,9 @@ pub const KERNEL_MAX_QUEUES: usize = 256;
 /// multi-queue device: the kernel's limit minus the detached keep-alive fd.
 pub const MAX_QUEUES: usize = KERNEL_MAX_QUEUES - 1;
 
-/// The virtio-net header prepended to every frame on the queue fds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub enum VnetHdr {
-    /// No header: plain Ethernet frames; no offloads possible.
-    #[default]
-    None,
-    /// The 10-byte `struct virtio_net_hdr`.
-    Basic10,
-    /// The 12-byte `struct virtio_net_hdr_mrg_rxbuf` (also the virtio 1.0
-    /// header): `num_buffers` follows the basic header.
-    MrgRxbuf12,
-}
-
-impl VnetHdr {
-    /// The header length in bytes: 0, 10 or 12.
-    pub const fn len(self) -> usize {
-        match self {
-            VnetHdr::None => 0,
-            VnetHdr::Basic10 => 10,
-            VnetHdr::MrgRxbuf12 => 12,
-        }
-    }
-
-    /// Whether there is no header.
-    pub const fn is_empty(self) -> bool {
-        matches!(self, VnetHdr::None)
-    }
-}
+/// The virtio-net header prepended to every frame on the queue fds: core's
+/// one type for its length.
+pub use tapring_core::VnetHdrLen;
 
 bitflags::bitflags! {
     /// The TUN_F_* offload mask given to TUNSETOFFLOAD: which offloaded frames
@@ -90,10 +65,10 @@ impl Offloads {
     /// Checks that one received frame fits in `room` bytes of data (one
     /// buffer's data room, times the segments a read may span): with a
     /// segmentation offload the kernel hands over frames up to
-    /// [`MAX_FRAME`](tapring_core::config::MAX_FRAME) bytes, which would
+    /// [`MAX_FRAME`](tapring_core::packet::MAX_FRAME) bytes, which would
     /// otherwise all be cut and dropped as truncated.
     pub fn check_rx_room(self, room: usize) -> Result<(), DeviceError> {
-        let need = tapring_core::config::MAX_FRAME as usize + 1;
+        let need = tapring_core::packet::MAX_FRAME as usize + 1;
         if self.allows_gso_rx() && room < need {
             return Err(DeviceError::BuffersTooSmallForOffloads {
                 offloads: self,
@@ -228,7 +203,7 @@ pub struct TapConfig {
     /// later).
     pub multi_queue: bool,
     /// The virtio-net header on every frame.
-    pub vnet_hdr: VnetHdr,
+    pub vnet_hdr: VnetHdrLen,
     /// Exactly the offloads to accept (needs a vnet header when not empty).
     pub offloads: Offloads,
     /// Make the device persistent. `false` leaves an existing device's
@@ -252,7 +227,7 @@ impl Default for TapConfig {
             name: "tap%d".to_owned(),
             queues: 1,
             multi_queue: false,
-            vnet_hdr: VnetHdr::None,
+            vnet_hdr: VnetHdrLen::None,
             offloads: Offloads::NONE,
             persist: false,
             attach_only: false,

@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 
-use crate::config::{MAX_QUEUES, MacAddr, Offloads, TapConfig, VnetHdr};
+use crate::config::{MAX_QUEUES, MacAddr, Offloads, TapConfig, VnetHdrLen};
 use crate::counters::KernelCounters;
 use crate::error::DeviceError;
 use crate::{ifname, netlink, sys};
@@ -35,7 +35,7 @@ pub struct TapDevice {
     keep_alive: Option<OwnedFd>,
     name: String,
     ifindex: u32,
-    vnet_hdr: VnetHdr,
+    vnet_hdr: VnetHdrLen,
     offloads: Offloads,
     multi_queue: bool,
 }
@@ -234,6 +234,11 @@ impl TapDevice {
     /// The vnet header configured at open: 0, 10 or 12 bytes.
     pub fn vnet_hdr_len(&self) -> usize {
         self.vnet_hdr.len()
+    }
+
+    /// The vnet header configured at open.
+    pub fn vnet_hdr(&self) -> VnetHdrLen {
+        self.vnet_hdr
     }
 
     /// The vnet header length the kernel uses (TUNGETVNETHDRSZ); meaningful

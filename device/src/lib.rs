@@ -7,12 +7,12 @@
 //! data paths (`tapring-rw`, `tapring-uring`) open their devices here.
 //!
 //! ```no_run
-//! use tapring_device::{Offloads, TapConfig, TapDevice, VnetHdr};
+//! use tapring_device::{Offloads, TapConfig, TapDevice, VnetHdrLen};
 //!
 //! # fn main() -> Result<(), tapring_device::DeviceError> {
 //! let config = TapConfig {
 //!     queues: 2,
-//!     vnet_hdr: VnetHdr::MrgRxbuf12,
+//!     vnet_hdr: VnetHdrLen::Mergeable,
 //!     offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
 //!     mtu: Some(9000),
 //!     up: true,
@@ -55,7 +55,7 @@ mod probe;
 mod sys;
 
 pub use config::{
-    KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseMacError, TapConfig, VnetHdr,
+    KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseMacError, TapConfig, VnetHdrLen,
 };
 pub use counters::KernelCounters;
 pub use device::TapDevice;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::config::{Offloads, TapConfig, VnetHdr};
+use crate::config::{Offloads, TapConfig, VnetHdrLen};
 use crate::device::TapDevice;
 use crate::error::DeviceError;
 use crate::{ifname, sys};
@@ -80,7 +80,7 @@ pub fn has_cap_net_admin() -> bool {
 /// any flag it does not know ("a way to test for new features").
 fn accepted_offloads() -> Result<Offloads, DeviceError> {
     let mut device = TapDevice::open(&TapConfig {
-        vnet_hdr: VnetHdr::MrgRxbuf12,
+        vnet_hdr: VnetHdrLen::Mergeable,
         ..TapConfig::named(ifname::unique_name("trpb"))
     })?;
     let csum = Offloads::CSUM;

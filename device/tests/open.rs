@@ -1,6 +1,6 @@
 //! Opening TAP devices: names, queues, vnet headers, busy names.
 
-use tapring_device::{DeviceError, MAX_QUEUES, TapConfig, TapDevice, VnetHdr};
+use tapring_device::{DeviceError, MAX_QUEUES, TapConfig, TapDevice, VnetHdrLen};
 use tapring_testkit::{require_tap, sysfs_attr, unique_name};
 
 fn tun_flags(name: &str) -> u32 {
@@ -154,7 +154,7 @@ fn vnet_header_sizes_are_set() {
     if !require_tap() {
         return;
     }
-    for vnet_hdr in [VnetHdr::Basic10, VnetHdr::MrgRxbuf12] {
+    for vnet_hdr in [VnetHdrLen::Short, VnetHdrLen::Mergeable] {
         let name = unique_name("trt");
         let tap = TapDevice::open(&TapConfig {
             vnet_hdr,

@@ -1,6 +1,6 @@
 //! Persistent devices: re-attach, owner/group, attach-only, offload reset.
 
-use tapring_device::{DeviceError, Offloads, TapConfig, TapDevice, VnetHdr};
+use tapring_device::{DeviceError, Offloads, TapConfig, TapDevice, VnetHdrLen};
 use tapring_testkit::{InterfaceGuard, ethtool_features, require_tap, sysfs_attr, unique_name};
 
 #[test]
@@ -71,7 +71,7 @@ fn offload_mask_is_reset_on_reattach_without_offloads() {
     let _guard = InterfaceGuard::new(&name);
     let with = TapDevice::open(&TapConfig {
         persist: true,
-        vnet_hdr: VnetHdr::MrgRxbuf12,
+        vnet_hdr: VnetHdrLen::Mergeable,
         offloads: Offloads::CSUM | Offloads::TSO4,
         ..TapConfig::named(&name)
     })
@@ -86,7 +86,7 @@ fn offload_mask_is_reset_on_reattach_without_offloads() {
 
     let mut without = TapDevice::open(&TapConfig {
         attach_only: true,
-        vnet_hdr: VnetHdr::MrgRxbuf12,
+        vnet_hdr: VnetHdrLen::Mergeable,
         ..TapConfig::named(&name)
     })
     .unwrap();

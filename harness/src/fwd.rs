@@ -8,7 +8,7 @@ use crate::forward;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tapring::device::{MAX_QUEUES, TapConfig, VnetHdr};
+use tapring::device::{MAX_QUEUES, TapConfig, VnetHdrLen};
 use tapring::{AnyPort, DirTotals, Forwarder, Port};
 
 /// Arguments of `tapring fwd`.
@@ -113,7 +113,7 @@ pub fn open_port(
         ..TapConfig::named(name)
     };
     if spec.offload {
-        cfg.vnet_hdr = VnetHdr::MrgRxbuf12;
+        cfg.vnet_hdr = VnetHdrLen::Mergeable;
         cfg.offloads = backends::forwarding_offloads();
     }
     backends::open_port(

@@ -47,7 +47,7 @@ use crate::packet::{
     udp_frame, udp_frame_seq,
 };
 use crate::{InterfaceGuard, NetnsGuard, disable_ipv6, quiet_ip, require_tap};
-use tapring_device::{Offloads, TapConfig, VnetHdr};
+use tapring_device::{Offloads, TapConfig, VnetHdrLen};
 
 /// Options a case asks of the backend's port, beyond the [`TapConfig`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,13 +146,13 @@ impl<B: SuiteBackend> Fixture<B> {
     /// A port with `queues` queues and virtio-net header `vnet` on a fresh
     /// interface (IPv6 off, up unless `up` is false), buffers from a pool
     /// shaped `pool_cfg`.
-    fn new(queues: usize, vnet: VnetHdr, pool_cfg: PoolConfig, opts: SuiteOptions) -> Self {
+    fn new(queues: usize, vnet: VnetHdrLen, pool_cfg: PoolConfig, opts: SuiteOptions) -> Self {
         Self::with(queues, vnet, pool_cfg, opts, true)
     }
 
     fn with(
         queues: usize,
-        vnet: VnetHdr,
+        vnet: VnetHdrLen,
         pool_cfg: PoolConfig,
         opts: SuiteOptions,
         up: bool,
@@ -472,7 +472,7 @@ pub fn rx_frames_arrive_in_order<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, standard_pool(), SuiteOptions::default());
     let mut rx = fx.rx(0);
     let inj = fx.injector(TEST_ETHERTYPE);
     let sent: Vec<Vec<u8>> = (0..60u32)
@@ -516,7 +516,7 @@ pub fn rx_oversize_frame_is_truncated_and_counted<B: SuiteBackend>() {
         data_room: 256,
         headroom: 64,
     };
-    let mut fx = Fixture::<B>::new(1, VnetHdr::None, pool, SuiteOptions::default());
+    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, pool, SuiteOptions::default());
     let mut rx = fx.rx(0);
     let inj = fx.injector(TEST_ETHERTYPE);
     inj.send(&test_frame(1, 1000)).expect("inject big");
@@ -550,7 +550,7 @@ pub fn rx_chain_when_frame_exceeds_buffer<B: SuiteBackend>() {
         data_room: 512,
         headroom: 64,
     };
-    let mut fx = Fixture::<B>::new(1, VnetHdr::None, pool, SuiteOptions { rx_segments: 4 });
+    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, pool, SuiteOptions { rx_segments: 4 });
     let mut rx = fx.rx(0);
     let inj = fx.injector(TEST_ETHERTYPE);
     let sent = [test_frame(1, 1514), test_frame(2, 60), test_frame(3, 1200)];
@@ -577,7 +577,7 @@ pub fn rx_pool_exhausted_counts_nombuf<B: SuiteBackend>() {
         return;
     }
     let pool = PoolConfig::standard(64);
-    let mut fx = Fixture::<B>::new(1, VnetHdr::None, pool, SuiteOptions::default());
+    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, pool, SuiteOptions::default());
     let mut rx = fx.rx(0);
     let inj = fx.injector(TEST_ETHERTYPE);
     let mut hoard = Vec::new();
@@ -609,7 +609,7 @@ pub fn tx_frames_are_captured_in_order<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, standard_pool(), SuiteOptions::default());
     let mut tx = fx.tx(0);
     let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
     let sent: Vec<Vec<u8>> = (0..30u32)
@@ -636,7 +636,7 @@ pub fn tx_chain_of_three_segments_is_one_frame<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, standard_pool(), SuiteOptions::default());
     let mut tx = fx.tx(0);
     let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
     let frame = test_frame(42, 1400);
@@ -664,7 +664,7 @@ pub fn tx_oversize_is_rejected_and_freed<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, standard_pool(), SuiteOptions::default());
     let max = fx.info.max_frame as usize;
     assert_eq!(max, 1500 + 14 + 4, "max_frame is MTU + 14 + 4");
     let mut tx = fx.tx(0);
@@ -705,7 +705,7 @@ pub fn tx_runt_is_counted<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, standard_pool(), SuiteOptions::default());
     let mut tx = fx.tx(0);
     let mut burst: Burst<4> = Burst::new();
     burst.push(pkt_of(&fx.pool, &[0xff; 13])).unwrap();
@@ -727,7 +727,7 @@ pub fn tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
     }
     let mut fx = Fixture::<B>::with(
         1,
-        VnetHdr::None,
+        VnetHdrLen::None,
         standard_pool(),
         SuiteOptions::default(),
         false,
@@ -754,11 +754,11 @@ pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
     }
     let mut fx = Fixture::<B>::new(
         1,
-        VnetHdr::MrgRxbuf12,
+        VnetHdrLen::Mergeable,
         standard_pool(),
         SuiteOptions::default(),
     );
-    assert_eq!(fx.info.vnet_hdr_len, 12);
+    assert_eq!(fx.info.vnet_hdr_len, tapring_core::VnetHdrLen::Mergeable);
     let mut rx = fx.rx(0);
     let mut tx = fx.tx(0);
     let inj = fx.injector(TEST_ETHERTYPE);
@@ -804,7 +804,7 @@ fn multi_queue<B: SuiteBackend>(queues: u16) {
     }
     let mut fx = Fixture::<B>::new(
         usize::from(queues),
-        VnetHdr::None,
+        VnetHdrLen::None,
         standard_pool(),
         SuiteOptions::default(),
     );
@@ -878,7 +878,7 @@ pub fn imissed_counts_kernel_ring_drops<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(1, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, standard_pool(), SuiteOptions::default());
     let rx = fx.rx(0);
     let inj = fx.injector(TEST_ETHERTYPE);
     let before = fx.port().imissed().expect("imissed");
@@ -902,7 +902,7 @@ pub fn take_queue_twice_is_an_error<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(2, VnetHdr::None, standard_pool(), SuiteOptions::default());
+    let mut fx = Fixture::<B>::new(2, VnetHdrLen::None, standard_pool(), SuiteOptions::default());
     let rx = fx.rx(1);
     let tx = fx.tx(1);
     assert!(matches!(
@@ -942,7 +942,7 @@ pub fn kernel_peer_ping<B: SuiteBackend>() {
     }
     let mut fx = Fixture::<B>::with(
         1,
-        VnetHdr::None,
+        VnetHdrLen::None,
         standard_pool(),
         SuiteOptions::default(),
         false,
@@ -1099,12 +1099,12 @@ pub fn gso_frames_up_to_64k_cross_a_bridge<B: SuiteBackend>() {
         "trg",
         PoolConfig::large(256),
         |c| TapConfig {
-            vnet_hdr: VnetHdr::MrgRxbuf12,
+            vnet_hdr: VnetHdrLen::Mergeable,
             offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
             ..c
         },
         |c| TapConfig {
-            vnet_hdr: VnetHdr::MrgRxbuf12,
+            vnet_hdr: VnetHdrLen::Mergeable,
             offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
             ..c
         },
@@ -1259,21 +1259,21 @@ fn ones_sum(bytes: &[u8], add: u32) -> u16 {
 
 /// True when the frame's L4 checksum verifies (pseudo header included).
 fn l4_checksum_ok(frame: &[u8]) -> bool {
-    let Ok(h) = tapring_core::headers::parse(frame) else {
+    let Ok(h) = tapring_core::wire::headers::parse(frame) else {
         return false;
     };
     let (l3, l4) = (h.l3_offset(), h.l4_offset());
     let ip = &frame[l3..];
     let (addrs, proto) = match h.ip() {
-        tapring_core::headers::IpVersion::V4 => (&ip[12..20], ip[9]),
-        tapring_core::headers::IpVersion::V6 => (&ip[8..40], ip[6]),
+        tapring_core::IpVersion::V4 => (&ip[12..20], ip[9]),
+        tapring_core::IpVersion::V6 => (&ip[8..40], ip[6]),
     };
     let len = (frame.len() - l4) as u32;
     let pseudo = u32::from(ones_sum(addrs, 0)) + u32::from(proto) + len;
     ones_sum(&frame[l4..], pseudo) == 0xffff
 }
 
-/// Frames whose offload requests come from `tapring_core::headers`
+/// Frames whose offload requests come from `tapring_core::wire::offload_request`
 /// (`request_segmentation`), written on port A (CSUM + TSO, and USO where
 /// the kernel has it), cross a bridge to port B, which negotiated no
 /// offloads: the kernel must segment them and finish every checksum in
@@ -1296,7 +1296,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
         "trh",
         PoolConfig::large(256),
         |c| TapConfig {
-            vnet_hdr: VnetHdr::MrgRxbuf12,
+            vnet_hdr: VnetHdrLen::Mergeable,
             offloads,
             ..c
         },
@@ -1317,7 +1317,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
     for (i, &(flavour, payload, mss)) in cases.iter().enumerate() {
         let frame = l4_frame(flavour, i as u32, payload);
         let mut p = pkt_of(&pool, &frame);
-        tapring_core::headers::request_segmentation(&mut p, mss)
+        tapring_core::wire::offload_request::request_segmentation(&mut p, mss)
             .unwrap_or_else(|e| panic!("{flavour:?}: {e}"));
         expected += payload.div_ceil(usize::from(mss));
         pkts.push(p);
@@ -1339,7 +1339,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
         .enumerate()
         .map(|(i, &(fl, payload, _))| {
             let f = l4_frame(fl, i as u32, payload);
-            let hdr = tapring_core::headers::parse(&f)
+            let hdr = tapring_core::wire::headers::parse(&f)
                 .expect("built frame parses")
                 .hdr_len();
             (f, hdr)
@@ -1355,7 +1355,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
             B::NAME,
             &f[..f.len().min(80)]
         );
-        let h = tapring_core::headers::parse(&f).expect("segment parses");
+        let h = tapring_core::wire::headers::parse(&f).expect("segment parses");
         let seg = &f[h.hdr_len()..];
         // Segments of one frame arrive in order: a segment belongs to the
         // frame of the same IP version and L4 whose payload continues with
@@ -1364,7 +1364,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
             .iter()
             .enumerate()
             .position(|(i, (want, hdr))| {
-                let wh = tapring_core::headers::parse(want).expect("built frame parses");
+                let wh = tapring_core::wire::headers::parse(want).expect("built frame parses");
                 wh.ip() == h.ip()
                     && wh.l4() == h.l4()
                     && want[hdr + payloads[i].len()..].starts_with(seg)

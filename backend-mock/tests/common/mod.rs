@@ -7,8 +7,8 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use std::collections::VecDeque;
-use tapring_core::engine::EngineConfig;
-use tapring_core::ring::Ring;
+use tapring_core::backend::engine::EngineConfig;
+use tapring_core::backend::ring::Ring;
 use tapring_core::{Burst, BurstSlice, Pkt, Pool, PoolConfig, RxMode};
 use tapring_mock::{
     FaultRates, ReadFault, Schedule, SimConfig, SimRing, SimRxEngine, SimTxEngine, SimWire,
@@ -650,7 +650,7 @@ impl Model {
 /// Harvests what is left on a ring after teardown; counts all but cancels.
 fn leftover(ring: &mut SimRing) -> u64 {
     let _ = ring.wait(None);
-    let mut cqes = [tapring_core::ring::Cqe::default(); 64];
+    let mut cqes = [tapring_core::backend::ring::Cqe::default(); 64];
     let mut n = 0;
     loop {
         let got = ring.harvest(&mut cqes);

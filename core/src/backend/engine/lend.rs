@@ -7,8 +7,8 @@
 //! seen the kernel let go (cancel drained, group unregistered). While a
 //! packet sits in those tables nothing else can reach it: the tables own it.
 
-use crate::pool::RawBuf;
-use crate::ring::{Ring, RingError, Sqe};
+use crate::backend::ring::{Ring, RingError, Sqe};
+use crate::packet::RawBuf;
 
 /// Posts `op`, whose buffers the caller keeps in its in-flight table under
 /// `token` until the completion for `token` is harvested.

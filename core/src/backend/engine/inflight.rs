@@ -5,7 +5,7 @@
 //! reused, so a completion for a token that is no longer in flight (seen
 //! twice, or invented) finds nothing instead of someone else's buffer.
 
-use crate::pool::Pkt;
+use crate::packet::Pkt;
 
 const NONE: u32 = u32::MAX;
 
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_token_is_taken_once_and_stale_tokens_find_nothing() {
-        let pool = crate::pool::test_pool(PoolConfig::standard(4));
+        let pool = crate::packet::test_pool(PoolConfig::standard(4));
         let mut t = table(2);
         let a = t.insert(pool.alloc().unwrap(), 60).unwrap();
         let b = t.insert(pool.alloc().unwrap(), 70).unwrap();

@@ -5,7 +5,7 @@
 //! and leaves the rest in place, so the returned count is always a consumed
 //! prefix and a packet is never both "sent" and "still yours".
 
-use crate::pool::Pkt;
+use crate::packet::Pkt;
 
 /// Storage behind a burst; use the [`Burst`] alias, and [`BurstSlice`] in
 /// signatures that accept a burst of any capacity.

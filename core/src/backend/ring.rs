@@ -2,12 +2,12 @@
 //! a token, flush them to the kernel, harvest completions.
 //!
 //! `tapring-uring` implements it over a real io_uring; `tapring-mock` over a
-//! simulated kernel. The engine (see [`crate::engine`]) is generic over it,
+//! simulated kernel. The engine (see [`crate::backend::engine`]) is generic over it,
 //! so the exact queue logic that runs in production runs under property
 //! tests.
 
-use crate::pool::RawBuf;
-use core::fmt;
+use crate::packet::RawBuf;
+use crate::queue::Error;
 use core::time::Duration;
 
 /// Linux errno values the engine distinguishes (negated in results).
@@ -89,28 +89,33 @@ pub struct Cqe {
 }
 
 /// A ring failure the queue cannot work around.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RingError {
     /// The submission queue has no free entry (flush, then retry).
+    #[error("submission queue full: flush and retry")]
     Full,
     /// Submitting failed with this errno (negated).
+    #[error("submitting to the kernel failed with errno {}", -.0)]
     Submit(i32),
     /// The ring cannot do this operation (e.g. no multishot read).
+    #[error("the kernel's ring lacks {0}")]
     Unsupported(&'static str),
 }
 
-impl fmt::Display for RingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RingError::Full => write!(f, "submission queue full: flush and retry"),
-            RingError::Submit(e) => write!(f, "submitting to the kernel failed with errno {}", -e),
-            RingError::Unsupported(what) => write!(f, "the kernel's ring lacks {what}"),
+/// What a queue reports when its ring fails for good: the user-facing
+/// [`Error`] names no backend type.
+impl From<RingError> for Error {
+    fn from(e: RingError) -> Self {
+        match e {
+            RingError::Full => Error::RingFull,
+            RingError::Submit(errno) => Error::Os {
+                op: "submitting to the io_uring",
+                errno: -errno,
+            },
+            RingError::Unsupported(what) => Error::Unsupported(what),
         }
     }
 }
-
-#[cfg(feature = "std")]
-impl std::error::Error for RingError {}
 
 /// A completion ring: the engine's only window on the kernel.
 pub trait Ring {

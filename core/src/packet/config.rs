@@ -1,7 +1,11 @@
-//! Configuration of pools and queues, validated up front so that a bad value
-//! is a typed error at set-up time, never a surprise on the hot path.
-
-use crate::error::ConfigError;
+//! Configuration of pools, validated up front so that a bad value is a
+//! typed error at set-up time, never a surprise on the hot path, and
+//! [`ConfigError`], the error of every configuration check (pools here,
+//! queues in [`crate::queue`]).
+//!
+//! The frame limits a buffer is sized against live here because the pool
+//! enforces them; [`crate::wire`] checks at compile time that they agree
+//! with the wire formats.
 
 /// Bytes of the largest virtio-net header (the 12-byte "mergeable" form).
 /// Every pool keeps at least this much headroom so a header can always be
@@ -11,15 +15,9 @@ pub const VNET_HDR_MAX: u32 = 12;
 /// The smallest frame a buffer must hold: an Ethernet frame without FCS.
 pub const MIN_FRAME: u32 = 60;
 
-/// Length of an Ethernet header; anything shorter is a runt.
-pub const ETH_HDR_LEN: u32 = 14;
-
 /// The largest frame a TAP device hands over with GSO/GRO: 64 KiB of IP
-/// packet plus the Ethernet header and a VLAN tag.
-pub const MAX_FRAME: u32 = 65_535 + ETH_HDR_LEN + 4;
-
-/// The kernel's limit on io_uring submission queue entries (IORING_MAX_ENTRIES).
-pub const MAX_RING_ENTRIES: u32 = 32_768;
+/// packet plus the Ethernet header (14) and a VLAN tag (4).
+pub const MAX_FRAME: u32 = 65_535 + 14 + 4;
 
 /// The most buffers one pool can hold (indices are 32 bits, one value is
 /// reserved as "none").
@@ -97,68 +95,108 @@ impl PoolConfig {
     }
 }
 
-/// How an Rx queue hands buffers to the kernel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RxMode {
-    /// Pick the best mode the backend and kernel support.
-    #[default]
-    Auto,
-    /// One read request per posted buffer, re-posted after each completion.
-    Posted,
-    /// One multishot read over a ring of provided buffers.
-    Multishot,
-    /// Nothing stays posted: each `rx_burst` issues a batch of reads that
-    /// must not wait (`RWF_NOWAIT`), which the kernel completes inside the
-    /// same submission with a frame or `EAGAIN`. No poll is armed, so the
-    /// sender never pays for waking the reader, and an idle queue holds no
-    /// buffers. The batch adapts to what the last one found.
-    Nowait,
+/// A configuration value that cannot work. Fix the value named in the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A pool needs at least one buffer.
+    #[error("a pool needs at least one buffer: set count > 0")]
+    ZeroBuffers,
+    /// More buffers than one pool can index.
+    #[error("pool of {count} buffers exceeds the limit of {max}: use several pools")]
+    TooManyBuffers {
+        /// Requested count.
+        count: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// The headroom cannot hold a virtio-net header.
+    #[error("headroom {headroom} cannot hold a virtio-net header: use at least {min} bytes")]
+    HeadroomTooSmall {
+        /// Requested headroom.
+        headroom: u32,
+        /// The minimum.
+        min: u32,
+    },
+    /// The data room cannot hold a minimal Ethernet frame.
+    #[error("data room {data_room} cannot hold a minimal frame: use at least {min} bytes")]
+    BufferTooSmall {
+        /// Requested data room.
+        data_room: u32,
+        /// The minimum.
+        min: u32,
+    },
+    /// Headroom or data room beyond what a frame can use.
+    #[error(
+        "buffer of {headroom} headroom + {data_room} data room is larger than any frame: \
+         keep headroom <= 65535 and data room <= {max}"
+    )]
+    BufferTooLarge {
+        /// Requested headroom.
+        headroom: u32,
+        /// Requested data room.
+        data_room: u32,
+        /// The largest data room accepted.
+        max: u32,
+    },
+    /// Ring sizes must be powers of two.
+    #[error("ring size {size} is not a power of two: use 64, 256, 1024, ...")]
+    RingNotPowerOfTwo {
+        /// Requested size.
+        size: u32,
+    },
+    /// Ring size beyond the kernel's limit.
+    #[error("ring size {size} exceeds the kernel's limit of {max}")]
+    RingTooLarge {
+        /// Requested size.
+        size: u32,
+        /// The kernel's limit.
+        max: u32,
+    },
+    /// The burst size exceeds the capacity of the burst container.
+    #[error(
+        "burst size {burst} does not fit a burst of capacity {capacity}: \
+         use 1..={capacity} or a larger Burst<N>"
+    )]
+    BurstBeyondCapacity {
+        /// Requested burst size.
+        burst: u32,
+        /// Capacity of the burst container.
+        capacity: usize,
+    },
+    /// The pool cannot feed an Rx ring and still leave buffers for received
+    /// packets and Tx: a ring may lend at most half the pool.
+    #[error(
+        "an Rx ring of {ring} buffers needs a pool of at least {} (it has {pool}): \
+         use a larger pool or a smaller ring",
+        twice(*ring)
+    )]
+    PoolTooSmall {
+        /// Buffers the Rx ring lends to the kernel.
+        ring: u32,
+        /// Buffers in the pool.
+        pool: u32,
+    },
+    /// The memory handed to the pool is smaller than the pool needs.
+    #[error(
+        "memory region of {given} bytes is too small: the pool needs {needed} (Pool::region_size)"
+    )]
+    RegionTooSmall {
+        /// Bytes given.
+        given: usize,
+        /// Bytes needed (see `Pool::region_size`).
+        needed: usize,
+    },
+    /// The operating system refused the pool's memory.
+    #[error("could not map {bytes} bytes for the pool: use fewer or smaller buffers")]
+    OutOfMemory {
+        /// Bytes requested.
+        bytes: usize,
+    },
 }
 
-/// Shape of one queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QueueConfig {
-    /// Rx: buffers kept posted to the kernel; Tx: the most transmissions in
-    /// flight. A power of two no larger than [`MAX_RING_ENTRIES`].
-    pub depth: u32,
-    /// The burst size the application uses (checked against the burst
-    /// capacity it will pass).
-    pub burst: u32,
-    /// Rx buffer hand-over mode.
-    pub rx_mode: RxMode,
-}
-
-impl Default for QueueConfig {
-    fn default() -> Self {
-        QueueConfig {
-            depth: 256,
-            burst: 32,
-            rx_mode: RxMode::Auto,
-        }
-    }
-}
-
-impl QueueConfig {
-    /// Checks the configuration against the capacity of the bursts the
-    /// application will pass.
-    pub fn validate(&self, burst_capacity: usize) -> Result<(), ConfigError> {
-        if self.depth == 0 || !self.depth.is_power_of_two() {
-            return Err(ConfigError::RingNotPowerOfTwo { size: self.depth });
-        }
-        if self.depth > MAX_RING_ENTRIES {
-            return Err(ConfigError::RingTooLarge {
-                size: self.depth,
-                max: MAX_RING_ENTRIES,
-            });
-        }
-        if self.burst == 0 || self.burst as usize > burst_capacity {
-            return Err(ConfigError::BurstBeyondCapacity {
-                burst: self.burst,
-                capacity: burst_capacity,
-            });
-        }
-        Ok(())
-    }
+/// Twice `n`, without overflow (the pool size an Rx ring of `n` needs).
+fn twice(n: u32) -> u64 {
+    2 * u64::from(n)
 }
 
 #[cfg(test)]
@@ -205,39 +243,6 @@ mod tests {
             }
             .validate(),
             Err(ConfigError::BufferTooLarge { .. })
-        ));
-    }
-
-    #[test]
-    fn bad_queue_configs_are_typed_errors() {
-        let ok = QueueConfig::default();
-        assert_eq!(ok.validate(32), Ok(()));
-        assert_eq!(
-            QueueConfig { depth: 100, ..ok }.validate(32),
-            Err(ConfigError::RingNotPowerOfTwo { size: 100 })
-        );
-        assert_eq!(
-            QueueConfig { depth: 0, ..ok }.validate(32),
-            Err(ConfigError::RingNotPowerOfTwo { size: 0 })
-        );
-        assert!(matches!(
-            QueueConfig {
-                depth: 1 << 16,
-                ..ok
-            }
-            .validate(32),
-            Err(ConfigError::RingTooLarge { .. })
-        ));
-        assert!(matches!(
-            QueueConfig { burst: 64, ..ok }.validate(32),
-            Err(ConfigError::BurstBeyondCapacity {
-                burst: 64,
-                capacity: 32
-            })
-        ));
-        assert!(matches!(
-            QueueConfig { burst: 0, ..ok }.validate(32),
-            Err(ConfigError::BurstBeyondCapacity { burst: 0, .. })
         ));
     }
 

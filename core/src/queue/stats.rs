@@ -23,7 +23,8 @@ pub struct Drops {
     pub too_many_segs: u64,
     /// Tx: no headroom left to prepend the virtio-net header.
     pub no_headroom: u64,
-    /// Rx/Tx: the kernel answered with an error (see `errno_*`).
+    /// Rx/Tx: the kernel answered with an error (the last errno is in
+    /// [`QueueStats::last_errno`]).
     pub io_error: u64,
     /// Tx: dropped at teardown before the kernel took it (cancelled).
     pub canceled: u64,
@@ -126,8 +127,8 @@ impl QueueStats {
     }
 
     /// Counts the offload facts of one packet (checksum state, GSO).
-    pub fn count_offload(&mut self, off: &crate::offload::Offload) {
-        use crate::offload::Checksum;
+    pub fn count_offload(&mut self, off: &crate::packet::Offload) {
+        use crate::packet::Checksum;
         match off.csum {
             Checksum::Partial { .. } => self.xstats.csum_partial += 1,
             Checksum::Valid => self.xstats.csum_valid += 1,

@@ -15,9 +15,11 @@
 //! ```
 //!
 //! The 16-bit fields are little-endian. That is the virtio 1.0 byte order
-//! and the native order of the legacy header on little-endian hosts; tapring
-//! sets the device to little-endian (`TUNSETVNETLE`) so the layout is the same
-//! on every host. The header length (10 or 12, [`VnetHdrLen`]) is a device
+//! and the native order of the legacy header on little-endian hosts.
+//! tapring does not set the device's byte order (`TUNSETVNETLE` /
+//! `TUNSETVNETBE`): it relies on the host being little-endian (x86-64,
+//! arm64), where the legacy header the kernel uses by default already has
+//! this layout. The header length (0, 10 or 12, [`VnetHdrLen`]) is a device
 //! setting (`TUNSETVNETHDRSZ`); both sides must agree on it. `num_buffers` is
 //! written as 0 on Tx and ignored on Rx.
 //!
@@ -42,8 +44,8 @@
 //! # Example
 //!
 //! ```
-//! use tapring_core::offload::{Checksum, Gso, GsoKind, Offload};
-//! use tapring_core::vnet::{self, VnetHdrLen};
+//! use tapring_core::wire::vnet::{self, VnetHdrLen};
+//! use tapring_core::{Checksum, Gso, GsoKind, Offload};
 //!
 //! // A 64 KiB TCPv4 super-frame: Ethernet (14) + IPv4 (20) + TCP (20) headers,
 //! // segmented at an MSS of 1448, TCP checksum left to the kernel.
@@ -64,7 +66,7 @@
 
 use core::fmt;
 
-use crate::offload::{Checksum, Gso, GsoKind, Offload};
+use crate::packet::{Checksum, Gso, GsoKind, Offload};
 
 /// `flags`: the L4 checksum is partial (see [`Checksum::Partial`]).
 pub const F_NEEDS_CSUM: u8 = 1;
@@ -98,34 +100,45 @@ pub const UDP_CSUM_OFFSET: u16 = 6;
 pub const GSO_SIZE_RESERVED: u16 = 0xFFFF;
 
 /// Length of the virtio-net header in front of every frame: a device
-/// setting, fixed when the queue is opened.
+/// setting, fixed when the queue is opened. The one type for it across
+/// tapring ([`crate::PortInfo`], the engine's settings, Tx limits).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum VnetHdrLen {
-    /// `struct virtio_net_hdr`, 10 bytes (the TAP default).
+    /// No header (the device was opened without `IFF_VNET_HDR`): plain
+    /// Ethernet frames, no offloads possible.
     #[default]
+    None,
+    /// `struct virtio_net_hdr`, 10 bytes (the TAP default with
+    /// `IFF_VNET_HDR`).
     Short,
     /// `struct virtio_net_hdr_mrg_rxbuf`, 12 bytes: adds `num_buffers`.
     Mergeable,
 }
 
 impl VnetHdrLen {
-    /// The header length in bytes: 10 or 12.
-    #[expect(clippy::len_without_is_empty, reason = "a header length, never empty")]
+    /// The header length in bytes: 0, 10 or 12.
     pub const fn len(self) -> usize {
         match self {
+            VnetHdrLen::None => 0,
             VnetHdrLen::Short => 10,
             VnetHdrLen::Mergeable => 12,
         }
+    }
+
+    /// True for [`VnetHdrLen::None`]: frames carry no header.
+    pub const fn is_empty(self) -> bool {
+        matches!(self, VnetHdrLen::None)
     }
 }
 
 impl TryFrom<usize> for VnetHdrLen {
     type Error = VnetError;
 
-    /// 10 → [`VnetHdrLen::Short`], 12 → [`VnetHdrLen::Mergeable`], anything
-    /// else → [`VnetError::BadHdrLen`].
+    /// 0 → [`VnetHdrLen::None`], 10 → [`VnetHdrLen::Short`], 12 →
+    /// [`VnetHdrLen::Mergeable`], anything else → [`VnetError::BadHdrLen`].
     fn try_from(len: usize) -> Result<Self, VnetError> {
         match len {
+            0 => Ok(VnetHdrLen::None),
             10 => Ok(VnetHdrLen::Short),
             12 => Ok(VnetHdrLen::Mergeable),
             _ => Err(VnetError::BadHdrLen { len }),
@@ -165,34 +178,62 @@ impl GsoKind {
 ///
 /// Every variant carries the offending values. Its `Display` says what is
 /// wrong and what to do about it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum VnetError {
     /// The buffer to decode from or encode into is shorter than the header.
+    #[error(
+        "virtio-net header buffer is {got} bytes but the header needs {needed}: \
+                 pass a buffer of at least the configured header length (10 or 12)"
+    )]
     BufferTooShort {
         /// Bytes the header needs.
         needed: usize,
         /// Bytes the buffer has.
         got: usize,
     },
-    /// A header length other than 10 or 12.
+    /// An offload request for a device without a virtio-net header
+    /// ([`VnetHdrLen::None`]): nothing can carry it.
+    #[error(
+        "offload request {off:?} on a device without a virtio-net header: open the device \
+         with a 10- or 12-byte header, or send the frame without offload"
+    )]
+    NoHeader {
+        /// The request.
+        off: Offload,
+    },
+    /// A header length other than 0, 10 or 12.
+    #[error(
+        "virtio-net header length {len} is not supported: use 0 (no header), 10 \
+         (virtio_net_hdr) or 12 (virtio_net_hdr_mrg_rxbuf)"
+    )]
     BadHdrLen {
         /// The rejected length.
         len: usize,
     },
     /// `flags` has bits this codec does not know (or `RSC_INFO`, which a TAP
     /// device never negotiates).
+    #[error("{}", unknown_flags_msg(*flags))]
     UnknownFlags {
         /// The whole `flags` byte.
         flags: u8,
     },
     /// `flags` has both `NEEDS_CSUM` and `DATA_VALID`.
+    #[error(
+        "virtio-net header flags {flags:#04x} set both NEEDS_CSUM and DATA_VALID: \
+                 a header reports one checksum state; check the header length and byte order"
+    )]
     ConflictingCsumFlags {
         /// The whole `flags` byte.
         flags: u8,
     },
     /// `gso_type` is not one of NONE, TCPV4, UDP, TCPV6, UDP_L4 (optionally
     /// with the ECN bit, which needs a GSO type).
+    #[error(
+        "virtio-net gso_type {gso_type:#04x} is unknown (known: NONE 0, TCPV4 1, UDP 3, \
+                 TCPV6 4, UDP_L4 5, plus ECN 0x80 with a GSO type): check the header length \
+                 and byte order"
+    )]
     UnknownGsoType {
         /// The whole `gso_type` byte.
         gso_type: u8,
@@ -200,6 +241,11 @@ pub enum VnetError {
     /// A field that must be zero in this header is not: `csum_start` and
     /// `csum_offset` without `NEEDS_CSUM`, `hdr_len` and `gso_size` without a
     /// GSO type.
+    #[error(
+        "virtio-net header field {field} is {value} but must be 0 without \
+         {}: the header length or byte order probably does not match the device's",
+        unused_field_condition(field)
+    )]
     NonZeroUnused {
         /// The field's name.
         field: &'static str,
@@ -208,6 +254,11 @@ pub enum VnetError {
     },
     /// A GSO frame with `gso_size` 0 (no segment size), or on Tx `0xFFFF`
     /// (reserved by the kernel as `GSO_BY_FRAGS`).
+    #[error(
+        "{kind:?} GSO with gso_size {size}: the segment size must be 1..=65534 \
+                 (0 means no segment size, 65535 is reserved by the kernel); set it to the \
+                 MSS / payload bytes per segment"
+    )]
     InvalidGsoSize {
         /// Segmentation kind.
         kind: GsoKind,
@@ -216,6 +267,11 @@ pub enum VnetError {
     },
     /// The checksum field (`csum_start + csum_offset .. + 2`) ends past the
     /// end of the frame.
+    #[error(
+        "checksum field at csum_start {start} + csum_offset {offset} (2 bytes) ends \
+                 beyond the {frame_len}-byte frame: csum_start must be the L4 header's offset \
+                 in the frame and csum_offset the checksum field's offset inside it"
+    )]
     CsumOutOfFrame {
         /// `csum_start`.
         start: u16,
@@ -225,6 +281,10 @@ pub enum VnetError {
         frame_len: usize,
     },
     /// `hdr_len` is longer than the frame.
+    #[error(
+        "hdr_len {hdr_len} exceeds the {frame_len}-byte frame: hdr_len is the length \
+                 of the Ethernet + IP + L4 headers at the start of the frame"
+    )]
     HdrLenOutOfFrame {
         /// `hdr_len`.
         hdr_len: u16,
@@ -232,12 +292,20 @@ pub enum VnetError {
         frame_len: usize,
     },
     /// Tx: a GSO request with `hdr_len` 0.
+    #[error(
+        "{kind:?} GSO request with hdr_len 0: set hdr_len to the length of the \
+                 Ethernet + IP + L4 headers every segment repeats"
+    )]
     GsoHdrLenZero {
         /// Segmentation kind.
         kind: GsoKind,
     },
     /// Tx: a GSO request whose frame is all headers (`hdr_len == frame_len`):
     /// there is no payload to segment.
+    #[error(
+        "GSO request with hdr_len {hdr_len} covering the whole {frame_len}-byte \
+                 frame: there is no payload to segment; send it without GSO, or fix hdr_len"
+    )]
     GsoNoPayload {
         /// `hdr_len`.
         hdr_len: u16,
@@ -245,6 +313,12 @@ pub enum VnetError {
         frame_len: usize,
     },
     /// Tx: a TCP or USO GSO request without a partial checksum request.
+    #[error(
+        "{kind:?} GSO request with checksum {csum:?}: segmentation needs \
+         Checksum::Partial pointing at the L4 checksum (every segment's checksum \
+         is recomputed); set csum to Partial {{ start: <L4 offset>, offset: {} }}",
+        csum_offset_of(*kind)
+    )]
     GsoNeedsPartialCsum {
         /// Segmentation kind.
         kind: GsoKind,
@@ -253,6 +327,10 @@ pub enum VnetError {
     },
     /// Tx: a TCP or USO GSO request whose `csum_offset` does not point at the
     /// L4 checksum field.
+    #[error(
+        "{kind:?} GSO request with csum_offset {offset}: the kernel requires \
+                 {expected} (the L4 checksum field) and rejects the frame otherwise"
+    )]
     GsoCsumOffset {
         /// Segmentation kind.
         kind: GsoKind,
@@ -262,125 +340,64 @@ pub enum VnetError {
         expected: u16,
     },
     /// Tx: the ECN bit on a UDP segmentation request (ECN is a TCP flag).
+    #[error(
+        "{kind:?} GSO request with the ECN bit: ECN applies to TCP segmentation only \
+                 and the kernel rejects it here; clear Gso::ecn"
+    )]
     EcnWithoutTcp {
         /// Segmentation kind.
         kind: GsoKind,
     },
 }
 
-impl fmt::Display for VnetError {
+/// The message of [`VnetError::UnknownFlags`]: `RSC_INFO` points at a
+/// header length or byte order mismatch.
+fn unknown_flags_msg(flags: u8) -> UnknownFlagsMsg {
+    UnknownFlagsMsg(flags)
+}
+
+/// Displays the message of [`VnetError::UnknownFlags`].
+struct UnknownFlagsMsg(u8);
+
+impl fmt::Display for UnknownFlagsMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            VnetError::BufferTooShort { needed, got } => write!(
+        let flags = self.0;
+        if flags & F_RSC_INFO != 0 {
+            write!(
                 f,
-                "virtio-net header buffer is {got} bytes but the header needs {needed}: \
-                 pass a buffer of at least the configured header length (10 or 12)"
-            ),
-            VnetError::BadHdrLen { len } => write!(
+                "virtio-net header flags {flags:#04x} include RSC_INFO, which a TAP \
+                 device never negotiates: the header length or byte order configured \
+                 on the device probably differs from the one used to decode"
+            )
+        } else {
+            write!(
                 f,
-                "virtio-net header length {len} is not supported: use 10 \
-                 (virtio_net_hdr) or 12 (virtio_net_hdr_mrg_rxbuf)"
-            ),
-            VnetError::UnknownFlags { flags } => {
-                if flags & F_RSC_INFO != 0 {
-                    write!(
-                        f,
-                        "virtio-net header flags {flags:#04x} include RSC_INFO, which a TAP \
-                         device never negotiates: the header length or byte order configured \
-                         on the device probably differs from the one used to decode"
-                    )
-                } else {
-                    write!(
-                        f,
-                        "virtio-net header flags {flags:#04x} have unknown bits (known: \
-                         NEEDS_CSUM 0x01, DATA_VALID 0x02): check that the header length and \
-                         byte order match the device's"
-                    )
-                }
-            }
-            VnetError::ConflictingCsumFlags { flags } => write!(
-                f,
-                "virtio-net header flags {flags:#04x} set both NEEDS_CSUM and DATA_VALID: \
-                 a header reports one checksum state; check the header length and byte order"
-            ),
-            VnetError::UnknownGsoType { gso_type } => write!(
-                f,
-                "virtio-net gso_type {gso_type:#04x} is unknown (known: NONE 0, TCPV4 1, UDP 3, \
-                 TCPV6 4, UDP_L4 5, plus ECN 0x80 with a GSO type): check the header length \
-                 and byte order"
-            ),
-            VnetError::NonZeroUnused { field, value } => write!(
-                f,
-                "virtio-net header field {field} is {value} but must be 0 without \
-                 {}: the header length or byte order probably does not match the device's",
-                if matches!(field, "csum_start" | "csum_offset") {
-                    "NEEDS_CSUM"
-                } else {
-                    "a GSO type"
-                }
-            ),
-            VnetError::InvalidGsoSize { kind, size } => write!(
-                f,
-                "{kind:?} GSO with gso_size {size}: the segment size must be 1..=65534 \
-                 (0 means no segment size, 65535 is reserved by the kernel); set it to the \
-                 MSS / payload bytes per segment"
-            ),
-            VnetError::CsumOutOfFrame {
-                start,
-                offset,
-                frame_len,
-            } => write!(
-                f,
-                "checksum field at csum_start {start} + csum_offset {offset} (2 bytes) ends \
-                 beyond the {frame_len}-byte frame: csum_start must be the L4 header's offset \
-                 in the frame and csum_offset the checksum field's offset inside it"
-            ),
-            VnetError::HdrLenOutOfFrame { hdr_len, frame_len } => write!(
-                f,
-                "hdr_len {hdr_len} exceeds the {frame_len}-byte frame: hdr_len is the length \
-                 of the Ethernet + IP + L4 headers at the start of the frame"
-            ),
-            VnetError::GsoHdrLenZero { kind } => write!(
-                f,
-                "{kind:?} GSO request with hdr_len 0: set hdr_len to the length of the \
-                 Ethernet + IP + L4 headers every segment repeats"
-            ),
-            VnetError::GsoNoPayload { hdr_len, frame_len } => write!(
-                f,
-                "GSO request with hdr_len {hdr_len} covering the whole {frame_len}-byte \
-                 frame: there is no payload to segment; send it without GSO, or fix hdr_len"
-            ),
-            VnetError::GsoNeedsPartialCsum { kind, csum } => write!(
-                f,
-                "{kind:?} GSO request with checksum {csum:?}: segmentation needs \
-                 Checksum::Partial pointing at the L4 checksum (every segment's checksum \
-                 is recomputed); set csum to Partial {{ start: <L4 offset>, offset: {} }}",
-                if kind.is_tcp() {
-                    TCP_CSUM_OFFSET
-                } else {
-                    UDP_CSUM_OFFSET
-                }
-            ),
-            VnetError::GsoCsumOffset {
-                kind,
-                offset,
-                expected,
-            } => write!(
-                f,
-                "{kind:?} GSO request with csum_offset {offset}: the kernel requires \
-                 {expected} (the L4 checksum field) and rejects the frame otherwise"
-            ),
-            VnetError::EcnWithoutTcp { kind } => write!(
-                f,
-                "{kind:?} GSO request with the ECN bit: ECN applies to TCP segmentation only \
-                 and the kernel rejects it here; clear Gso::ecn"
-            ),
+                "virtio-net header flags {flags:#04x} have unknown bits (known: \
+                 NEEDS_CSUM 0x01, DATA_VALID 0x02): check that the header length and \
+                 byte order match the device's"
+            )
         }
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for VnetError {}
+/// What a non-zero unused field needs to be in use
+/// ([`VnetError::NonZeroUnused`]).
+fn unused_field_condition(field: &str) -> &'static str {
+    if matches!(field, "csum_start" | "csum_offset") {
+        "NEEDS_CSUM"
+    } else {
+        "a GSO type"
+    }
+}
+
+/// The `csum_offset` a segmentation request of `kind` needs.
+fn csum_offset_of(kind: GsoKind) -> u16 {
+    if kind.is_tcp() {
+        TCP_CSUM_OFFSET
+    } else {
+        UDP_CSUM_OFFSET
+    }
+}
 
 /// Checks that a checksum request/report lies within the frame.
 fn check_csum(csum: Checksum, frame_len: usize) -> Result<(), VnetError> {
@@ -515,6 +532,13 @@ pub fn check_rx(off: &Offload, frame_len: usize) -> Result<(), VnetError> {
 /// Writes the header for `off` into `out[..len.len()]`, without validation
 /// beyond the buffer length.
 fn write(off: &Offload, len: VnetHdrLen, out: &mut [u8]) -> Result<usize, VnetError> {
+    if len == VnetHdrLen::None {
+        return if off.is_none() {
+            Ok(0)
+        } else {
+            Err(VnetError::NoHeader { off: *off })
+        };
+    }
     let n = len.len();
     let Some(out) = out.get_mut(..n) else {
         return Err(VnetError::BufferTooShort {
@@ -550,11 +574,14 @@ fn write(off: &Offload, len: VnetHdrLen, out: &mut [u8]) -> Result<usize, VnetEr
 /// Encodes a Tx request: validates `off` for a frame of `frame_len` bytes
 /// (the frame that follows the header) with [`check_tx`], then writes a
 /// `len`-byte header to the start of `out` and returns the number of bytes
-/// written (`len.len()`). `num_buffers` is written as 0.
+/// written (`len.len()`). `num_buffers` is written as 0. With
+/// [`VnetHdrLen::None`] nothing is written: only [`Offload::NONE`] can go
+/// without a header.
 ///
-/// Errors: [`VnetError::BufferTooShort`] if `out` is shorter than `len`, or
-/// the first rule of [`check_tx`] that `off` breaks. Nothing is written on
-/// error.
+/// Errors: [`VnetError::BufferTooShort`] if `out` is shorter than `len`,
+/// the first rule of [`check_tx`] that `off` breaks, or
+/// [`VnetError::NoHeader`] for a request without a header. Nothing is
+/// written on error.
 pub fn encode(
     off: &Offload,
     frame_len: usize,

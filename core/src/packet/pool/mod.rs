@@ -18,13 +18,15 @@ mod pkt;
 mod region;
 
 pub use cache::PoolCache;
-pub use pkt::{MAX_SEGS, Pkt, RawBuf, Segments};
+#[cfg(any(test, feature = "backend"))]
+pub use pkt::RawBuf;
+pub use pkt::{MAX_SEGS, Pkt, Segments};
 
 pub(crate) use freelist::NIL;
 
-use crate::config::PoolConfig;
-use crate::error::ConfigError;
-use crate::offload::Offload;
+use crate::packet::ConfigError;
+use crate::packet::Offload;
+use crate::packet::PoolConfig;
 use crate::sync::{AtomicU64, Ordering};
 use core::ptr::NonNull;
 use freelist::FreeList;
@@ -205,6 +207,8 @@ impl Pool {
         }
     }
 
+    #[cfg(any(test, feature = "backend"))]
+    #[doc(hidden)]
     /// The buffer area: start address and length in bytes; every packet's
     /// data lies in it (what an io_uring ring registers as fixed buffers).
     pub fn buffers(&self) -> (*mut u8, usize) {
@@ -266,7 +270,7 @@ pub(crate) fn test_pool(cfg: PoolConfig) -> Pool {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::error::PktError;
+    use crate::packet::PktError;
     extern crate std;
     use std::vec::Vec;
 

@@ -1,10 +1,10 @@
 //! Checks shared by every backend's transmit path: what may go to the
 //! kernel, and the virtio-net header prepended in place.
 
-use crate::config::ETH_HDR_LEN;
-use crate::pool::Pkt;
-use crate::stats::QueueStats;
-use crate::vnet::{self, VnetHdrLen};
+use crate::packet::Pkt;
+use crate::queue::QueueStats;
+use crate::wire::ETH_HDR_LEN;
+use crate::wire::vnet::{self, VnetHdrLen};
 
 /// Why a packet is not handed to the kernel. The packet is consumed and
 /// counted under this reason, never written.
@@ -40,8 +40,8 @@ impl TxReject {
 /// Limits of one Tx queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxLimits {
-    /// Virtio-net header length on the device: 0, 10 or 12.
-    pub vnet_hdr_len: usize,
+    /// Virtio-net header length on the device.
+    pub vnet_hdr_len: VnetHdrLen,
     /// Largest frame without a segmentation request (MTU + L2 header).
     pub max_frame: usize,
     /// Most segments one write may gather.
@@ -64,16 +64,16 @@ pub fn prepare(pkt: &mut Pkt, lim: &TxLimits) -> Result<(), TxReject> {
     if pkt.nb_segs() > lim.max_segs {
         return Err(TxReject::TooManySegments);
     }
-    let form = match lim.vnet_hdr_len {
-        0 if off.is_none() => return Ok(()),
+    match lim.vnet_hdr_len {
+        VnetHdrLen::None if off.is_none() => return Ok(()),
         // Without a virtio-net header the kernel cannot be asked to finish
         // a checksum or to segment: the frame would go out wrong.
-        0 => return Err(TxReject::BadOffload),
-        10 => VnetHdrLen::Short,
-        _ => VnetHdrLen::Mergeable,
-    };
+        VnetHdrLen::None => return Err(TxReject::BadOffload),
+        VnetHdrLen::Short | VnetHdrLen::Mergeable => {}
+    }
     let mut bytes = [0u8; 12];
-    let n = vnet::encode(&off, len, form, &mut bytes).map_err(|_| TxReject::BadOffload)?;
+    let n =
+        vnet::encode(&off, len, lim.vnet_hdr_len, &mut bytes).map_err(|_| TxReject::BadOffload)?;
     pkt.prepend(n)
         .map_err(|_| TxReject::NoHeadroom)?
         .copy_from_slice(&bytes[..n]);
@@ -83,5 +83,5 @@ pub fn prepare(pkt: &mut Pkt, lim: &TxLimits) -> Result<(), TxReject> {
 /// Removes the header [`prepare`] added (for a packet handed back unsent).
 pub fn unprepare(pkt: &mut Pkt, lim: &TxLimits) {
     // Cannot fail: `prepare` added exactly this many bytes in front.
-    let _ = pkt.adj(lim.vnet_hdr_len);
+    let _ = pkt.adj(lim.vnet_hdr_len.len());
 }

@@ -1,5 +1,5 @@
 //! The completion-driven queue engine: Rx and Tx state machines generic over
-//! a [`Ring`](crate::ring::Ring).
+//! a [`Ring`](crate::backend::ring::Ring).
 //!
 //! It owns the in-flight table (token <-> buffer) and implements everything
 //! about a completion-based TAP queue that is not a syscall: posting and
@@ -19,8 +19,9 @@ pub use inflight::{InflightTable, ParkedTable, Slot};
 pub use rx::RxEngine;
 pub use tx::TxEngine;
 
-use crate::config::ETH_HDR_LEN;
-use crate::error::{ConfigError, Error};
+use crate::packet::ConfigError;
+use crate::queue::Error;
+use crate::wire::{ETH_HDR_LEN, VnetHdrLen};
 
 /// Completions harvested per ring call.
 pub(crate) const HARVEST: usize = 64;
@@ -42,8 +43,8 @@ pub(crate) const DRAIN_ROUNDS: u32 = 2000;
 pub(crate) const CANCEL_EVERY: u32 = 5;
 
 /// Asks the kernel to cancel everything in flight on `ring`, now.
-pub(crate) fn cancel_all<R: crate::ring::Ring>(ring: &mut R) -> Result<(), Error> {
-    use crate::ring::{RingError, Sqe};
+pub(crate) fn cancel_all<R: crate::backend::ring::Ring>(ring: &mut R) -> Result<(), Error> {
+    use crate::backend::ring::{RingError, Sqe};
     let mut r = lend::post(ring, CANCEL_TOKEN, Sqe::CancelAll);
     if r == Err(RingError::Full) {
         ring.flush(0)?;
@@ -57,8 +58,8 @@ pub(crate) fn cancel_all<R: crate::ring::Ring>(ring: &mut R) -> Result<(), Error
 /// Settings of one engine (one queue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
-    /// Length of the virtio-net header on every frame: 0, 10 or 12.
-    pub vnet_hdr_len: u32,
+    /// Length of the virtio-net header on every frame.
+    pub vnet_hdr_len: VnetHdrLen,
     /// Tx: the largest frame (without virtio-net header) sent without a
     /// segmentation request, normally MTU + 14 (+ 4 for a VLAN tag).
     pub max_frame: u32,
@@ -73,7 +74,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            vnet_hdr_len: 0,
+            vnet_hdr_len: VnetHdrLen::None,
             max_frame: 1500 + ETH_HDR_LEN + 4,
             port: 0,
             queue: 0,
@@ -83,19 +84,19 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// The virtio-net header length in bytes, as buffer offsets count.
+    pub(crate) fn hdr_len(&self) -> u32 {
+        self.vnet_hdr_len.len() as u32
+    }
+
     pub(crate) fn validate(&self, depth: usize) -> Result<(), Error> {
-        if !matches!(self.vnet_hdr_len, 0 | 10 | 12) {
-            return Err(Error::Unsupported(
-                "virtio-net header length other than 0, 10 or 12",
-            ));
-        }
         if depth == 0 || !depth.is_power_of_two() {
             return Err(ConfigError::RingNotPowerOfTwo { size: depth as u32 }.into());
         }
-        if depth > crate::config::MAX_RING_ENTRIES as usize {
+        if depth > crate::queue::MAX_RING_ENTRIES as usize {
             return Err(ConfigError::RingTooLarge {
                 size: depth as u32,
-                max: crate::config::MAX_RING_ENTRIES,
+                max: crate::queue::MAX_RING_ENTRIES,
             }
             .into());
         }

@@ -2,8 +2,8 @@
 
 use super::region::Shared;
 use super::{BufMeta, NIL, release_refs};
-use crate::error::PktError;
-use crate::offload::Offload;
+use crate::packet::Offload;
+use crate::packet::PktError;
 use core::ptr::NonNull;
 
 /// The most segments one chain may have (enough for a 64 KiB frame in
@@ -17,6 +17,8 @@ pub const MAX_SEGS: usize = 64;
 /// Only a pool's packets make them (the fields are private), so a ring
 /// implementation may rely on every `RawBuf` it is given lying inside some
 /// pool's buffer area: safe code cannot aim a ring at arbitrary memory.
+#[cfg(any(test, feature = "backend"))]
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawBuf {
     addr: *mut u8,
@@ -27,10 +29,13 @@ pub struct RawBuf {
 // SAFETY: a `RawBuf` is only a description (address, length, index); it
 // grants no access by itself (see above). Engines keep them in their state
 // (e.g. the Tx gather list), and queues holding engines must be `Send`.
+#[cfg(any(test, feature = "backend"))]
 unsafe impl Send for RawBuf {}
+#[cfg(any(test, feature = "backend"))]
 // SAFETY: as for Send: sharing a description grants nothing.
 unsafe impl Sync for RawBuf {}
 
+#[cfg(any(test, feature = "backend"))]
 impl RawBuf {
     /// First byte.
     pub fn addr(&self) -> *mut u8 {
@@ -343,6 +348,8 @@ impl Pkt {
         m.queue = queue;
     }
 
+    #[cfg(any(test, feature = "backend"))]
+    #[doc(hidden)]
     /// Empties a single-segment packet so a read of up to the returned
     /// length lands at `lead` bytes before the usual data start (room for a
     /// header that [`Pkt::adj`] strips afterwards). Chained packets keep only
@@ -366,6 +373,8 @@ impl Pkt {
         }
     }
 
+    #[cfg(any(test, feature = "backend"))]
+    #[doc(hidden)]
     /// Records that a read into [`Pkt::rx_target`] returned `n` bytes
     /// (clamped to the room there was).
     pub fn rx_complete(&mut self, n: u32) {
@@ -376,6 +385,8 @@ impl Pkt {
         m.pkt_len = n;
     }
 
+    #[cfg(any(test, feature = "backend"))]
+    #[doc(hidden)]
     /// Describes every segment's data for a gather write; returns how many
     /// entries of `out` were filled (all segments, or as many as fit).
     pub fn raw_segments(&self, out: &mut [RawBuf]) -> usize {
@@ -462,5 +473,6 @@ impl<'a> Iterator for Segments<'a> {
 // hold: a packet moves between threads but is never duplicated.
 static_assertions::assert_eq_size!(Option<Pkt>, Pkt);
 static_assertions::assert_impl_all!(Pkt: Send, Sync);
+#[cfg(any(test, feature = "backend"))]
 static_assertions::assert_impl_all!(RawBuf: Send, Sync);
 static_assertions::assert_not_impl_any!(Pkt: Clone, Copy);

@@ -4,7 +4,7 @@
 
 use super::BufMeta;
 use super::freelist::FreeList;
-use crate::config::PoolConfig;
+use crate::packet::PoolConfig;
 use crate::sync::{AtomicU32, AtomicU64};
 use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
@@ -167,7 +167,7 @@ pub(super) fn release(shared: NonNull<Shared>) {
 #[cfg(feature = "std")]
 pub(super) fn map_anonymous(
     len: usize,
-) -> Result<(&'static mut [u8], Release), crate::error::ConfigError> {
+) -> Result<(&'static mut [u8], Release), crate::packet::ConfigError> {
     let bytes = len + REGION_ALIGN;
     // SAFETY: an anonymous private mapping has no preconditions; we check the
     // result for MAP_FAILED.
@@ -182,7 +182,7 @@ pub(super) fn map_anonymous(
         )
     };
     if p == libc::MAP_FAILED {
-        return Err(crate::error::ConfigError::OutOfMemory { bytes });
+        return Err(crate::packet::ConfigError::OutOfMemory { bytes });
     }
     fn unmap(p: *mut u8, len: usize) {
         // SAFETY: `p`/`len` are exactly the mapping made above, released once

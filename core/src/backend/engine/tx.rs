@@ -4,11 +4,11 @@
 
 use super::inflight::{InflightTable, Slot};
 use super::{CANCEL_EVERY, CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, cancel_all};
-use crate::burst::BurstSlice;
-use crate::error::Error;
-use crate::pool::{MAX_SEGS, Pkt, Pool, PoolCache, RawBuf};
-use crate::ring::{Cqe, Ring, RingError, Sqe, errno};
-use crate::stats::QueueStats;
+use crate::backend::ring::{Cqe, Ring, RingError, Sqe, errno};
+use crate::packet::BurstSlice;
+use crate::packet::{MAX_SEGS, Pkt, Pool, PoolCache, RawBuf};
+use crate::queue::Error;
+use crate::queue::QueueStats;
 use core::time::Duration;
 
 /// The Tx half of a completion-driven queue.
@@ -142,8 +142,8 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
                 return Err(pkt);
             }
         }
-        if let Err(why) = crate::tx_prep::prepare(&mut pkt, &self.limits()) {
-            if why == crate::tx_prep::TxReject::Oversize
+        if let Err(why) = crate::backend::tx_prep::prepare(&mut pkt, &self.limits()) {
+            if why == crate::backend::tx_prep::TxReject::Oversize
                 && super::mutation::on(super::mutation::TX_SILENT_OVERSIZE)
             {
                 self.cache.free(pkt);
@@ -190,9 +190,9 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
         super::lend::post(&mut self.ring, token, op)
     }
 
-    fn limits(&self) -> crate::tx_prep::TxLimits {
-        crate::tx_prep::TxLimits {
-            vnet_hdr_len: self.cfg.vnet_hdr_len as usize,
+    fn limits(&self) -> crate::backend::tx_prep::TxLimits {
+        crate::backend::tx_prep::TxLimits {
+            vnet_hdr_len: self.cfg.vnet_hdr_len,
             max_frame: self.cfg.max_frame as usize,
             max_segs: self.segs.len(),
         }
@@ -200,7 +200,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
 
     /// Undoes the header prepend of a packet handed back to the caller.
     fn unprepend(&self, mut pkt: Pkt) -> Pkt {
-        crate::tx_prep::unprepare(&mut pkt, &self.limits());
+        crate::backend::tx_prep::unprepare(&mut pkt, &self.limits());
         pkt
     }
 
@@ -228,7 +228,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
             }
             return false;
         };
-        let hdr = self.cfg.vnet_hdr_len as usize;
+        let hdr = self.cfg.vnet_hdr_len.len();
         let s = &mut self.stats;
         if cqe.result >= 0 && cqe.result as u32 == expect {
             let frame = pkt.data().get(hdr..).unwrap_or(&[]);

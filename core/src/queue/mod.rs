@@ -1,9 +1,20 @@
-//! The traits every backend's queues and ports implement. Small on purpose:
-//! a backend that cannot do something says so with a typed error.
+//! Queues and ports: the traits every backend's queues and ports implement
+//! ([`RxQueue`], [`TxQueue`], [`Port`]), what they report ([`PortInfo`],
+//! [`PortStats`], [`QueueStats`]), how they are configured
+//! ([`QueueConfig`], [`RxMode`]) and the crate's one error type,
+//! [`Error`]. Small on purpose: a backend that cannot do something says so
+//! with a typed error.
 
-use crate::burst::BurstSlice;
-use crate::error::Error;
-use crate::stats::QueueStats;
+mod config;
+mod error;
+pub mod stats;
+
+pub use config::{MAX_RING_ENTRIES, QueueConfig, RxMode};
+pub use error::Error;
+pub use stats::QueueStats;
+
+use crate::packet::BurstSlice;
+use crate::wire::VnetHdrLen;
 use core::time::Duration;
 
 /// A receive queue, used by one thread at a time.
@@ -63,8 +74,8 @@ pub struct PortInfo {
     pub rx_queues: u16,
     /// Tx queues configured.
     pub tx_queues: u16,
-    /// Length of the virtio-net header on each frame (0, 10 or 12).
-    pub vnet_hdr_len: u32,
+    /// Length of the virtio-net header on each frame.
+    pub vnet_hdr_len: VnetHdrLen,
     /// Backend name ("uring", "tap", "mock").
     pub backend: &'static str,
 }

@@ -1,7 +1,10 @@
+//! Tests of the parser and of the offload requests built on it
+//! ([`crate::wire::offload_request`]), which share the frame builder.
+
 use super::*;
-use crate::config::PoolConfig;
-use crate::pool::test_pool;
-use crate::vnet::{self, VnetHdrLen};
+use crate::packet::{Checksum, Gso, GsoKind, Offload, Pkt, PoolConfig, test_pool};
+use crate::wire::offload_request::*;
+use crate::wire::vnet::{self, VnetHdrLen};
 use proptest::prelude::*;
 use std::string::ToString;
 use std::vec;
@@ -1106,7 +1109,7 @@ fn err_headers_of_another_frame() {
 
 // ---- Pkt -------------------------------------------------------------------
 
-fn pkt_with(pool: &crate::pool::Pool, bytes: &[u8]) -> Pkt {
+fn pkt_with(pool: &crate::packet::Pool, bytes: &[u8]) -> Pkt {
     let mut pkt = pool.alloc().expect("pool has room");
     pkt.extend_from_slice(bytes).unwrap();
     pkt

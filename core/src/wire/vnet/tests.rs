@@ -50,12 +50,15 @@ fn hdr_len_values_and_try_from() {
     assert_eq!(MRG.len(), 12);
     assert_eq!(VnetHdrLen::try_from(10), Ok(SHORT));
     assert_eq!(VnetHdrLen::try_from(12), Ok(MRG));
-    assert_eq!(VnetHdrLen::default(), SHORT);
+    assert_eq!(VnetHdrLen::None.len(), 0);
+    assert_eq!(VnetHdrLen::try_from(0), Ok(VnetHdrLen::None));
+    assert!(VnetHdrLen::None.is_empty() && !SHORT.is_empty());
+    assert_eq!(VnetHdrLen::default(), VnetHdrLen::None);
 }
 
 #[test]
 fn err_bad_hdr_len() {
-    for len in [0, 9, 11, 13, 20, usize::MAX] {
+    for len in [1, 9, 11, 13, 20, usize::MAX] {
         assert_eq!(VnetHdrLen::try_from(len), Err(VnetError::BadHdrLen { len }));
     }
 }
@@ -764,4 +767,28 @@ fn header_strategy_reaches_accepted_headers() {
     }
     std::eprintln!("accepted {accepted}, gso {gso}, tx-valid {tx_ok} of 2000");
     assert!(accepted >= 400 && gso >= 100 && tx_ok >= 200);
+}
+
+#[test]
+fn no_header_carries_only_the_empty_request() {
+    let mut buf = [0xEEu8; 12];
+    assert_eq!(
+        encode(&Offload::NONE, 100, VnetHdrLen::None, &mut buf),
+        Ok(0)
+    );
+    assert_eq!(
+        encode_rx(&Offload::NONE, 100, VnetHdrLen::None, &mut buf),
+        Ok(0)
+    );
+    let off = Offload {
+        csum: Checksum::Partial {
+            start: 34,
+            offset: 16,
+        },
+        gso: None,
+    };
+    let err = encode(&off, 100, VnetHdrLen::None, &mut buf).unwrap_err();
+    assert_eq!(err, VnetError::NoHeader { off });
+    assert!(err.to_string().contains("without a virtio-net header"));
+    assert_eq!(buf, [0xEE; 12], "nothing is written on error");
 }

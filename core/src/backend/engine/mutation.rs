@@ -2,7 +2,7 @@
 //!
 //! Each property test must fail when the engine has the defect it guards
 //! against. With the `mutation-testing` feature a test can switch a defect
-//! on through [`ACTIVE`]; without the feature [`on`] is a constant `false`
+//! on through `ACTIVE`; without the feature [`on`] is a constant `false`
 //! and the hooks compile away.
 
 /// Tx: failed completions are not reclaimed (their buffers leak), as in the

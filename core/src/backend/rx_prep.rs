@@ -1,10 +1,10 @@
 //! Checks shared by every backend's receive path: what a completed read
 //! holds, and the virtio-net header in front of the frame.
 
-use crate::config::ETH_HDR_LEN;
-use crate::offload::Offload;
-use crate::pool::Pkt;
-use crate::stats::QueueStats;
+use crate::packet::Offload;
+use crate::packet::Pkt;
+use crate::queue::QueueStats;
+use crate::wire::ETH_HDR_LEN;
 
 /// Why a received frame is not delivered. Its buffer is reused and the
 /// frame counted under this reason.
@@ -54,7 +54,7 @@ pub fn accept(
     // The header lies in the first segment: it is filled first and is
     // larger than any header.
     let hdr = pkt.data().get(..vnet_hdr_len).ok_or(RxReject::Runt)?;
-    let off = crate::vnet::decode(hdr, n - vnet_hdr_len).map_err(|_| RxReject::BadVnetHdr)?;
+    let off = crate::wire::vnet::decode(hdr, n - vnet_hdr_len).map_err(|_| RxReject::BadVnetHdr)?;
     pkt.adj(vnet_hdr_len).map_err(|_| RxReject::Runt)?;
     pkt.set_offload(off);
     Ok(off)
