@@ -9,6 +9,7 @@ use core::str::FromStr;
 /// kernel boundary. `FromStr` accepts `auto`, `io_uring` (or `uring`) and
 /// `read-write` (or `rw`); `Display` prints the first form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum Backend {
     /// io_uring where the kernel and the process allow it (not disabled by
@@ -16,10 +17,13 @@ pub enum Backend {
     /// read/write; [`AnyPort::fallback_reason`](crate::AnyPort::fallback_reason)
     /// says why it fell back.
     #[default]
+    #[cfg_attr(feature = "serde", serde(rename = "auto"))]
     Auto,
     /// io_uring, or an error that says why not.
+    #[cfg_attr(feature = "serde", serde(rename = "io_uring"))]
     IoUring,
     /// Plain nonblocking `read`/`write` system calls.
+    #[cfg_attr(feature = "serde", serde(rename = "read-write"))]
     ReadWrite,
 }
 

@@ -113,7 +113,17 @@ pub enum ForwardError {
         /// Its queue count.
         b_queues: u16,
     },
-    /// A queue could not be taken from its port or failed while running.
+    /// A queue could not be taken from its port.
+    #[error("port {port} queue {queue}: {reason}")]
+    Take {
+        /// Port index.
+        port: usize,
+        /// Queue index.
+        queue: u16,
+        /// What the port said.
+        reason: String,
+    },
+    /// A queue failed while forwarding.
     #[error("port {port} queue {queue}: {error}")]
     Queue {
         /// Port index.
@@ -345,10 +355,10 @@ where
             let mut rxs = Vec::with_capacity(2);
             let mut txs = Vec::with_capacity(2);
             for (i, port) in ports.iter_mut().enumerate() {
-                let err = |error| ForwardError::Queue {
+                let err = |e: P::Error| ForwardError::Take {
                     port: i,
                     queue: q,
-                    error,
+                    reason: e.to_string(),
                 };
                 rxs.push(Some(port.take_rx(q).map_err(err)?));
                 txs.push(Some(port.take_tx(q).map_err(err)?));

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use tapring_core::{BurstSlice, Error, Port, PortInfo, QueueStats, RxMode, RxQueue, TxQueue};
+use tapring_core::{
+    BurstSlice, Error, Port, PortInfo, PortStats, QueueStats, RxMode, RxQueue, TxQueue,
+};
 use tapring_device::TapDevice;
 
 #[cfg(feature = "rw")]
@@ -89,6 +91,7 @@ impl AnyPort {
 impl Port for AnyPort {
     type Rx = AnyRxQueue;
     type Tx = AnyTxQueue;
+    type Error = PortError;
 
     fn info(&self) -> PortInfo {
         match self {
@@ -99,7 +102,7 @@ impl Port for AnyPort {
         }
     }
 
-    fn take_rx(&mut self, q: u16) -> Result<AnyRxQueue, Error> {
+    fn take_rx(&mut self, q: u16) -> Result<AnyRxQueue, PortError> {
         Ok(match self {
             #[cfg(feature = "uring")]
             AnyPort::IoUring(p) => AnyRxQueue::IoUring(p.take_rx(q)?),
@@ -108,7 +111,7 @@ impl Port for AnyPort {
         })
     }
 
-    fn take_tx(&mut self, q: u16) -> Result<AnyTxQueue, Error> {
+    fn take_tx(&mut self, q: u16) -> Result<AnyTxQueue, PortError> {
         Ok(match self {
             #[cfg(feature = "uring")]
             AnyPort::IoUring(p) => AnyTxQueue::IoUring(p.take_tx(q)?),
@@ -117,13 +120,13 @@ impl Port for AnyPort {
         })
     }
 
-    fn imissed(&self) -> Result<u64, Error> {
-        match self {
+    fn stats(&self) -> Result<PortStats, PortError> {
+        Ok(match self {
             #[cfg(feature = "uring")]
-            AnyPort::IoUring(p) => p.imissed(),
+            AnyPort::IoUring(p) => p.stats()?,
             #[cfg(feature = "rw")]
-            AnyPort::ReadWrite(p, _) => p.imissed(),
-        }
+            AnyPort::ReadWrite(p, _) => p.stats()?,
+        })
     }
 }
 

@@ -15,7 +15,7 @@ fn auto_uses_io_uring_when_usable_and_explicit_choices_hold() {
     let auto = PortBuilder::new(unique_name("tra")).open(&pool).unwrap();
     if tapring::uring::probe().usable() {
         assert_eq!(auto.backend(), Backend::IoUring);
-        assert_eq!(auto.info().backend, "uring");
+        assert_eq!(auto.info().backend, "io_uring");
         assert_eq!(auto.fallback_reason(), None);
     } else {
         assert_eq!(auto.backend(), Backend::ReadWrite);
@@ -39,6 +39,9 @@ fn auto_uses_io_uring_when_usable_and_explicit_choices_hold() {
     burst.push(p).unwrap();
     assert_eq!(tx.tx_burst(&mut burst).unwrap(), 1);
     assert_eq!(tx.stats().packets, 1);
+    // The port's counters are the kernel's, with the queue taken out.
+    let stats = rw.stats().unwrap();
+    assert_eq!((stats.tx_packets, stats.tx_bytes), (1, 60), "{stats:?}");
     assert!(rw.take_tx(0).is_err(), "a queue is taken once");
     drop((tx, rw, auto));
     assert_eq!(pool.stats().in_use, 0);

@@ -5,7 +5,9 @@ use crate::ring::{SimConfig, SimRing};
 use crate::wire::{SimWire, WireConfig};
 use std::time::Duration;
 use tapring_core::backend::engine::{EngineConfig, RxEngine, Slot, TxEngine};
-use tapring_core::{BurstSlice, Error, Pool, Port, PortInfo, QueueStats, RxMode, RxQueue, TxQueue};
+use tapring_core::{
+    BurstSlice, Error, Pool, Port, PortInfo, PortStats, QueueStats, RxMode, RxQueue, TxQueue,
+};
 
 /// The Rx engine over a simulated ring, as the mock queues use it.
 pub type SimRxEngine = RxEngine<SimRing, Vec<Slot>>;
@@ -104,6 +106,7 @@ impl MockPort {
 impl Port for MockPort {
     type Rx = MockRxQueue;
     type Tx = MockTxQueue;
+    type Error = Error;
 
     fn info(&self) -> PortInfo {
         PortInfo {
@@ -117,21 +120,36 @@ impl Port for MockPort {
     }
 
     fn take_rx(&mut self, q: u16) -> Result<MockRxQueue, Error> {
+        let count = self.cfg.queues;
         self.rx
             .get_mut(usize::from(q))
             .and_then(Option::take)
-            .ok_or(Error::Unsupported("no such Rx queue, or already taken"))
+            .ok_or(Error::NoSuchQueue { queue: q, count })
     }
 
     fn take_tx(&mut self, q: u16) -> Result<MockTxQueue, Error> {
+        let count = self.cfg.queues;
         self.tx
             .get_mut(usize::from(q))
             .and_then(Option::take)
-            .ok_or(Error::Unsupported("no such Tx queue, or already taken"))
+            .ok_or(Error::NoSuchQueue { queue: q, count })
     }
 
-    fn imissed(&self) -> Result<u64, Error> {
-        Ok(self.wires.iter().map(|w| w.counters().tail_dropped).sum())
+    /// The simulated interface's counters, summed over the wires: what the
+    /// queues wrote, what was injected for them, and what the simulated
+    /// kernel queue dropped because it was full.
+    fn stats(&self) -> Result<PortStats, Error> {
+        let (mut written, mut bytes, mut injected, mut dropped) = (0, 0, 0, 0);
+        for w in &self.wires {
+            let c = w.counters();
+            written += c.written;
+            bytes += c.written_bytes;
+            injected += c.injected;
+            dropped += c.tail_dropped;
+        }
+        Ok(PortStats::from_interface(
+            written, bytes, 0, injected, 0, dropped,
+        ))
     }
 }
 

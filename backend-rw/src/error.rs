@@ -10,6 +10,10 @@ pub enum RwError {
     /// Opening or querying the TAP device failed.
     #[error(transparent)]
     Device(#[from] DeviceError),
+    /// A queue could not be taken (no such queue, taken already, or its fd
+    /// could not be duplicated).
+    #[error(transparent)]
+    Queue(#[from] tapring_core::Error),
     /// A field of [`RwOptions`](crate::RwOptions) cannot work.
     #[error("RwOptions::{field} = {value} cannot work: {fix}")]
     Option {

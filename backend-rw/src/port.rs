@@ -1,7 +1,7 @@
 //! [`RwPort`]: a TAP device with read/write Rx and Tx queues.
 
 use tapring_core::wire::ETH_HDR_LEN;
-use tapring_core::{Error, Pool, Port, PortInfo};
+use tapring_core::{Error, Pool, Port, PortInfo, PortStats};
 
 use crate::error::RwError;
 use crate::options::{MAX_RX_SEGS, RwOptions, os_error};
@@ -152,6 +152,7 @@ impl RwPort {
 impl Port for RwPort {
     type Rx = RwRxQueue;
     type Tx = RwTxQueue;
+    type Error = RwError;
 
     fn info(&self) -> PortInfo {
         let n = u16::try_from(self.device.num_queues()).unwrap_or(u16::MAX);
@@ -161,17 +162,17 @@ impl Port for RwPort {
             rx_queues: n,
             tx_queues: n,
             vnet_hdr_len: self.device.vnet_hdr(),
-            backend: "tap",
+            backend: "read-write",
         }
     }
 
-    fn take_rx(&mut self, q: u16) -> Result<RwRxQueue, Error> {
+    fn take_rx(&mut self, q: u16) -> Result<RwRxQueue, RwError> {
         let fd = self.take(q, true)?;
         let hdr = self.device.vnet_hdr_len() as u32;
         Ok(RwRxQueue::new(fd, &self.pool, hdr, q, &self.opts))
     }
 
-    fn take_tx(&mut self, q: u16) -> Result<RwTxQueue, Error> {
+    fn take_tx(&mut self, q: u16) -> Result<RwTxQueue, RwError> {
         let fd = self.take(q, false)?;
         let hdr = self.device.vnet_hdr();
         Ok(RwTxQueue::new(
@@ -184,16 +185,10 @@ impl Port for RwPort {
         ))
     }
 
-    /// The interface's `tx_dropped`: frames the kernel dropped because a
-    /// queue's ring was full. Fails with [`Error::Os`] (ENODEV) while the
-    /// interface is in another network namespace.
-    fn imissed(&self) -> Result<u64, Error> {
-        self.device
-            .kernel_counters()
-            .map(|c| c.tx_dropped)
-            .map_err(|e| Error::Os {
-                op: "read interface statistics",
-                errno: e.errno().unwrap_or(libc::EIO),
-            })
+    /// The interface's counters. Fails with [`DeviceError::DeviceGone`]
+    /// (inside [`RwError::Device`]) while the interface is in another
+    /// network namespace.
+    fn stats(&self) -> Result<PortStats, RwError> {
+        Ok(self.device.kernel_counters()?.port_stats())
     }
 }

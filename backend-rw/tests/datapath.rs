@@ -152,9 +152,10 @@ fn queues_outlive_the_port_on_other_threads() {
             info.rx_queues,
             info.backend
         ),
-        (9018, tapring_core::VnetHdrLen::Mergeable, 1, "tap")
+        (9018, tapring_core::VnetHdrLen::Mergeable, 1, "read-write")
     );
-    assert_eq!(port.imissed().unwrap(), 0);
+    let stats = port.stats().unwrap();
+    assert_eq!((stats.imissed, stats.tx_packets), (0, 0));
     let mut rx = port.take_rx(0).unwrap();
     let mut tx = port.take_tx(0).unwrap();
     let fd_name = port.device().name().to_owned();

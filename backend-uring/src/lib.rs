@@ -43,5 +43,7 @@ mod sys;
 #[doc(hidden)]
 pub use bare::BareLoop;
 pub use error::UringError;
-pub use port::{FixedBuffers, UringConfig, UringPort, UringRxQueue, UringTxQueue};
+pub use port::{
+    FixedBuffers, ParseFixedBuffersError, UringConfig, UringPort, UringRxQueue, UringTxQueue,
+};
 pub use probe::{UringProbe, probe};

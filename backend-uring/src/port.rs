@@ -8,7 +8,9 @@ use std::time::Duration;
 use tapring_core::RxMode;
 use tapring_core::backend::engine::{EngineConfig, RxEngine, Slot, TxEngine};
 use tapring_core::wire::ETH_HDR_LEN;
-use tapring_core::{BurstSlice, Error, Pool, Port, PortInfo, QueueStats, RxQueue, TxQueue};
+use tapring_core::{
+    BurstSlice, Error, Pool, Port, PortInfo, PortStats, QueueStats, RxQueue, TxQueue,
+};
 use tapring_device::{TapConfig, TapDevice};
 
 /// Options of the io_uring data path.
@@ -78,7 +80,9 @@ impl Default for UringConfig {
 /// unregistered when earlier ones used up the limit). Multishot Rx never
 /// registers: its reads land in provided buffers. Check what took effect
 /// with `uses_fixed_buffers()` on a queue.
+/// `FromStr` and `Display` use `off`, `rx` and `all`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum FixedBuffers {
     /// Plain reads and writes; nothing pinned.
@@ -96,6 +100,15 @@ pub enum FixedBuffers {
 }
 
 impl FixedBuffers {
+    /// The name `Display` prints and `FromStr` accepts.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FixedBuffers::Off => "off",
+            FixedBuffers::Rx => "rx",
+            FixedBuffers::RxTx => "all",
+        }
+    }
+
     /// Whether the Rx rings use registered buffers.
     pub fn rx(self) -> bool {
         self != FixedBuffers::Off
@@ -104,6 +117,28 @@ impl FixedBuffers {
     /// Whether the Tx rings use registered buffers.
     pub fn tx(self) -> bool {
         self == FixedBuffers::RxTx
+    }
+}
+
+impl std::fmt::Display for FixedBuffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name [`FixedBuffers`]' `FromStr` does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fixed-buffers setting: use off, rx or all")]
+pub struct ParseFixedBuffersError;
+
+impl std::str::FromStr for FixedBuffers {
+    type Err = ParseFixedBuffersError;
+
+    fn from_str(s: &str) -> Result<FixedBuffers, ParseFixedBuffersError> {
+        [FixedBuffers::Off, FixedBuffers::Rx, FixedBuffers::RxTx]
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or(ParseFixedBuffersError)
     }
 }
 
@@ -116,7 +151,7 @@ impl FixedBuffers {
 ///
 /// let pool = Pool::new(PoolConfig::standard(8192))?;
 /// let mut port = UringPort::open(&TapConfig::named("tap-demo"), &pool, UringConfig::default())?;
-/// let (mut rx, mut tx) = (port.rx_queue(0)?, port.tx_queue(0)?);
+/// let (mut rx, mut tx) = (port.take_rx(0)?, port.take_tx(0)?);
 /// let mut burst: Burst = Burst::new();
 /// loop {
 ///     rx.wait(Some(std::time::Duration::from_millis(100)))?;
@@ -243,10 +278,8 @@ impl UringPort {
         }
     }
 
-    /// Takes Rx queue `q` (once). The queue may be moved to another thread;
-    /// its ring is bound to the thread that first uses it.
-    pub fn rx_queue(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
-        Self::claim(&mut self.rx_taken, q)?;
+    /// Sets up Rx queue `q` (claimed by the caller).
+    fn open_rx(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
         let mode = match self.cfg.rx_mode {
             RxMode::Auto => probe().auto_rx_mode(),
             m => m,
@@ -261,7 +294,6 @@ impl UringPort {
         let have = self.pool.config().count;
         // A no-wait queue lends buffers only for the length of a burst.
         if mode != RxMode::Nowait && u64::from(depth) * 2 > u64::from(have) {
-            self.rx_taken[usize::from(q)] = false;
             let e = tapring_core::ConfigError::PoolTooSmall {
                 ring: depth,
                 pool: have,
@@ -288,9 +320,8 @@ impl UringPort {
         })
     }
 
-    /// Takes Tx queue `q` (once).
-    pub fn tx_queue(&mut self, q: u16) -> Result<UringTxQueue, UringError> {
-        Self::claim(&mut self.tx_taken, q)?;
+    /// Sets up Tx queue `q` (claimed by the caller).
+    fn open_tx(&mut self, q: u16) -> Result<UringTxQueue, UringError> {
         let d = self.cfg.tx_depth;
         let fd = self
             .dev
@@ -320,6 +351,7 @@ impl UringPort {
 impl Port for UringPort {
     type Rx = UringRxQueue;
     type Tx = UringTxQueue;
+    type Error = UringError;
 
     fn info(&self) -> PortInfo {
         let n = self.dev.num_queues() as u16;
@@ -329,23 +361,33 @@ impl Port for UringPort {
             rx_queues: n,
             tx_queues: n,
             vnet_hdr_len: self.dev.vnet_hdr(),
-            backend: "uring",
+            backend: "io_uring",
         }
     }
 
-    fn take_rx(&mut self, q: u16) -> Result<UringRxQueue, Error> {
-        self.rx_queue(q).map_err(Error::from)
+    /// Takes Rx queue `q` (once). The queue may be moved to another thread;
+    /// its ring is bound to the thread that first uses it. A queue whose
+    /// set-up fails stays available.
+    fn take_rx(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
+        Self::claim(&mut self.rx_taken, q)?;
+        self.open_rx(q)
+            .inspect_err(|_| self.rx_taken[usize::from(q)] = false)
     }
 
-    fn take_tx(&mut self, q: u16) -> Result<UringTxQueue, Error> {
-        self.tx_queue(q).map_err(Error::from)
+    /// Takes Tx queue `q` (once).
+    fn take_tx(&mut self, q: u16) -> Result<UringTxQueue, UringError> {
+        Self::claim(&mut self.tx_taken, q)?;
+        self.open_tx(q)
+            .inspect_err(|_| self.tx_taken[usize::from(q)] = false)
     }
 
-    fn imissed(&self) -> Result<u64, Error> {
-        self.dev
-            .kernel_counters()
-            .map(|c| c.tx_dropped)
-            .map_err(|e| UringError::Device(e).into())
+    /// The interface's counters. Fails with [`DeviceError::DeviceGone`]
+    /// (inside [`UringError::Device`]) while the interface is in another
+    /// network namespace.
+    ///
+    /// [`DeviceError::DeviceGone`]: tapring_device::DeviceError::DeviceGone
+    fn stats(&self) -> Result<PortStats, UringError> {
+        Ok(self.dev.kernel_counters()?.port_stats())
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tapring_core::{Burst, Pool, PoolConfig, RxMode, RxQueue, TxQueue};
+use tapring_core::{Burst, Pool, PoolConfig, Port, RxMode, RxQueue, TxQueue};
 use tapring_device::TapConfig;
 use tapring_testkit::{NetnsGuard, require_tap, unique_name};
 use tapring_uring::{UringConfig, UringPort};
@@ -42,8 +42,8 @@ fn arp_arrives_and_tx_counts(mode: RxMode) {
     // An address of the benchmarking range and no peer: the kernel asks for
     // 198.18.7.2 with ARP requests whenever we send it a datagram.
     let (pool, mut port, name, ns) = port_in_netns("tru", mode, "198.18.7.1/24");
-    let mut rx = port.rx_queue(0).unwrap();
-    let mut tx = port.tx_queue(0).unwrap();
+    let mut rx = port.take_rx(0).unwrap();
+    let mut tx = port.take_tx(0).unwrap();
     rx.start().unwrap();
     assert_eq!(rx.mode(), mode);
 
@@ -187,7 +187,7 @@ fn supported_modes() -> Vec<RxMode> {
 fn eventfd_wakes(mode: RxMode) {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let (_pool, mut port, _name, ns) = port_in_netns("tre", mode, "198.18.8.1/24");
-    let mut rx = port.rx_queue(0).unwrap();
+    let mut rx = port.take_rx(0).unwrap();
     rx.start().unwrap();
     let mut burst: Burst = Burst::new();
     // Drain whatever the link brought up (nothing, with IPv6 off or on).
@@ -246,7 +246,7 @@ fn eventfd_wakes_for_work_that_predates_it() {
     }
     for mode in supported_modes() {
         let (_pool, mut port, _name, ns) = port_in_netns("trk", mode, "198.18.9.1/24");
-        let mut rx = port.rx_queue(0).unwrap();
+        let mut rx = port.take_rx(0).unwrap();
         rx.start().unwrap();
         let mut burst: Burst = Burst::new();
         rx.rx_burst(&mut burst).unwrap();
@@ -329,8 +329,8 @@ fn fixed_buffers_follow_the_setting() {
         };
         let name = unique_name("trfb");
         let mut port = UringPort::open(&TapConfig::named(&name), &pool, cfg).unwrap();
-        let rx = port.rx_queue(0).unwrap();
-        let tx = port.tx_queue(0).unwrap();
+        let rx = port.take_rx(0).unwrap();
+        let tx = port.take_tx(0).unwrap();
         let what = format!("{fixed:?} {mode:?}");
         // Without CAP_IPC_LOCK registration depends on RLIMIT_MEMLOCK, so
         // only "not asked for, not registered" is certain there.

@@ -3,7 +3,7 @@
 //! Rx mode this kernel supports, while frames really move both ways.
 
 use std::time::{Duration, Instant};
-use tapring_core::{Burst, Pool, PoolConfig, RxMode, RxQueue, TxQueue};
+use tapring_core::{Burst, Pool, PoolConfig, Port, RxMode, RxQueue, TxQueue};
 use tapring_device::TapConfig;
 use tapring_mock::alloc_count::{CountingAlloc, allocations, counted};
 use tapring_testkit::{
@@ -30,7 +30,7 @@ fn run(mode: RxMode) {
     let mut port = UringPort::open(&TapConfig::named(&name), &pool, cfg).unwrap();
     assert!(disable_ipv6(&name));
     assert!(quiet_ip(&["link", "set", "dev", &name, "up"]));
-    let (mut rx, mut tx) = (port.rx_queue(0).unwrap(), port.tx_queue(0).unwrap());
+    let (mut rx, mut tx) = (port.take_rx(0).unwrap(), port.take_tx(0).unwrap());
     rx.start().unwrap();
     // Frames the kernel sends out of the interface, i.e. to tapring.
     let inject = PacketSocket::bind(port.device().ifindex(), TEST_ETHERTYPE).unwrap();

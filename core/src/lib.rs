@@ -59,6 +59,7 @@ pub use packet::{
     PoolCache, PoolConfig, PoolStats,
 };
 pub use queue::{
-    Error, Port, PortInfo, PortStats, QueueConfig, QueueStats, RxMode, RxQueue, TxQueue,
+    Error, ParseRxModeError, Port, PortInfo, PortStats, QueueConfig, QueueStats, RxMode, RxQueue,
+    TxQueue,
 };
 pub use wire::{HeaderError, Headers, IpVersion, L4, VnetError, VnetHdrLen};

@@ -25,6 +25,18 @@ pub struct KernelCounters {
 }
 
 impl KernelCounters {
+    /// The same counters from the port's side.
+    pub const fn port_stats(&self) -> tapring_core::PortStats {
+        tapring_core::PortStats::from_interface(
+            self.rx_packets,
+            self.rx_bytes,
+            self.rx_dropped,
+            self.tx_packets,
+            self.tx_bytes,
+            self.tx_dropped,
+        )
+    }
+
     /// Reads the counters of interface `name` from sysfs.
     pub(crate) fn read_sysfs(name: &str) -> Result<KernelCounters, Errno> {
         let read = |counter: &str| -> Result<u64, Errno> {

@@ -179,10 +179,16 @@ pub fn open(
     let mut rx = Vec::new();
     let mut tx = Vec::new();
     for q in 0..info.rx_queues {
-        rx.push(port.take_rx(q)?);
+        rx.push(
+            port.take_rx(q)
+                .map_err(|e| HarnessError::Backend(e.to_string()))?,
+        );
     }
     for q in 0..info.tx_queues {
-        tx.push(port.take_tx(q)?);
+        tx.push(
+            port.take_tx(q)
+                .map_err(|e| HarnessError::Backend(e.to_string()))?,
+        );
     }
     Ok(Opened {
         ifindex: port.device().ifindex(),

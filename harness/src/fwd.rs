@@ -179,7 +179,10 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             .map(|p| p.name().to_string())
             .unwrap_or_default(),
     ];
-    let imissed0: Vec<Option<u64>> = ports.iter().map(|p| p.imissed().ok()).collect();
+    let imissed0: Vec<Option<u64>> = ports
+        .iter()
+        .map(|p| p.stats().ok().map(|s| s.imissed))
+        .collect();
     let n = ports.len();
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -227,7 +230,7 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
         .ports()
         .iter()
         .enumerate()
-        .map(|(i, p)| match (imissed0[i], p.imissed()) {
+        .map(|(i, p)| match (imissed0[i], p.stats().map(|s| s.imissed)) {
             (Some(a), Ok(b)) => b.saturating_sub(a).to_string(),
             _ => "n/a (interface not in this namespace)".into(),
         })

@@ -7,8 +7,11 @@ use crate::packet::ConfigError;
 /// The kernel's limit on io_uring submission queue entries (IORING_MAX_ENTRIES).
 pub const MAX_RING_ENTRIES: u32 = 32_768;
 
-/// How an Rx queue hands buffers to the kernel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How an Rx queue hands buffers to the kernel. `FromStr` and `Display`
+/// use the lower-case names (`auto`, `posted`, `multishot`, `nowait`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum RxMode {
     /// Pick the best mode the backend and kernel support: no-wait reads
     /// where tun honours `RWF_NOWAIT`, else multishot, else posted reads.
@@ -24,6 +27,49 @@ pub enum RxMode {
     /// sender never pays for waking the reader, and an idle queue holds no
     /// buffers. The batch adapts to what the last one found.
     Nowait,
+}
+
+impl RxMode {
+    /// Every mode, `Auto` first.
+    pub const ALL: [RxMode; 4] = [
+        RxMode::Auto,
+        RxMode::Posted,
+        RxMode::Multishot,
+        RxMode::Nowait,
+    ];
+
+    /// The name `Display` prints and `FromStr` accepts.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RxMode::Auto => "auto",
+            RxMode::Posted => "posted",
+            RxMode::Multishot => "multishot",
+            RxMode::Nowait => "nowait",
+        }
+    }
+}
+
+impl core::fmt::Display for RxMode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name [`RxMode`]'s `FromStr` does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown Rx mode: use auto, posted, multishot or nowait")]
+pub struct ParseRxModeError;
+
+impl core::str::FromStr for RxMode {
+    type Err = ParseRxModeError;
+
+    fn from_str(s: &str) -> Result<RxMode, ParseRxModeError> {
+        RxMode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s))
+            .or_else(|| s.eq_ignore_ascii_case("no-wait").then_some(RxMode::Nowait))
+            .ok_or(ParseRxModeError)
+    }
 }
 
 /// Shape of one queue.
@@ -74,6 +120,19 @@ impl QueueConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rx_mode_names_round_trip() {
+        use std::string::ToString;
+        for m in super::RxMode::ALL {
+            assert_eq!(m.to_string().parse::<super::RxMode>(), Ok(m));
+        }
+        assert_eq!(
+            "NO-WAIT".parse::<super::RxMode>(),
+            Ok(super::RxMode::Nowait)
+        );
+        assert!("poll".parse::<super::RxMode>().is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@ mod config;
 mod error;
 pub mod stats;
 
-pub use config::{MAX_RING_ENTRIES, QueueConfig, RxMode};
+pub use config::{MAX_RING_ENTRIES, ParseRxModeError, QueueConfig, RxMode};
 pub use error::Error;
 pub use stats::QueueStats;
 
@@ -76,42 +76,82 @@ pub struct PortInfo {
     pub tx_queues: u16,
     /// Length of the virtio-net header on each frame.
     pub vnet_hdr_len: VnetHdrLen,
-    /// Backend name ("uring", "tap", "mock").
+    /// Backend name ("io_uring", "read-write", "mock").
     pub backend: &'static str,
 }
 
-/// Port-level counters: the queues' sums plus what only the kernel knows.
+/// Port-level counters, as the kernel counts the interface: they work
+/// whether or not the queues were taken out of the port, and include what
+/// only the kernel knows (frames it dropped because the port was slow).
+/// Counted from the port's side: `tx_*` is what the port wrote, `rx_*`
+/// what the kernel queued for it. Per-queue counters are each queue's
+/// `stats()`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PortStats {
-    /// Sum of the Rx queues' counters.
-    pub rx: QueueStats,
-    /// Sum of the Tx queues' counters.
-    pub tx: QueueStats,
+    /// Frames the kernel took from the port's Tx queues (the interface's
+    /// rx_packets).
+    pub tx_packets: u64,
+    /// Bytes of those frames.
+    pub tx_bytes: u64,
+    /// Frames written that the kernel dropped (the interface's rx_dropped).
+    pub tx_dropped: u64,
+    /// Frames the kernel queued for the port's Rx queues (the interface's
+    /// tx_packets).
+    pub rx_packets: u64,
+    /// Bytes of those frames.
+    pub rx_bytes: u64,
     /// Frames the kernel dropped because the Rx queues did not keep up (the
-    /// interface's tx_dropped: the kernel's queue towards us was full).
+    /// interface's tx_dropped: its queue towards the port was full).
     pub imissed: u64,
 }
 
+impl PortStats {
+    /// From the interface's own counters, which count from the kernel's
+    /// side (`ifrx_*` is what the interface received, i.e. what the port
+    /// wrote; `iftx_*` what it sent towards the port).
+    pub const fn from_interface(
+        ifrx_packets: u64,
+        ifrx_bytes: u64,
+        ifrx_dropped: u64,
+        iftx_packets: u64,
+        iftx_bytes: u64,
+        iftx_dropped: u64,
+    ) -> PortStats {
+        PortStats {
+            tx_packets: ifrx_packets,
+            tx_bytes: ifrx_bytes,
+            tx_dropped: ifrx_dropped,
+            rx_packets: iftx_packets,
+            rx_bytes: iftx_bytes,
+            imissed: iftx_dropped,
+        }
+    }
+}
+
 /// A port: a device with Rx and Tx queues. Queues are taken out of the
-/// port to be moved to the threads that use them.
+/// port (each once) to be moved to the threads that use them.
 pub trait Port {
     /// The Rx queue type.
     type Rx: RxQueue;
     /// The Tx queue type.
     type Tx: TxQueue;
+    /// Why a queue could not be taken or the counters read: the backend's
+    /// own error type, whole.
+    type Error: core::error::Error + Send + Sync + 'static;
 
     /// Static facts about the port.
     fn info(&self) -> PortInfo;
 
     /// Takes Rx queue `q` (once); an error if it does not exist or was taken.
-    fn take_rx(&mut self, q: u16) -> Result<Self::Rx, Error>;
+    fn take_rx(&mut self, q: u16) -> Result<Self::Rx, Self::Error>;
 
     /// Takes Tx queue `q` (once).
-    fn take_tx(&mut self, q: u16) -> Result<Self::Tx, Error>;
+    fn take_tx(&mut self, q: u16) -> Result<Self::Tx, Self::Error>;
 
-    /// Frames the kernel dropped because the Rx queues did not keep up
-    /// (see [`PortStats::imissed`]).
-    fn imissed(&self) -> Result<u64, Error>;
+    /// The interface's counters (see [`PortStats`]). Fails while the
+    /// interface is in another network namespace than the caller's.
+    fn stats(&self) -> Result<PortStats, Self::Error>;
 }
 
 /// A boxed queue is a queue (so ports can hand out trait objects).
