@@ -93,7 +93,7 @@ pub use backend::{Backend, ParseBackendError};
 pub use builder::PortBuilder;
 pub use forwarder::{
     DirTotals, FORWARD_BURST, ForwardError, ForwardReport, Forwarder, ForwarderConfig, LaneReport,
-    StopHandle,
+    StopHandle, Threading,
 };
 #[cfg(any(feature = "uring", feature = "rw"))]
 pub use port::{AnyPort, AnyRxQueue, AnyTxQueue, PortError};

@@ -185,7 +185,7 @@ impl Port for RwPort {
         ))
     }
 
-    /// The interface's counters. Fails with [`DeviceError::DeviceGone`]
+    /// The interface's counters. Fails with [`DeviceError::DeviceGone`](tapring_device::DeviceError::DeviceGone)
     /// (inside [`RwError::Device`]) while the interface is in another
     /// network namespace.
     fn stats(&self) -> Result<PortStats, RwError> {

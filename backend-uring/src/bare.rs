@@ -19,6 +19,7 @@ const SLOT: usize = 2048;
 /// registered as fixed buffers for the directions a [`FixedBuffers`]
 /// setting names), issuing one batch per `io_uring_enter` and reaping every
 /// completion before it returns.
+#[doc(hidden)]
 pub struct BareLoop {
     // Field order matters: the ring goes before the memory it used.
     ring: IoUring,
