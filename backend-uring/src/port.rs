@@ -8,7 +8,7 @@ use std::time::Duration;
 use tapring_core::config::{ETH_HDR_LEN, RxMode};
 use tapring_core::engine::{EngineConfig, RxEngine, Slot, TxEngine};
 use tapring_core::{BurstSlice, Error, Pool, Port, PortInfo, QueueStats, RxQueue, TxQueue};
-use tapring_device::{TapConfig, TapDevice};
+use tapring_device::{QueueClaims, TapConfig, TapDevice};
 
 /// Options of the io_uring data path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,8 +130,7 @@ pub struct UringPort {
     dev: TapDevice,
     pool: Pool,
     cfg: UringConfig,
-    rx_taken: Vec<bool>,
-    tx_taken: Vec<bool>,
+    claims: QueueClaims,
     max_frame: u32,
 }
 
@@ -186,8 +185,7 @@ impl UringPort {
             dev,
             pool: pool.clone(),
             cfg,
-            rx_taken: vec![false; n],
-            tx_taken: vec![false; n],
+            claims: QueueClaims::new(n),
             max_frame: mtu + ETH_HDR_LEN + 4,
         })
     }
@@ -230,23 +228,18 @@ impl UringPort {
         }
     }
 
-    fn claim(taken: &mut [bool], q: u16) -> Result<(), UringError> {
-        match taken.get_mut(usize::from(q)) {
-            Some(t) if !*t => {
-                *t = true;
-                Ok(())
-            }
-            _ => Err(UringError::Core(Error::NoSuchQueue {
-                queue: q,
-                count: taken.len() as u16,
-            })),
-        }
+    /// The error a refused claim of queue `q` becomes.
+    fn claim_error(&self, q: u16) -> UringError {
+        UringError::Core(Error::NoSuchQueue {
+            queue: q,
+            count: self.claims.count(),
+        })
     }
 
     /// Takes Rx queue `q` (once). The queue may be moved to another thread;
     /// its ring is bound to the thread that first uses it.
     pub fn rx_queue(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
-        Self::claim(&mut self.rx_taken, q)?;
+        self.claims.claim_rx(q).map_err(|_| self.claim_error(q))?;
         let mode = match self.cfg.rx_mode {
             RxMode::Auto => probe().auto_rx_mode(),
             m => m,
@@ -261,7 +254,7 @@ impl UringPort {
         let have = self.pool.config().count;
         // A no-wait queue lends buffers only for the length of a burst.
         if mode != RxMode::Nowait && u64::from(depth) * 2 > u64::from(have) {
-            self.rx_taken[usize::from(q)] = false;
+            self.claims.release_rx(q);
             let e = tapring_core::ConfigError::PoolTooSmall {
                 ring: depth,
                 pool: have,
@@ -290,7 +283,7 @@ impl UringPort {
 
     /// Takes Tx queue `q` (once).
     pub fn tx_queue(&mut self, q: u16) -> Result<UringTxQueue, UringError> {
-        Self::claim(&mut self.tx_taken, q)?;
+        self.claims.claim_tx(q).map_err(|_| self.claim_error(q))?;
         let d = self.cfg.tx_depth;
         let fd = self
             .dev
