@@ -3,19 +3,23 @@
 //! reports packets/s with paired ratios against the read/write backend.
 
 pub mod overhead;
+pub mod plan;
+pub mod record;
 pub mod report;
 pub mod tcp;
 pub mod workload;
 
-use crate::backends::{self, BackendKind, FixedBuffersArg, RxModeArg};
 use crate::error::HarnessError;
-use crate::sandbox;
-use crate::tcp::TcpLoad;
+use crate::lab::cpu::online_cpus;
+use crate::lab::ports::{BackendKind, FixedBuffersArg, RxModeArg, UringTuning};
+use crate::lab::sandbox::{self, Names};
+use crate::lab::tcp_load::TcpLoad;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
-use std::path::PathBuf;
+use plan::Step;
+use record::Record;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
-use workload::{Names, RunSpec, Sample, TestKind};
+use workload::{RunSpec, TestKind};
 
 /// Arguments of `tapring bench`.
 #[derive(Clone, Debug, clap::Args)]
@@ -72,70 +76,31 @@ pub struct BenchArgs {
     pub plot: Option<PathBuf>,
 }
 
-/// One measured run, as written to JSON.
-#[derive(Clone, Debug, Serialize)]
-pub struct Record {
-    /// Test name.
-    pub test: TestKind,
-    /// Frame size.
-    pub size: usize,
-    /// Burst size.
-    pub burst: usize,
-    /// Queues per port.
-    pub queues: u16,
-    /// Backend.
-    pub backend: BackendKind,
-    /// Rx mode asked for (io_uring).
-    pub rx_mode: RxModeArg,
-    /// io_uring registered (fixed) buffers asked for.
-    pub fixed_buffers: FixedBuffersArg,
-    /// io_uring SQPOLL asked for.
-    pub sqpoll: bool,
-    /// Round (pair) number.
-    pub round: usize,
-    /// Packets per second delivered.
-    pub pps: f64,
-    /// Gigabits per second delivered (frame bytes).
-    pub gbps: f64,
-    /// CPU seconds of the I/O thread per million packets.
-    pub cpu_s_per_mpkt: f64,
-    /// Frames lost.
-    pub drops: u64,
-    /// Rx: packets per second the kernel-side source offered.
-    pub offered_pps: Option<f64>,
-    /// The raw sample.
-    pub sample: Sample,
-}
-
-impl Record {
-    fn new(spec: &RunSpec, args: &BenchArgs, round: usize, s: Sample) -> Record {
-        let secs = s.secs.max(1e-9);
-        let pps = s.packets as f64 / secs;
-        Record {
-            test: spec.test,
-            size: spec.size,
-            burst: spec.burst,
-            queues: args.queues,
-            backend: spec.backend,
-            rx_mode: args.rx_mode,
-            fixed_buffers: args.fixed_buffers,
-            sqpoll: args.sqpoll,
-            round,
-            pps,
-            gbps: pps * spec.size as f64 * 8.0 / 1e9,
-            cpu_s_per_mpkt: if s.packets > 0 {
-                s.cpu_secs / (s.packets as f64 / 1e6)
-            } else {
-                0.0
-            },
-            drops: s.drops,
-            offered_pps: s.offered.map(|o| o as f64 / secs),
-            sample: s,
-        }
+/// An output file must go into a directory that exists: checked before
+/// the run, so a long bench does not end in a write error.
+fn check_output(flag: &str, path: &Path) -> Result<(), HarnessError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(HarnessError::Usage(format!(
+            "--{flag} {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
     }
+    if path.is_dir() {
+        return Err(HarnessError::Usage(format!(
+            "--{flag} {}: is a directory, give a file name",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
-fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
+/// Checks the arguments (before anything runs).
+pub fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
     if args.burst == 0 || args.burst > 256 {
         return Err(HarnessError::Usage(format!(
             "--burst {} must be 1..=256",
@@ -161,6 +126,12 @@ fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
     if args.queues == 0 {
         return Err(HarnessError::Usage("--queues must be at least 1".into()));
     }
+    if let Some(p) = &args.json {
+        check_output("json", p)?;
+    }
+    if let Some(p) = &args.plot {
+        check_output("plot", p)?;
+    }
     Ok(())
 }
 
@@ -176,106 +147,86 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
         .all(|t| sandbox::sysctl(&format!("net.bridge.bridge-nf-call-{t}"), "0"));
     let mut backends = args.backend.clone();
     backends.dedup();
-    let frame_tests: Vec<TestKind> = args
-        .test
-        .iter()
-        .copied()
-        .filter(|t| !matches!(t, TestKind::Tcp | TestKind::Overhead))
-        .collect();
-    let tcp_runs = if args.test.contains(&TestKind::Tcp) {
-        args.rounds * (1 + 2 * backends.len())
-    } else {
-        0
+    let per = Duration::from_secs_f64(args.seconds / args.rounds as f64);
+    let frame = RunSpec {
+        test: TestKind::Tx,
+        backend: BackendKind::Tap,
+        size: 64,
+        queues: args.queues,
+        burst: args.burst,
+        rx_mode: args.rx_mode.mode(),
+        uring: UringTuning {
+            rx_depth: args.rx_depth,
+            multishot_buffers: args.multishot_buffers,
+            fixed_buffers: args.fixed_buffers.setting(),
+            sqpoll: args.sqpoll,
+            sqpoll_cpu: args.sqpoll.then(|| online_cpus().saturating_sub(1) as u32),
+            ..UringTuning::default()
+        },
+        duration: per,
     };
-    let overhead_runs = if args.test.contains(&TestKind::Overhead) {
-        2 * 2 * args.size.len() * args.rounds
-    } else {
-        0
+    let overhead = RunSpec {
+        queues: 1,
+        uring: UringTuning {
+            rx_depth: args.rx_depth,
+            fixed_buffers: args.fixed_buffers.setting(),
+            ..UringTuning::default()
+        },
+        ..frame
     };
-    let total = frame_tests.len() * args.size.len() * backends.len() * args.rounds
-        + tcp_runs
-        + overhead_runs;
-    let bar = ProgressBar::new(total as u64);
+    let steps = plan::plan(&plan::Inputs {
+        tests: &args.test,
+        sizes: &args.size,
+        backends: &backends,
+        rounds: args.rounds,
+        frame,
+        overhead,
+    });
+    let bar = ProgressBar::new(steps.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed_precise} < {eta}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let per = Duration::from_secs_f64(args.seconds / args.rounds as f64);
     let mut names = Names::default();
     let mut records = Vec::new();
-    for &test in &frame_tests {
-        for &size in &args.size {
-            for round in 0..args.rounds {
-                for &backend in &backends {
-                    let spec = RunSpec {
-                        test,
-                        backend,
-                        size,
-                        queues: args.queues,
-                        burst: args.burst,
-                        rx_mode: args.rx_mode.mode(),
-                        uring: backends::UringTuning {
-                            rx_depth: args.rx_depth,
-                            multishot_buffers: args.multishot_buffers,
-                            fixed_buffers: args.fixed_buffers.setting(),
-                            sqpoll: args.sqpoll,
-                            sqpoll_cpu: args
-                                .sqpoll
-                                .then(|| workload::online_cpus().saturating_sub(1) as u32),
-                            ..backends::UringTuning::default()
-                        },
-                        duration: per,
-                    };
-                    bar.set_message(format!("{} {size} B {}", test.name(), backend.name()));
-                    let s = workload::run(&spec, &mut names)?;
-                    records.push(Record::new(&spec, args, round, s));
-                    bar.inc(1);
+    let mut tcp_records = Vec::new();
+    let mut overhead_records = Vec::new();
+    let mut load = args.tcp_load.resolve();
+    let mut i = 0;
+    while let Some(step) = steps.get(i) {
+        bar.set_message(step.label());
+        match *step {
+            Step::Frame { spec, round } => {
+                let m = workload::run(&spec, &mut names)?;
+                records.push(Record::new(&spec, round, &m));
+            }
+            Step::Tcp { run, round } => match tcp::measure(run, round, per, load, &mut names) {
+                Ok(r) => tcp_records.push(r),
+                // iperf3 was only picked because it is installed: if it
+                // cannot do the job here, the built-in generator can. Its
+                // table holds one load, so the TCP runs start over.
+                Err(e) if args.tcp_load == TcpLoad::Auto && load == TcpLoad::Iperf3 => {
+                    bar.println(format!(
+                        "iperf3 failed ({e}); measuring TCP with the built-in generator"
+                    ));
+                    load = TcpLoad::Builtin;
+                    bar.inc_length(tcp_records.len() as u64);
+                    tcp_records.clear();
+                    i = steps
+                        .iter()
+                        .position(|s| matches!(s, Step::Tcp { .. }))
+                        .unwrap_or(i);
+                    continue;
                 }
-            }
-        }
-    }
-    let tcp_records = if tcp_runs > 0 {
-        let mut progress = |msg: &str| {
-            bar.set_message(msg.to_string());
-            bar.inc(1);
-        };
-        let load = args.tcp_load.resolve();
-        match tcp::run(&backends, args.rounds, per, load, &mut progress) {
-            // iperf3 was only picked because it is installed: if it cannot
-            // do the job here, the built-in generator can.
-            Err(e) if args.tcp_load == TcpLoad::Auto && load == TcpLoad::Iperf3 => {
-                bar.println(format!(
-                    "iperf3 failed ({e}); measuring TCP with the built-in generator"
-                ));
-                tcp::run(&backends, args.rounds, per, TcpLoad::Builtin, &mut progress)?
-            }
-            r => r?,
-        }
-    } else {
-        Vec::new()
-    };
-    let overhead_records = if overhead_runs > 0 {
-        let spec = RunSpec {
-            test: TestKind::Tx,
-            backend: crate::backends::BackendKind::Uring,
-            size: 64,
-            queues: 1,
-            burst: args.burst,
-            rx_mode: args.rx_mode.mode(),
-            uring: backends::UringTuning {
-                rx_depth: args.rx_depth,
-                fixed_buffers: args.fixed_buffers.setting(),
-                ..backends::UringTuning::default()
+                Err(e) => return Err(e),
             },
-            duration: per,
-        };
-        overhead::run(&args.size, args.rounds, &spec, &mut names, |msg| {
-            bar.set_message(msg.to_string());
-            bar.inc(1);
-        })?
-    } else {
-        Vec::new()
-    };
+            Step::Overhead { spec, round } => {
+                overhead_records.push(overhead::measure_pair(&spec, round, &mut names)?);
+            }
+        }
+        bar.inc(1);
+        i += 1;
+    }
     bar.finish_and_clear();
     let env = report::Environment::read(nf_off);
     print!("{}", report::header(&env));

@@ -1,10 +1,13 @@
 //! Bench output: the side-by-side table with paired ratios, JSON records,
 //! and the SVG chart.
 
-use super::Record;
+use super::overhead::OverheadRecord;
+use super::record::Record;
+use super::tcp::TcpRecord;
 use super::workload::TestKind;
-use crate::backends::BackendKind;
 use crate::error::HarnessError;
+use crate::lab::cpu::online_cpus;
+use crate::lab::ports::BackendKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -43,7 +46,7 @@ impl Environment {
         Environment {
             kernel,
             cpu,
-            cpus: super::workload::online_cpus(),
+            cpus: online_cpus(),
             tapring: env!("CARGO_PKG_VERSION"),
             bridge_netfilter_off,
         }
@@ -186,12 +189,15 @@ pub fn header(env: &Environment) -> String {
     )
 }
 
+/// The JSON document's schema (README's "JSON" section describes it).
+pub const SCHEMA: &str = "tapring-bench/3";
+
 /// Writes `{schema, environment, records, summary, tcp, overhead}` as JSON.
 pub fn write_json(
     path: &Path,
     records: &[Record],
-    tcp: &[super::tcp::TcpRecord],
-    overhead: &[super::overhead::OverheadRecord],
+    tcp: &[TcpRecord],
+    overhead: &[OverheadRecord],
     env: &Environment,
 ) -> Result<(), HarnessError> {
     #[derive(Serialize)]
@@ -200,11 +206,11 @@ pub fn write_json(
         environment: &'a Environment,
         records: &'a [Record],
         summary: Vec<Summary>,
-        tcp: &'a [super::tcp::TcpRecord],
-        overhead: &'a [super::overhead::OverheadRecord],
+        tcp: &'a [TcpRecord],
+        overhead: &'a [OverheadRecord],
     }
     let doc = Doc {
-        schema: "tapring-bench/2",
+        schema: SCHEMA,
         environment: env,
         records,
         summary: summarize(records),

@@ -8,17 +8,16 @@
 //! multi-queue forwarders, open/close cycles, and the kernel's checksum
 //! error counters.
 
-use crate::backends::{self, BackendKind};
 use crate::error::HarnessError;
-use crate::frames::udp_frame;
-use crate::sandbox;
-use crate::tcp::{self, Amount};
-use crate::topology::{
-    ADDR, NS, Names, Topology, command_output, in_ns, link_names, remove_namespaces,
-};
+use crate::lab::namespaces::{self, ADDR, NS, in_ns};
+use crate::lab::ports::{self, BackendKind};
+use crate::lab::sandbox::{self, Names, command_output, link_names};
+use crate::lab::tcp_load::{self, Amount};
+use crate::lab::topology::Topology;
 use std::time::{Duration, Instant};
 use tapring::device::TapConfig;
 use tapring::{Burst, Pool, PoolConfig, RxMode, RxQueue, TxQueue};
+use tapring_testkit::udp_frame;
 
 /// Arguments of `tapring selftest`.
 #[derive(Clone, Debug, clap::Args)]
@@ -176,7 +175,7 @@ fn ping(size: usize) -> Result<String, HarnessError> {
 
 /// Sends `bytes` from nsA to nsB over TCP, hashed on both ends.
 fn tcp_transfer(bytes: u64) -> Result<String, HarnessError> {
-    let t = tcp::transfer(Amount::Verified(bytes))?;
+    let t = tcp_load::transfer(Amount::Verified(bytes))?;
     let hex: String = t
         .sha256
         .map(|h| h[..6].iter().map(|b| format!("{b:02x}")).collect())
@@ -228,12 +227,12 @@ fn cycle(kind: BackendKind, name: &str, pool: &Pool) -> Result<(), HarnessError>
         up: true,
         ..TapConfig::named(name)
     };
-    let mut o = backends::open(
+    let mut o = ports::open(
         kind,
         &cfg,
         pool,
         RxMode::Auto,
-        backends::UringTuning::default(),
+        ports::UringTuning::default(),
         0,
     )
     .map_err(|e| HarnessError::Check(format!("open {name}: {e}")))?;
@@ -343,7 +342,7 @@ fn topology_checks(
         Ok(detail)
     });
     let Some(topo) = topo.filter(|_| built) else {
-        remove_namespaces();
+        namespaces::remove();
         return;
     };
     for &size in pings {

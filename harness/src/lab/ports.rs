@@ -1,9 +1,10 @@
-//! Opening a TAP port with either backend, as trait objects, so every
-//! workload is written once.
+//! Opening a TAP port with either backend (as the library's [`AnyPort`],
+//! so every workload is written once), and what an opened port actually
+//! runs with.
 
 use crate::error::HarnessError;
 use serde::Serialize;
-use tapring::device::{Offloads, TapConfig};
+use tapring::device::TapConfig;
 use tapring::uring::{FixedBuffers, UringConfig};
 use tapring::{AnyPort, AnyRxQueue, AnyTxQueue, Backend, Pool, Port, PortBuilder, RxMode};
 
@@ -18,6 +19,14 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
+    /// The kind of the library's (resolved) backend.
+    pub fn of(backend: Backend) -> BackendKind {
+        match backend {
+            Backend::ReadWrite => BackendKind::Tap,
+            _ => BackendKind::Uring,
+        }
+    }
+
     /// The name used in tables and JSON.
     pub fn name(self) -> &'static str {
         match self {
@@ -79,7 +88,7 @@ impl FixedBuffersArg {
 /// A port with all of its queues taken.
 pub struct Opened {
     /// The port, held as long as its queues (control calls stay possible).
-    _port: AnyPort,
+    port: AnyPort,
     /// Interface index.
     pub ifindex: u32,
     /// Rx queues, by index.
@@ -103,20 +112,6 @@ pub struct UringTuning {
     pub sqpoll_cpu: Option<u32>,
     /// Most writes in flight per Tx queue.
     pub tx_depth: u32,
-}
-
-/// The offloads a forwarder negotiates when asked to: partial checksums,
-/// TSO for IPv4 and IPv6 (with ECN), and USO where the kernel accepts it.
-pub fn forwarding_offloads() -> Offloads {
-    let mut o = Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6 | Offloads::TSO_ECN;
-    let uso = Offloads::USO4 | Offloads::USO6;
-    if tapring::device::probe()
-        .accepted_offloads
-        .is_some_and(|a| a.contains(uso))
-    {
-        o |= uso;
-    }
-    o
 }
 
 impl Default for UringTuning {
@@ -186,8 +181,63 @@ pub fn open(
     }
     Ok(Opened {
         ifindex: port.device().ifindex(),
-        _port: port,
+        port,
         rx,
         tx,
     })
+}
+
+/// What an opened port actually runs with, as the library reports it
+/// (`auto` resolved, registration attempted), for the records of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PortSettings {
+    /// The backend driving the port.
+    pub backend: BackendKind,
+    /// Queues (Rx and Tx each).
+    pub queues: u16,
+    /// io_uring Rx mode in use (`None` for read/write, which lends nothing).
+    pub rx_mode: Option<&'static str>,
+    /// Which queues read or write registered buffers: off, rx, tx or all.
+    pub fixed_buffers: &'static str,
+    /// Whether a kernel thread polls the submission queues.
+    pub sqpoll: bool,
+}
+
+/// The name of an Rx mode in tables and JSON.
+pub fn rx_mode_name(mode: RxMode) -> &'static str {
+    match mode {
+        RxMode::Auto => "auto",
+        RxMode::Posted => "posted",
+        RxMode::Multishot => "multishot",
+        RxMode::Nowait => "nowait",
+    }
+}
+
+impl Opened {
+    /// What this port runs with; `sqpoll` as it was opened (a ring that
+    /// cannot poll fails to open, so asked is what runs).
+    pub fn settings(&mut self, sqpoll: bool) -> PortSettings {
+        let backend = BackendKind::of(self.port.backend());
+        let rx_mode = self.rx.first().and_then(AnyRxQueue::mode).map(rx_mode_name);
+        let fixed_rx = self
+            .rx
+            .iter_mut()
+            .any(|q| q.as_io_uring().is_some_and(|q| q.uses_fixed_buffers()));
+        let fixed_tx = self
+            .tx
+            .iter_mut()
+            .any(|q| q.as_io_uring().is_some_and(|q| q.uses_fixed_buffers()));
+        PortSettings {
+            backend,
+            queues: u16::try_from(self.rx.len()).unwrap_or(u16::MAX),
+            rx_mode,
+            fixed_buffers: match (fixed_rx, fixed_tx) {
+                (false, false) => "off",
+                (true, false) => "rx",
+                (false, true) => "tx",
+                (true, true) => "all",
+            },
+            sqpoll: sqpoll && backend == BackendKind::Uring,
+        }
+    }
 }
