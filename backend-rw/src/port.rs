@@ -7,7 +7,7 @@ use crate::error::RwError;
 use crate::options::{MAX_RX_SEGS, RwOptions, os_error};
 use crate::rx::RwRxQueue;
 use crate::tx::RwTxQueue;
-use tapring_device::{TapConfig, TapDevice};
+use tapring_device::{QueueClaims, TapConfig, TapDevice};
 
 /// Bytes of a VLAN tag, allowed on top of MTU + Ethernet header.
 const VLAN_TAG_LEN: u32 = 4;
@@ -50,8 +50,7 @@ pub struct RwPort {
     pool: Pool,
     opts: RwOptions,
     max_frame: u32,
-    rx_taken: Vec<bool>,
-    tx_taken: Vec<bool>,
+    claims: QueueClaims,
 }
 
 impl RwPort {
@@ -87,14 +86,13 @@ impl RwPort {
             Some(m) => m,
             None => device.mtu()? + ETH_HDR_LEN + VLAN_TAG_LEN,
         };
-        let n = device.num_queues();
+        let claims = QueueClaims::new(device.num_queues());
         Ok(RwPort {
             device,
             pool: pool.clone(),
             opts,
             max_frame,
-            rx_taken: vec![false; n],
-            tx_taken: vec![false; n],
+            claims,
         })
     }
 
@@ -119,33 +117,33 @@ impl RwPort {
     }
 
     fn take(&mut self, q: u16, rx: bool) -> Result<std::os::fd::OwnedFd, Error> {
-        let count = self.device.num_queues();
-        let taken = if rx {
-            &mut self.rx_taken
+        let claimed = if rx {
+            self.claims.claim_rx(q)
         } else {
-            &mut self.tx_taken
+            self.claims.claim_tx(q)
         };
-        let no_such = Error::NoSuchQueue {
+        claimed.map_err(|_| Error::NoSuchQueue {
             queue: q,
-            count: u16::try_from(count).unwrap_or(u16::MAX),
-        };
-        match taken.get_mut(usize::from(q)) {
-            Some(t) if !*t => {
-                let fd = self
-                    .device
-                    .queue_fd(usize::from(q))
-                    .try_clone_to_owned()
-                    .map_err(|e| {
-                        os_error(
-                            "dup queue fd",
-                            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-                        )
-                    })?;
-                *t = true;
-                Ok(fd)
+            count: self.claims.count(),
+        })?;
+        let fd = self
+            .device
+            .queue_fd(usize::from(q))
+            .try_clone_to_owned()
+            .map_err(|e| {
+                os_error(
+                    "dup queue fd",
+                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                )
+            });
+        if fd.is_err() {
+            if rx {
+                self.claims.release_rx(q);
+            } else {
+                self.claims.release_tx(q);
             }
-            _ => Err(no_such),
         }
+        fd
     }
 }
 

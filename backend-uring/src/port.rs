@@ -11,7 +11,7 @@ use tapring_core::wire::ETH_HDR_LEN;
 use tapring_core::{
     BurstSlice, Error, Pool, Port, PortInfo, PortStats, QueueStats, RxQueue, TxQueue,
 };
-use tapring_device::{TapConfig, TapDevice};
+use tapring_device::{QueueClaims, TapConfig, TapDevice};
 
 /// Options of the io_uring data path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,8 +165,7 @@ pub struct UringPort {
     dev: TapDevice,
     pool: Pool,
     cfg: UringConfig,
-    rx_taken: Vec<bool>,
-    tx_taken: Vec<bool>,
+    claims: QueueClaims,
     max_frame: u32,
 }
 
@@ -221,8 +220,7 @@ impl UringPort {
             dev,
             pool: pool.clone(),
             cfg,
-            rx_taken: vec![false; n],
-            tx_taken: vec![false; n],
+            claims: QueueClaims::new(n),
             max_frame: mtu + ETH_HDR_LEN + 4,
         })
     }
@@ -265,17 +263,12 @@ impl UringPort {
         }
     }
 
-    fn claim(taken: &mut [bool], q: u16) -> Result<(), UringError> {
-        match taken.get_mut(usize::from(q)) {
-            Some(t) if !*t => {
-                *t = true;
-                Ok(())
-            }
-            _ => Err(UringError::Core(Error::NoSuchQueue {
-                queue: q,
-                count: taken.len() as u16,
-            })),
-        }
+    /// The error a refused claim of queue `q` becomes.
+    fn claim_error(&self, q: u16) -> UringError {
+        UringError::Core(Error::NoSuchQueue {
+            queue: q,
+            count: self.claims.count(),
+        })
     }
 
     /// Sets up Rx queue `q` (claimed by the caller).
@@ -369,16 +362,14 @@ impl Port for UringPort {
     /// its ring is bound to the thread that first uses it. A queue whose
     /// set-up fails stays available.
     fn take_rx(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
-        Self::claim(&mut self.rx_taken, q)?;
-        self.open_rx(q)
-            .inspect_err(|_| self.rx_taken[usize::from(q)] = false)
+        self.claims.claim_rx(q).map_err(|_| self.claim_error(q))?;
+        self.open_rx(q).inspect_err(|_| self.claims.release_rx(q))
     }
 
     /// Takes Tx queue `q` (once).
     fn take_tx(&mut self, q: u16) -> Result<UringTxQueue, UringError> {
-        Self::claim(&mut self.tx_taken, q)?;
-        self.open_tx(q)
-            .inspect_err(|_| self.tx_taken[usize::from(q)] = false)
+        self.claims.claim_tx(q).map_err(|_| self.claim_error(q))?;
+        self.open_tx(q).inspect_err(|_| self.claims.release_tx(q))
     }
 
     /// The interface's counters. Fails with [`DeviceError::DeviceGone`]

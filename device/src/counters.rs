@@ -2,6 +2,8 @@
 
 use nix::errno::Errno;
 
+use crate::error::DeviceError;
+
 /// An interface's counters from `/sys/class/net/NAME/statistics`.
 ///
 /// The kernel counts from the interface's point of view: a frame written to
@@ -37,6 +39,17 @@ impl KernelCounters {
         )
     }
 
+    /// Reads the counters of any interface `name` (TAP, veth, bridge...),
+    /// as `/sys/class/net` shows them: that is the network namespace sysfs
+    /// was mounted in, so a process that moved into a namespace of its own
+    /// remounts /sys there first. For a TAP device you hold, prefer
+    /// [`TapDevice::kernel_counters`](crate::TapDevice::kernel_counters),
+    /// which follows the device by index when it is renamed.
+    pub fn read(name: &str) -> Result<KernelCounters, DeviceError> {
+        Self::read_sysfs(name)
+            .map_err(|errno| DeviceError::from_errno("read statistics", name, errno))
+    }
+
     /// Reads the counters of interface `name` from sysfs.
     pub(crate) fn read_sysfs(name: &str) -> Result<KernelCounters, Errno> {
         let read = |counter: &str| -> Result<u64, Errno> {
@@ -55,5 +68,20 @@ impl KernelCounters {
             rx_dropped: read("rx_dropped")?,
             tx_dropped: read("tx_dropped")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_any_interface_by_name() {
+        // Loopback exists in every network namespace; its counters only grow.
+        let a = KernelCounters::read("lo").expect("lo has statistics");
+        let b = KernelCounters::read("lo").expect("lo has statistics");
+        assert!(b.rx_packets >= a.rx_packets && b.tx_bytes >= a.tx_bytes);
+        let gone = KernelCounters::read("trnosuchif0").unwrap_err();
+        assert!(matches!(gone, DeviceError::DeviceGone { .. }), "{gone}");
     }
 }

@@ -412,8 +412,7 @@ impl TapDevice {
     /// because a queue's ring was full are its `tx_dropped`.
     pub fn kernel_counters(&self) -> Result<KernelCounters, DeviceError> {
         let (_sock, name) = self.locate()?;
-        KernelCounters::read_sysfs(&name)
-            .map_err(|errno| DeviceError::from_errno("read statistics", &name, errno))
+        KernelCounters::read(&name)
     }
 
     /// Runs a fd-based TUN ioctl on the first queue fd that is attached (a

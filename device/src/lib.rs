@@ -43,6 +43,7 @@
 
 #![deny(unsafe_code)]
 
+mod claims;
 mod config;
 mod counters;
 mod device;
@@ -54,6 +55,7 @@ mod probe;
 #[allow(unsafe_code)] // the one module allowed to: ioctls, each with a SAFETY comment
 mod sys;
 
+pub use claims::{ClaimError, QueueClaims};
 pub use config::{
     KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseMacError, TapConfig, VnetHdrLen,
 };

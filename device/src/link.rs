@@ -3,12 +3,13 @@
 //! of an interface's offload features. Tests and traffic tools use them to
 //! check a TAP port against the kernel.
 
+use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::MsgFlags;
+use nix::sys::socket::{MsgFlags, MultiHeaders};
 
 use crate::error::DeviceError;
 use crate::sys;
@@ -36,6 +37,46 @@ impl PacketSocket {
         sys::packet_socket(ifindex, ethertype)
             .map(|fd| PacketSocket { fd })
             .map_err(|errno| DeviceError::os("AF_PACKET socket", errno))
+    }
+
+    /// A pure traffic source on `ifindex`: frames sent on it leave through
+    /// the interface (with protocol 0), and it receives nothing, so no
+    /// receive queue fills up while it sends at full speed.
+    pub fn send_only(ifindex: u32) -> Result<PacketSocket, DeviceError> {
+        Self::bind(ifindex, 0)
+    }
+
+    /// Sends straight to the device, skipping the qdisc layer
+    /// (`PACKET_QDISC_BYPASS`): the fastest kernel-side source. Frames the
+    /// device cannot take are dropped instead of queued.
+    pub fn bypass_qdisc(&self) -> Result<(), DeviceError> {
+        sys::packet_qdisc_bypass(self.fd.as_fd())
+            .map_err(|errno| DeviceError::os("setsockopt(PACKET_QDISC_BYPASS)", errno))
+    }
+
+    /// Sends up to `scratch.capacity()` of `frames` with one `sendmmsg`,
+    /// without waiting; returns how many the kernel took (0 when the device
+    /// queue is full: ENOBUFS/EAGAIN). Allocates nothing: the message
+    /// headers live in `scratch`, reused from call to call.
+    pub fn send_batch(
+        &self,
+        frames: &[IoSlice<'_>],
+        scratch: &mut BatchScratch,
+    ) -> Result<usize, DeviceError> {
+        let n = frames.len().min(scratch.addrs.len());
+        let sent = nix::sys::socket::sendmmsg(
+            self.fd.as_raw_fd(),
+            &mut scratch.headers,
+            frames[..n].iter().map(std::array::from_ref),
+            &scratch.addrs[..n],
+            [],
+            MsgFlags::MSG_DONTWAIT,
+        );
+        match sent {
+            Ok(results) => Ok(results.count()),
+            Err(Errno::ENOBUFS | Errno::EAGAIN) => Ok(0),
+            Err(errno) => Err(DeviceError::os("AF_PACKET sendmmsg", errno)),
+        }
     }
 
     /// Sends one frame out of the interface, retrying for up to a second
@@ -74,6 +115,31 @@ impl PacketSocket {
             Err(Errno::EAGAIN | Errno::EINTR) => Ok(None),
             Err(errno) => Err(DeviceError::os("AF_PACKET recv", errno)),
         }
+    }
+}
+
+/// Reusable message headers for [`PacketSocket::send_batch`], so a
+/// sending loop allocates nothing per batch. Not `Send`: make it in the
+/// thread that sends.
+#[derive(Debug)]
+pub struct BatchScratch {
+    headers: MultiHeaders<()>,
+    /// One (absent) destination per message: the socket is bound.
+    addrs: Vec<Option<()>>,
+}
+
+impl BatchScratch {
+    /// Room for batches of up to `n` frames.
+    pub fn new(n: usize) -> BatchScratch {
+        BatchScratch {
+            headers: MultiHeaders::preallocate(n, None),
+            addrs: vec![None; n],
+        }
+    }
+
+    /// The most frames one batch sends.
+    pub fn capacity(&self) -> usize {
+        self.addrs.len()
     }
 }
 

@@ -317,3 +317,21 @@ pub(crate) fn packet_socket(ifindex: u32, protocol: u16) -> nix::Result<OwnedFd>
     nix::sys::socket::bind(fd.as_raw_fd(), &addr)?;
     Ok(fd)
 }
+
+/// `setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)`: frames sent on the
+/// packet socket `fd` go straight to the device, skipping the qdisc layer.
+pub(crate) fn packet_qdisc_bypass(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a c_int on our stack that outlives the call, and the
+    // length passed is exactly its size; the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_QDISC_BYPASS,
+            (&raw const one).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Errno::result(rc).map(drop)
+}

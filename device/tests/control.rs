@@ -1,9 +1,11 @@
 //! Control operations, each checked against the kernel's view
 //! (`ip -o link show`, sysfs).
 
+use std::io::IoSlice;
 use std::os::fd::AsFd;
 
-use tapring_device::{DeviceError, MacAddr, TapConfig, TapDevice};
+use tapring_device::link::{BatchScratch, PacketSocket};
+use tapring_device::{DeviceError, KernelCounters, MacAddr, TapConfig, TapDevice};
 use tapring_testkit::{ip_link, quiet_ip, require_tap, unique_name};
 
 fn open(name: &str) -> TapDevice {
@@ -137,6 +139,57 @@ fn kernel_counters_move_with_traffic() {
     // as dropped after receiving them; they were never lost by tun itself.
     assert!(after.rx_dropped - before.rx_dropped <= 3);
     assert!(after.tx_dropped >= before.tx_dropped);
+    // Read by name (as for an interface one holds no device of), the same.
+    assert_eq!(KernelCounters::read(&name).unwrap(), after);
+}
+
+#[test]
+fn a_batch_from_a_send_only_socket_reaches_the_tap_queue() {
+    if !require_tap() {
+        return;
+    }
+    let name = unique_name("trb");
+    let tap = TapDevice::open(&TapConfig {
+        up: true,
+        ..TapConfig::named(&name)
+    })
+    .unwrap();
+    let frames: Vec<Vec<u8>> = (0..8u8)
+        .map(|i| {
+            let mut f = vec![i; 60 + usize::from(i)];
+            f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+            f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+            f[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+            f
+        })
+        .collect();
+    let slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
+    let sock = PacketSocket::send_only(tap.ifindex()).unwrap();
+    sock.bypass_qdisc().unwrap();
+    let mut scratch = BatchScratch::new(4);
+    assert_eq!(scratch.capacity(), 4);
+    // A batch is capped by the scratch; the next call sends the rest.
+    let mut sent = 0;
+    for _ in 0..2 {
+        sent += sock.send_batch(&slices[sent..], &mut scratch).unwrap();
+    }
+    assert_eq!(sent, 8);
+    // In order, byte for byte, on the TAP's queue.
+    let fd = tap.queue_fd(0);
+    let mut buf = [0u8; 2048];
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while got.len() < frames.len() && std::time::Instant::now() < deadline {
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(n) if buf[12..14] == 0x88b5u16.to_be_bytes() => got.push(buf[..n].to_vec()),
+            Ok(_) => {} // IPv6 chatter of a fresh interface
+            Err(nix::errno::Errno::EAGAIN) => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    assert_eq!(got, frames);
 }
 
 #[test]

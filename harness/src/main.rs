@@ -1,21 +1,19 @@
 //! `tapring`: benchmarks, a forwarder, self-tests and a kernel probe for the
 //! tapring packet I/O library, on topologies it builds itself in private
 //! network namespaces.
+//!
+//! [`commands`] holds one module per subcommand; [`lab`] the shared
+//! workbench they are built from (sandbox, namespaces, topologies, traffic,
+//! ports). Commands import from the lab, never from each other.
 
-mod backends;
-mod bench;
+#![forbid(unsafe_code)]
+
+mod commands;
 mod error;
-mod forward;
-mod frames;
-mod fwd;
-mod probe;
-mod sandbox;
-mod selftest;
-mod sys;
-mod tcp;
-mod topology;
+mod lab;
 
 use clap::{Parser, Subcommand};
+use commands::{bench, fwd, probe, selftest};
 use error::HarnessError;
 use std::process::ExitCode;
 
@@ -78,7 +76,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Probe => probe::run(),
-        Command::Bench(args) => privileged(|| bench::run(args)),
+        // Arguments first: a bad one fails at once, with or without privileges.
+        Command::Bench(args) => {
+            bench::validate(args).and_then(|()| privileged(|| bench::run(args)))
+        }
         Command::Fwd(args) => privileged(|| fwd::run(args)),
         Command::Selftest(args) => privileged(|| selftest::run(args)),
     };

@@ -116,12 +116,36 @@ fn bad_arguments_are_one_line_errors() {
 }
 
 #[test]
+fn bench_output_into_a_missing_directory_fails_before_the_run() {
+    for flag in ["--json", "--plot"] {
+        let path = "/nonexistent-tapring-dir/out.file";
+        let t0 = Instant::now();
+        let out = run_bounded(&["bench", flag, path], Duration::from_secs(10));
+        assert!(!out.status.success(), "{flag} {path} should fail");
+        let err = text(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{flag}: {err}");
+        assert!(
+            err.contains(path),
+            "{flag}: the message names the path: {err}"
+        );
+        assert!(err.contains("does not exist"), "{flag}: {err}");
+        // Nothing ran: a bench takes tens of seconds.
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{flag}: took {:?}",
+            t0.elapsed()
+        );
+        assert!(text(&out.stdout).is_empty(), "{flag}: printed results");
+    }
+}
+
+#[test]
 fn selftest_quick_passes() {
     if !require_tap() {
         return;
     }
     let out = run_bounded(
-        &["selftest", "--quick", "--backend", "tap,uring"],
+        &["selftest", "--quick", "--backend", "rw,uring"],
         Duration::from_secs(150),
     );
     let stdout = text(&out.stdout);
@@ -312,9 +336,13 @@ fn bench_leaves_nothing_behind() {
     }
     let _l = lock();
     let before = root_view();
+    let json = std::env::temp_dir().join(format!("tapring-cli-{}.json", std::process::id()));
+    let json_arg = json.to_str().expect("a UTF-8 temp path").to_string();
     let out = run_bounded(
         &[
             "bench",
+            "--json",
+            &json_arg,
             "--seconds",
             "0.2",
             "--rounds",
@@ -334,15 +362,40 @@ fn bench_leaves_nothing_behind() {
         text(&out.stdout),
         text(&out.stderr)
     );
+    // The records say what ran: the io_uring Rx mode resolved from auto,
+    // read/write without one, registered buffers as they took effect.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
+            .expect("valid JSON");
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(doc["schema"], "tapring-bench/3");
+    let records = doc["records"].as_array().expect("records");
+    assert_eq!(records.len(), 2, "one tx run per backend: {records:?}");
+    for r in records {
+        assert_eq!(r["queues"], 1, "{r}");
+        assert!(["off", "rx", "tx", "all"].contains(&r["fixed_buffers"].as_str().unwrap()));
+        match r["backend"].as_str() {
+            Some("read-write") => {
+                assert!(r["rx_mode"].is_null(), "{r}");
+                assert_eq!(r["fixed_buffers"], "off", "{r}");
+            }
+            Some("io_uring") => {
+                let mode = r["rx_mode"].as_str().expect("uring has an Rx mode");
+                assert!(["nowait", "posted", "multishot"].contains(&mode), "{r}");
+            }
+            other => panic!("backend {other:?}"),
+        }
+    }
+    assert_eq!(doc["tcp"].as_array().map(Vec::len), Some(5));
     // The TCP table: the veth ceiling and each backend with offloads off
     // and on, every one with a positive rate.
     let stdout = text(&out.stdout);
     for (path, offload) in [
         ("veth", "on"),
-        ("tap", "off"),
-        ("tap", "on"),
-        ("uring", "off"),
-        ("uring", "on"),
+        ("read-write", "off"),
+        ("read-write", "on"),
+        ("io_uring", "off"),
+        ("io_uring", "on"),
     ] {
         let row = stdout
             .lines()
@@ -358,7 +411,7 @@ fn bench_leaves_nothing_behind() {
     // interfaces meanwhile: look for what bench would have left.
     let after = root_view();
     let bench_names = [
-        "trtx", "trrx", "trdr", "trfa", "trfb", "trbr", "sttap", "sturing", "trveth",
+        "trtx", "trrx", "trdr", "trfa", "trfb", "trbr", "strw", "stur", "trveth",
     ];
     let left: Vec<&String> = after
         .0

@@ -40,12 +40,34 @@ pub fn test_frame_seq(frame: &[u8]) -> Option<u32> {
     }
 }
 
-/// The Internet checksum (RFC 1071) of `bytes`.
-pub fn inet_checksum(bytes: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in bytes.chunks(2) {
-        let word = u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]);
-        sum += u32::from(word);
+/// The Internet checksum (RFC 1071) of the concatenation of `parts`
+/// (e.g. a pseudo header, then a segment): the value to store in a zeroed
+/// checksum field, or 0 when summed over data whose checksum is right.
+///
+/// Every checksum the tests and the harness compute goes through this one
+/// function.
+pub fn inet_checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum = 0u64;
+    // A part of odd length leaves its last byte as the high half of a word
+    // the next part completes.
+    let mut pending: Option<u8> = None;
+    for part in parts {
+        let mut bytes = *part;
+        if let (Some(hi), [lo, rest @ ..]) = (pending, bytes) {
+            sum += u64::from(u16::from_be_bytes([hi, *lo]));
+            pending = None;
+            bytes = rest;
+        }
+        let mut words = bytes.chunks_exact(2);
+        for w in &mut words {
+            sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+        if let [last] = words.remainder() {
+            pending = Some(*last);
+        }
+    }
+    if let Some(hi) = pending {
+        sum += u64::from(hi) << 8;
     }
     while sum >> 16 != 0 {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -56,34 +78,48 @@ pub fn inet_checksum(bytes: &[u8]) -> u16 {
 /// Marker at the start of the UDP payload of [`udp_frame`].
 const UDP_MAGIC: &[u8; 4] = b"TAPR";
 
-/// A valid IPv4/UDP frame (60 bytes) of flow `flow` (addresses
-/// 198.18.1.1 -> 198.18.2.x and ports vary with it, so the kernel hashes
-/// flows to different queues) carrying `seq`.
-pub fn udp_frame(flow: u16, seq: u32) -> Vec<u8> {
-    let mut f = Vec::with_capacity(60);
-    f.extend_from_slice(&TEST_DST);
-    f.extend_from_slice(&TEST_SRC);
-    f.extend_from_slice(&ETH_P_IP.to_be_bytes());
-    let payload_len = 8 + 4 + 4 + 2;
-    let ip_len = 20 + payload_len;
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&[198, 18, 1, 1]);
-    ip[16..20].copy_from_slice(&[198, 18, 2, (flow % 250) as u8 + 1]);
-    let csum = inet_checksum(&ip);
-    ip[10..12].copy_from_slice(&csum.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&(10_000 + flow).to_be_bytes());
-    f.extend_from_slice(&(20_000u16.wrapping_add(flow.wrapping_mul(7))).to_be_bytes());
-    f.extend_from_slice(&(payload_len as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]); // no UDP checksum (allowed over IPv4)
-    f.extend_from_slice(UDP_MAGIC);
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend_from_slice(&flow.to_be_bytes());
-    f.resize(60, 0);
+/// A valid Ethernet/IPv4/UDP frame of `len` bytes (at least 60; IPv4 and
+/// UDP checksums set, don't-fragment) of flow `flow` carrying `seq`.
+/// Addresses 198.18.1.1 -> 198.18.2.x and the ports vary with the flow, so
+/// the kernel hashes flows to different queues; the Ethernet header goes
+/// from [`TEST_SRC`] to [`TEST_DST`]. The payload starts with a marker,
+/// `seq` and `flow` (read back by [`udp_frame_seq`]), then a fixed pattern.
+pub fn udp_frame(len: usize, flow: u16, seq: u32) -> Vec<u8> {
+    let len = len.max(60);
+    let mut f = vec![0u8; len];
+    f[0..6].copy_from_slice(&TEST_DST);
+    f[6..12].copy_from_slice(&TEST_SRC);
+    f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
+    let ip_len = u16::try_from(len - 14).unwrap_or(u16::MAX);
+    let udp_len = ip_len - 20;
+    {
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+        ip[6] = 0x40; // don't fragment
+        ip[8] = 64;
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&[198, 18, 1, 1]);
+        ip[16..20].copy_from_slice(&[198, 18, 2, (flow % 250) as u8 + 1]);
+        let c = inet_checksum(&[ip]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    f[34..36].copy_from_slice(&(10_000 + flow).to_be_bytes());
+    f[36..38].copy_from_slice(&(20_000u16.wrapping_add(flow.wrapping_mul(7))).to_be_bytes());
+    f[38..40].copy_from_slice(&udp_len.to_be_bytes());
+    for (i, b) in f[42..].iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    f[42..46].copy_from_slice(UDP_MAGIC);
+    f[46..50].copy_from_slice(&seq.to_be_bytes());
+    f[50..52].copy_from_slice(&flow.to_be_bytes());
+    let end = 14 + usize::from(ip_len);
+    let pseudo = [0, 17];
+    let c = match inet_checksum(&[&f[26..34], &pseudo, &udp_len.to_be_bytes(), &f[34..end]]) {
+        0 => 0xffff, // 0 means "no checksum" in UDP over IPv4
+        c => c,
+    };
+    f[40..42].copy_from_slice(&c.to_be_bytes());
     f
 }
 
@@ -163,12 +199,12 @@ pub fn respond(frame: &[u8], ip: [u8; 4], mac: [u8; 6], out: &mut [u8]) -> Reply
     out[30..34].copy_from_slice(&frame[26..30]);
     out[22] = 64; // TTL
     out[24..26].fill(0);
-    let c = inet_checksum(&out[iph]);
+    let c = inet_checksum(&[&out[iph]]);
     out[24..26].copy_from_slice(&c.to_be_bytes());
     let icmp = 14 + ihl..len;
     out[icmp.start] = 0; // echo reply
     out[icmp.start + 2..icmp.start + 4].fill(0);
-    let c = inet_checksum(&out[icmp.clone()]);
+    let c = inet_checksum(&[&out[icmp.clone()]]);
     out[icmp.start + 2..icmp.start + 4].copy_from_slice(&c.to_be_bytes());
     if len < 60 {
         out[len..60].fill(0);
@@ -185,14 +221,50 @@ mod tests {
     fn frames_carry_their_sequence_and_checksums_verify() {
         let f = test_frame(7, 61);
         assert_eq!((f.len(), test_frame_seq(&f)), (61, Some(7)));
-        let u = udp_frame(3, 99);
+        let u = udp_frame(60, 3, 99);
         assert_eq!((u.len(), udp_frame_seq(&u)), (60, Some(99)));
         assert_eq!(
-            inet_checksum(&u[14..34]),
+            inet_checksum(&[&u[14..34]]),
             0,
             "IPv4 header checksum verifies"
         );
         assert_eq!(test_frame_seq(&u), None);
+    }
+
+    #[test]
+    fn udp_frames_have_valid_checksums_and_sizes() {
+        for len in [10, 60, 64, 1514, 9000] {
+            let f = udp_frame(len, 7, 42);
+            assert_eq!(f.len(), len.max(60));
+            assert_eq!(inet_checksum(&[&f[14..34]]), 0, "IPv4 header checksum");
+            let udp_len = u16::from_be_bytes([f[38], f[39]]);
+            assert_eq!(usize::from(udp_len), f.len() - 34);
+            let udp = &f[34..34 + usize::from(udp_len)];
+            let sum = inet_checksum(&[&f[26..34], &[0, 17], &udp_len.to_be_bytes(), udp]);
+            assert_eq!(sum, 0, "UDP checksum over the pseudo header");
+            assert_eq!(udp_frame_seq(&f), Some(42));
+        }
+        // Flows differ in addresses and ports (the kernel's flow hash).
+        assert_ne!(udp_frame(60, 1, 0)[26..38], udp_frame(60, 2, 0)[26..38]);
+    }
+
+    #[test]
+    fn checksum_of_parts_is_the_checksum_of_their_concatenation() {
+        let data: Vec<u8> = (0..=200u8).map(|i| i.wrapping_mul(37)).collect();
+        let whole = inet_checksum(&[&data]);
+        for cut in [0, 1, 2, 7, 100, 201] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(inet_checksum(&[a, b]), whole, "cut at {cut}");
+        }
+        let (a, rest) = data.split_at(3);
+        let (b, c) = rest.split_at(5);
+        assert_eq!(inet_checksum(&[a, b, c]), whole);
+        // RFC 1071's example: 0001 f203 f4f5 f6f7 sums to ddf2.
+        assert_eq!(
+            inet_checksum(&[&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]]),
+            !0xddf2
+        );
+        assert_eq!(inet_checksum(&[]), 0xffff);
     }
 
     #[test]
@@ -218,8 +290,8 @@ mod tests {
         assert_eq!(n, 60);
         assert_eq!(&out[0..6], &[2, 0, 0, 0, 0, 1]);
         assert_eq!(&out[26..30], &ip);
-        assert_eq!(inet_checksum(&out[14..34]), 0);
-        assert_eq!(inet_checksum(&out[34..50]), 0);
+        assert_eq!(inet_checksum(&[&out[14..34]]), 0);
+        assert_eq!(inet_checksum(&[&out[34..50]]), 0);
         assert_eq!(out[34], 0);
     }
 }

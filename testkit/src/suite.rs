@@ -43,8 +43,8 @@ use tapring_core::{
 };
 
 use crate::packet::{
-    ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_ETHERTYPE, respond, test_frame, test_frame_seq,
-    udp_frame, udp_frame_seq,
+    ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_ETHERTYPE, inet_checksum, respond, test_frame,
+    test_frame_seq, udp_frame, udp_frame_seq,
 };
 use crate::{InterfaceGuard, NetnsGuard, disable_ipv6, quiet_ip, require_tap};
 use tapring_device::{Offloads, TapConfig, VnetHdrLen};
@@ -838,7 +838,7 @@ fn multi_queue<B: SuiteBackend>(queues: u16) {
     let inj = fx.injector(ETH_P_IP);
     let total = 256u32;
     for seq in 0..total {
-        inj.send(&udp_frame((seq % 64) as u16, seq))
+        inj.send(&udp_frame(60, (seq % 64) as u16, seq))
             .expect("inject");
     }
     let mut seen = HashSet::new();
@@ -1254,8 +1254,8 @@ fn l4_frame(flavour: Flavour, seq: u32, payload: usize) -> Vec<u8> {
         ip[9] = proto;
         ip[12..16].copy_from_slice(&[198, 18, 9, 1]);
         ip[16..20].copy_from_slice(&[198, 18, 9, 2]);
-        let sum = ones_sum(ip, 0);
-        ip[10..12].copy_from_slice(&(!sum).to_be_bytes());
+        let c = inet_checksum(&[ip]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
     }
     let l4 = 14 + ip_len;
     f[l4..l4 + 2].copy_from_slice(&40000u16.to_be_bytes());
@@ -1274,19 +1274,6 @@ fn l4_frame(flavour: Flavour, seq: u32, payload: usize) -> Vec<u8> {
     f
 }
 
-/// The folded one's-complement sum of `bytes` (big-endian words) plus `add`.
-fn ones_sum(bytes: &[u8], add: u32) -> u16 {
-    let mut sum = u64::from(add);
-    for w in bytes.chunks(2) {
-        let hi = u64::from(w[0]) << 8;
-        sum += hi | w.get(1).map_or(0, |&lo| u64::from(lo));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
 /// True when the frame's L4 checksum verifies (pseudo header included).
 fn l4_checksum_ok(frame: &[u8]) -> bool {
     let Ok(h) = tapring_core::wire::headers::parse(frame) else {
@@ -1299,8 +1286,7 @@ fn l4_checksum_ok(frame: &[u8]) -> bool {
         tapring_core::IpVersion::V6 => (&ip[8..40], ip[6]),
     };
     let len = (frame.len() - l4) as u32;
-    let pseudo = u32::from(ones_sum(addrs, 0)) + u32::from(proto) + len;
-    ones_sum(&frame[l4..], pseudo) == 0xffff
+    inet_checksum(&[addrs, &[0, proto], &len.to_be_bytes(), &frame[l4..]]) == 0
 }
 
 /// Frames whose offload requests come from `tapring_core::wire::offload_request`

@@ -3,34 +3,38 @@
 //! the kernel's own ceiling (the namespaces joined by a veth pair), all in
 //! alternation within each round so the ratios are paired.
 
-use crate::backends::BackendKind;
 use crate::error::HarnessError;
-use crate::tcp::{self, Amount, TcpLoad};
-use crate::topology::{self, Names, Topology};
+use crate::lab::namespaces;
+use crate::lab::sandbox::Names;
+use crate::lab::tcp_load::{self, Amount, TcpLoad, Transfer};
+use crate::lab::topology::Topology;
 use serde::Serialize;
 use std::time::Duration;
+use tapring::Backend;
 
 /// Shortest TCP run (TCP needs a moment to open its window).
 const MIN_RUN: Duration = Duration::from_millis(500);
 
 /// What carried the traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
 pub enum TcpPath {
-    /// A veth pair: the kernel's ceiling.
+    /// A veth pair: the kernel's own path between two namespaces.
+    #[serde(rename = "veth")]
     Veth,
     /// A tapring forwarder over the read/write backend.
-    Tap,
+    #[serde(rename = "read-write")]
+    ReadWrite,
     /// A tapring forwarder over the io_uring backend.
-    Uring,
+    #[serde(rename = "io_uring")]
+    IoUring,
 }
 
 impl TcpPath {
     fn name(self) -> &'static str {
         match self {
             TcpPath::Veth => "veth",
-            TcpPath::Tap => "tap",
-            TcpPath::Uring => "uring",
+            TcpPath::ReadWrite => "read-write",
+            TcpPath::IoUring => "io_uring",
         }
     }
 }
@@ -54,61 +58,87 @@ pub struct TcpRecord {
     pub load: TcpLoad,
 }
 
-/// Runs `rounds` rounds of: veth, then each backend without and with
-/// offloads, `per` seconds each (at least 0.5 s; iperf3: whole seconds,
-/// at least 1), with the load generator `load` (resolved).
-pub fn run(
-    backends: &[BackendKind],
-    rounds: usize,
-    per: Duration,
-    load: TcpLoad,
-    mut progress: impl FnMut(&str),
-) -> Result<Vec<TcpRecord>, HarnessError> {
-    let per = per.max(MIN_RUN);
-    let measure = || match load {
-        TcpLoad::Iperf3 => tcp::iperf3_transfer(per),
-        _ => tcp::transfer(Amount::For(per)),
-    };
-    let mut names = Names::default();
-    let mut out = Vec::new();
-    for round in 0..rounds {
-        progress("tcp veth");
-        topology::veth_pair()?;
-        let veth = measure();
-        topology::remove_namespaces();
-        out.push(record(TcpPath::Veth, true, round, load, veth?));
-        for &kind in backends {
-            for offload in [false, true] {
-                progress(&format!(
-                    "tcp {} offloads {}",
-                    kind.name(),
-                    if offload { "on" } else { "off" }
-                ));
-                let topo = Topology::build(kind, 1, offload, &mut names)?;
-                let t = measure();
-                // Tear down first, so a failed run leaves nothing behind;
-                // the teardown's own complaints (lost buffers, lane errors)
-                // fail the bench too.
-                let down = topo.teardown();
-                let path = match kind {
-                    BackendKind::Tap => TcpPath::Tap,
-                    BackendKind::Uring => TcpPath::Uring,
-                };
-                out.push(record(path, offload, round, load, t?));
-                down?;
-            }
-        }
-    }
-    Ok(out)
+/// One TCP run of the plan: what carries the traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpRun {
+    /// nsA and nsB joined by a veth pair.
+    Veth,
+    /// A tapring forwarder between them.
+    Forwarder {
+        /// Its backend.
+        backend: Backend,
+        /// Offloads negotiated on its ports.
+        offload: bool,
+    },
 }
 
-fn record(
-    path: TcpPath,
-    offload: bool,
+impl TcpRun {
+    /// The runs of one round: veth, then each backend without and with
+    /// offloads.
+    pub fn round(backends: &[Backend]) -> Vec<TcpRun> {
+        let mut runs = vec![TcpRun::Veth];
+        for &backend in backends {
+            for offload in [false, true] {
+                runs.push(TcpRun::Forwarder { backend, offload });
+            }
+        }
+        runs
+    }
+
+    /// A progress label.
+    pub fn label(self) -> String {
+        match self {
+            TcpRun::Veth => "tcp veth".into(),
+            TcpRun::Forwarder { backend, offload } => format!(
+                "tcp {} offloads {}",
+                backend.name(),
+                if offload { "on" } else { "off" }
+            ),
+        }
+    }
+}
+
+/// Measures `run` for `per` (at least 0.5 s; iperf3: whole seconds, at
+/// least 1) with the load generator `load` (resolved); the record names the
+/// path that actually carried the traffic.
+pub fn measure(
+    run: TcpRun,
     round: usize,
+    per: Duration,
     load: TcpLoad,
-    t: tcp::Transfer,
-) -> TcpRecord {
+    names: &mut Names,
+) -> Result<TcpRecord, HarnessError> {
+    let per = per.max(MIN_RUN);
+    let transfer = || match load {
+        TcpLoad::Iperf3 => tcp_load::iperf3_transfer(per),
+        _ => tcp_load::transfer(Amount::For(per)),
+    };
+    match run {
+        TcpRun::Veth => {
+            namespaces::veth_pair()?;
+            let t = transfer();
+            namespaces::remove();
+            Ok(record(TcpPath::Veth, true, round, load, t?))
+        }
+        TcpRun::Forwarder { backend, offload } => {
+            let topo = Topology::build(backend, 1, offload, names)?;
+            let path = match topo.backend() {
+                Backend::ReadWrite => TcpPath::ReadWrite,
+                _ => TcpPath::IoUring,
+            };
+            let t = transfer();
+            // Tear down first, so a failed run leaves nothing behind; the
+            // teardown's own complaints (lost buffers, lane errors) fail
+            // the bench too.
+            let down = topo.teardown();
+            let r = record(path, offload, round, load, t?);
+            down?;
+            Ok(r)
+        }
+    }
+}
+
+fn record(path: TcpPath, offload: bool, round: usize, load: TcpLoad, t: Transfer) -> TcpRecord {
     TcpRecord {
         path,
         offload,

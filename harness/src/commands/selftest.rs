@@ -8,17 +8,18 @@
 //! multi-queue forwarders, open/close cycles, and the kernel's checksum
 //! error counters.
 
-use crate::backends::{self, BackendKind};
 use crate::error::HarnessError;
-use crate::frames::udp_frame;
-use crate::sandbox;
-use crate::tcp::{self, Amount};
-use crate::topology::{
-    ADDR, NS, Names, Topology, command_output, in_ns, link_names, remove_namespaces,
-};
+use crate::lab::namespaces::{self, ADDR, NS, in_ns};
+use crate::lab::ports;
+use crate::lab::sandbox::{self, Names, command_output, link_names};
+use crate::lab::tcp_load::{self, Amount};
+use crate::lab::topology::Topology;
 use std::time::{Duration, Instant};
+use tapring::Backend;
 use tapring::device::TapConfig;
+use tapring::uring::UringConfig;
 use tapring::{Burst, Pool, PoolConfig, RxMode, RxQueue, TxQueue};
+use tapring_testkit::udp_frame;
 
 /// Arguments of `tapring selftest`.
 #[derive(Clone, Debug, clap::Args)]
@@ -35,8 +36,8 @@ ip (iproute2). Prints a table; the exit code is non-zero if any check \
 fails.")]
 pub struct SelftestArgs {
     /// Backends to check.
-    #[arg(long, value_delimiter = ',', default_values = ["tap", "uring"])]
-    pub backend: Vec<BackendKind>,
+    #[arg(long, value_delimiter = ',', default_values = ["read-write", "io_uring"])]
+    pub backend: Vec<Backend>,
     /// Smaller transfers (8 MiB instead of 64 MiB; 2 MiB instead of 8 MiB
     /// over multi-queue forwarders).
     #[arg(long)]
@@ -69,7 +70,7 @@ impl Table {
     fn check(
         &mut self,
         check: impl Into<String>,
-        backend: BackendKind,
+        backend: Backend,
         f: impl FnOnce() -> Result<String, HarnessError>,
     ) -> bool {
         let check = check.into();
@@ -176,7 +177,7 @@ fn ping(size: usize) -> Result<String, HarnessError> {
 
 /// Sends `bytes` from nsA to nsB over TCP, hashed on both ends.
 fn tcp_transfer(bytes: u64) -> Result<String, HarnessError> {
-    let t = tcp::transfer(Amount::Verified(bytes))?;
+    let t = tcp_load::transfer(Amount::Verified(bytes))?;
     let hex: String = t
         .sha256
         .map(|h| h[..6].iter().map(|b| format!("{b:02x}")).collect())
@@ -223,20 +224,13 @@ fn check_csum() -> Result<String, HarnessError> {
 }
 
 /// One open/use/close cycle of a fresh port.
-fn cycle(kind: BackendKind, name: &str, pool: &Pool) -> Result<(), HarnessError> {
+fn cycle(kind: Backend, name: &str, pool: &Pool) -> Result<(), HarnessError> {
     let cfg = TapConfig {
         up: true,
         ..TapConfig::named(name)
     };
-    let mut o = backends::open(
-        kind,
-        &cfg,
-        pool,
-        RxMode::Auto,
-        backends::UringTuning::default(),
-        0,
-    )
-    .map_err(|e| HarnessError::Check(format!("open {name}: {e}")))?;
+    let mut o = ports::open(kind, &cfg, pool, RxMode::Auto, UringConfig::default(), 0)
+        .map_err(|e| HarnessError::Check(format!("open {name}: {e}")))?;
     let mut burst: Burst<8> = Burst::new();
     o.rx[0].rx_burst(&mut burst)?;
     burst.clear();
@@ -258,17 +252,13 @@ fn cycle(kind: BackendKind, name: &str, pool: &Pool) -> Result<(), HarnessError>
 /// do); otherwise all run in this long-lived thread. Either way every
 /// interface must be gone after a bounded wait (a closing io_uring TAP can
 /// linger a moment while the ring tears down).
-fn lifecycle(
-    kind: BackendKind,
-    names: &mut Names,
-    per_thread: bool,
-) -> Result<String, HarnessError> {
+fn lifecycle(kind: Backend, names: &mut Names, per_thread: bool) -> Result<String, HarnessError> {
     let pool = Pool::new(PoolConfig::standard(16_384))?;
     let links0 = link_names()?;
     let fds0 = tapring_testkit::open_fd_count();
     let t0 = Instant::now();
     for i in 0..LIFECYCLE_CYCLES {
-        let name = names.next(&format!("stlc{}", kind.name()));
+        let name = names.next(&format!("stlc{}", ports::tag(kind)));
         let r = if per_thread {
             std::thread::scope(|s| {
                 s.spawn(|| cycle(kind, &name, &pool))
@@ -317,7 +307,7 @@ fn lifecycle(
 /// on it.
 fn topology_checks(
     t: &mut Table,
-    kind: BackendKind,
+    kind: Backend,
     queues: usize,
     offload: bool,
     pings: &[usize],
@@ -343,7 +333,7 @@ fn topology_checks(
         Ok(detail)
     });
     let Some(topo) = topo.filter(|_| built) else {
-        remove_namespaces();
+        namespaces::remove();
         return;
     };
     for &size in pings {

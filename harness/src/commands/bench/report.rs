@@ -1,14 +1,17 @@
 //! Bench output: the side-by-side table with paired ratios, JSON records,
 //! and the SVG chart.
 
-use super::Record;
+use super::overhead::OverheadRecord;
+use super::record::Record;
+use super::tcp::TcpRecord;
 use super::workload::TestKind;
-use crate::backends::BackendKind;
 use crate::error::HarnessError;
+use crate::lab::cpu::online_cpus;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use tapring::Backend;
 
 /// Where the numbers were measured.
 #[derive(Clone, Debug, Serialize)]
@@ -43,7 +46,7 @@ impl Environment {
         Environment {
             kernel,
             cpu,
-            cpus: super::workload::online_cpus(),
+            cpus: online_cpus(),
             tapring: env!("CARGO_PKG_VERSION"),
             bridge_netfilter_off,
         }
@@ -71,7 +74,7 @@ pub struct Summary {
     /// Frame size.
     pub size: usize,
     /// Backend.
-    pub backend: BackendKind,
+    pub backend: Backend,
     /// Median packets/s.
     pub pps: f64,
     /// Median Gbit/s.
@@ -90,7 +93,7 @@ pub struct Summary {
 
 /// Groups records into summaries (ratios paired by round).
 pub fn summarize(records: &[Record]) -> Vec<Summary> {
-    let mut groups: BTreeMap<(TestKind, usize, BackendKind), Vec<&Record>> = BTreeMap::new();
+    let mut groups: BTreeMap<(TestKind, usize, Backend), Vec<&Record>> = BTreeMap::new();
     for r in records {
         groups
             .entry((r.test, r.size, r.backend))
@@ -99,9 +102,9 @@ pub fn summarize(records: &[Record]) -> Vec<Summary> {
     }
     let mut out = Vec::new();
     for (&(test, size, backend), rs) in &groups {
-        let base = groups.get(&(test, size, BackendKind::Tap));
+        let base = groups.get(&(test, size, Backend::ReadWrite));
         let mut ratios: Vec<f64> = match base {
-            Some(b) if backend != BackendKind::Tap => rs
+            Some(b) if backend != Backend::ReadWrite => rs
                 .iter()
                 .filter_map(|r| {
                     let t = b.iter().find(|x| x.round == r.round)?;
@@ -137,7 +140,7 @@ pub fn table(records: &[Record]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<6} {:>5} {:<7} {:>8} {:>8} {:>11} {:>9} {:>10}  vs tap: median [min..max] (pairs)",
+        "{:<6} {:>5} {:<10} {:>8} {:>8} {:>11} {:>9} {:>10}  vs read-write: median [min..max] (pairs)",
         "test", "size", "backend", "Mpps", "Gbit/s", "CPU s/Mpkt", "drops", "offered",
     );
     for sm in summarize(records) {
@@ -148,7 +151,7 @@ pub fn table(records: &[Record]) -> String {
                 sm.ratios.last().unwrap_or(&r),
                 sm.ratios.len()
             ),
-            None if sm.backend == BackendKind::Tap => "1.00x (baseline)".into(),
+            None if sm.backend == Backend::ReadWrite => "1.00x (baseline)".into(),
             None => "-".into(),
         };
         let offered = sm
@@ -156,7 +159,7 @@ pub fn table(records: &[Record]) -> String {
             .map_or("-".into(), |o| format!("{:.3}M", o / 1e6));
         let _ = writeln!(
             s,
-            "{:<6} {:>5} {:<7} {:>8.3} {:>8.2} {:>11.3} {:>9} {:>10}  {}",
+            "{:<6} {:>5} {:<10} {:>8.3} {:>8.2} {:>11.3} {:>9} {:>10}  {}",
             sm.test.name(),
             sm.size,
             sm.backend.name(),
@@ -186,12 +189,15 @@ pub fn header(env: &Environment) -> String {
     )
 }
 
+/// The JSON document's schema (README's "JSON" section describes it).
+pub const SCHEMA: &str = "tapring-bench/3";
+
 /// Writes `{schema, environment, records, summary, tcp, overhead}` as JSON.
 pub fn write_json(
     path: &Path,
     records: &[Record],
-    tcp: &[super::tcp::TcpRecord],
-    overhead: &[super::overhead::OverheadRecord],
+    tcp: &[TcpRecord],
+    overhead: &[OverheadRecord],
     env: &Environment,
 ) -> Result<(), HarnessError> {
     #[derive(Serialize)]
@@ -200,11 +206,11 @@ pub fn write_json(
         environment: &'a Environment,
         records: &'a [Record],
         summary: Vec<Summary>,
-        tcp: &'a [super::tcp::TcpRecord],
-        overhead: &'a [super::overhead::OverheadRecord],
+        tcp: &'a [TcpRecord],
+        overhead: &'a [OverheadRecord],
     }
     let doc = Doc {
-        schema: "tapring-bench/2",
+        schema: SCHEMA,
         environment: env,
         records,
         summary: summarize(records),
@@ -223,7 +229,7 @@ pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), HarnessError> {
     let sums = summarize(records);
     let mut cats: Vec<(TestKind, usize)> = sums.iter().map(|s| (s.test, s.size)).collect();
     cats.dedup();
-    let mut backends: Vec<BackendKind> = sums.iter().map(|s| s.backend).collect();
+    let mut backends: Vec<Backend> = sums.iter().map(|s| s.backend).collect();
     backends.sort();
     backends.dedup();
     let max = sums.iter().map(|s| s.pps / 1e6).fold(0.1, f64::max) * 1.2;

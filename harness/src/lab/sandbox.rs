@@ -53,13 +53,7 @@ pub fn ip(args: &[&str]) -> Result<(), HarnessError> {
 
 /// Runs a command, failing with its stderr.
 pub fn run(cmd: &str, args: &[&str]) -> Result<(), HarnessError> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| HarnessError::Command {
-            cmd: format!("{cmd} {}", args.join(" ")),
-            detail: e.to_string(),
-        })?;
+    let out = command_output(cmd, args)?;
     if !out.status.success() {
         return Err(HarnessError::Command {
             cmd: format!("{cmd} {}", args.join(" ")),
@@ -76,10 +70,52 @@ pub fn sysctl(key: &str, value: &str) -> bool {
     std::fs::write(path, value).is_ok()
 }
 
-/// One counter of an interface, from sysfs (which shows the sandbox).
-pub fn counter(ifname: &str, name: &str) -> u64 {
-    std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{name}"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+/// Runs `cmd ARGS...` and collects its output (a failing exit status is
+/// not an error here).
+pub fn command_output(cmd: &str, args: &[&str]) -> Result<std::process::Output, HarnessError> {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| HarnessError::Command {
+            cmd: format!("{cmd} {}", args.join(" ")),
+            detail: e.to_string(),
+        })
+}
+
+/// Interface names in the sandbox's root namespace (`ip -o link`).
+pub fn link_names() -> Result<Vec<String>, HarnessError> {
+    let out = command_output("ip", &["-o", "link"])?;
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Fresh interface names within the sandbox (a closing io_uring TAP can
+/// linger under its old name for a moment).
+#[derive(Default)]
+pub struct Names(u32);
+
+impl Names {
+    /// `prefix` followed by a number not used before.
+    pub fn next(&mut self, prefix: &str) -> String {
+        self.0 += 1;
+        format!("{prefix}{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_never_reused() {
+        let mut n = Names::default();
+        let (a, b) = (n.next("tr"), n.next("tr"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("tr") && b.starts_with("tr"));
+    }
 }

@@ -1,10 +1,11 @@
-//! A built-in TCP load generator between the two namespaces of a
-//! [`topology`](crate::topology): a sender thread in nsA, a receiver in nsB.
+//! TCP load between the two namespaces of a [`topology`](super::topology):
+//! tapring's built-in generator (a sender thread in nsA, a receiver in
+//! nsB), or iperf3.
 //! Either a fixed number of bytes, hashed on both ends (the self-test), or
 //! as much as fits in a time budget (the TCP benchmark).
 
 use crate::error::HarnessError;
-use crate::topology::{ADDR, NS};
+use crate::lab::namespaces::{ADDR, NS};
 use nix::sched::{CloneFlags, setns};
 use sha2::{Digest, Sha256};
 use std::io::{ErrorKind, Read, Write};
@@ -21,7 +22,7 @@ const CHUNK: usize = 256 * 1024;
 
 /// How much to send.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Amount {
+pub enum Amount {
     /// Exactly this many bytes of a pseudo-random stream, SHA-256 hashed on
     /// both ends.
     Verified(u64),
@@ -32,19 +33,19 @@ pub(crate) enum Amount {
 
 /// What a transfer achieved.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Transfer {
+pub struct Transfer {
     /// Bytes the receiver read.
-    pub(crate) bytes: u64,
+    pub bytes: u64,
     /// From the first byte sent to the last byte read.
-    pub(crate) secs: f64,
+    pub secs: f64,
     /// The first bytes of the stream's SHA-256 (verified transfers), equal
     /// on both ends.
-    pub(crate) sha256: Option<[u8; 32]>,
+    pub sha256: Option<[u8; 32]>,
 }
 
 impl Transfer {
     /// Payload throughput in Gbit/s.
-    pub(crate) fn gbps(&self) -> f64 {
+    pub fn gbps(&self) -> f64 {
         self.bytes as f64 * 8.0 / 1e9 / self.secs.max(1e-9)
     }
 }
@@ -181,7 +182,7 @@ fn sender(amount: Amount, deadline: Instant) -> Side {
 /// Sends `amount` from nsA to nsB over TCP. A verified transfer fails
 /// unless both ends saw exactly the bytes asked for with equal hashes; a
 /// timed one unless the receiver got everything that was sent.
-pub(crate) fn transfer(amount: Amount) -> Result<Transfer, HarnessError> {
+pub fn transfer(amount: Amount) -> Result<Transfer, HarnessError> {
     let t0 = Instant::now();
     let deadline = t0 + TCP_TIMEOUT;
     let hash = matches!(amount, Amount::Verified(_));
@@ -247,7 +248,7 @@ pub(crate) fn transfer(amount: Amount) -> Result<Transfer, HarnessError> {
 /// Which program generates the TCP load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum TcpLoad {
+pub enum TcpLoad {
     /// iperf3 if it is installed, else the built-in generator.
     Auto,
     /// tapring's own generator (one stream, 256 KiB writes).
@@ -258,7 +259,7 @@ pub(crate) enum TcpLoad {
 
 impl TcpLoad {
     /// `Auto` resolved on this machine.
-    pub(crate) fn resolve(self) -> TcpLoad {
+    pub fn resolve(self) -> TcpLoad {
         match self {
             TcpLoad::Auto if iperf3_version().is_some() => TcpLoad::Iperf3,
             TcpLoad::Auto => TcpLoad::Builtin,
@@ -267,7 +268,7 @@ impl TcpLoad {
     }
 
     /// The name in tables and JSON.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             TcpLoad::Auto => "auto",
             TcpLoad::Builtin => "built-in",
@@ -277,7 +278,7 @@ impl TcpLoad {
 }
 
 /// iperf3's version line, if it is installed.
-pub(crate) fn iperf3_version() -> Option<String> {
+pub fn iperf3_version() -> Option<String> {
     let out = std::process::Command::new("iperf3")
         .arg("--version")
         .output()
@@ -302,7 +303,7 @@ impl Drop for Child {
 
 /// One iperf3 run from nsA to nsB for `d` (whole seconds, at least 1:
 /// iperf3 takes no fractions), payload bytes as the receiver counted them.
-pub(crate) fn iperf3_transfer(d: Duration) -> Result<Transfer, HarnessError> {
+pub fn iperf3_transfer(d: Duration) -> Result<Transfer, HarnessError> {
     let secs = d.as_secs_f64().round().max(1.0) as u64;
     let port = TCP_PORT.to_string();
     let server = std::process::Command::new("ip")

@@ -9,9 +9,9 @@ pub fn run() -> Result<(), HarnessError> {
     println!("{tap}");
     println!("{uring}");
     let (backend, why) = if uring.usable() {
-        ("uring", "io_uring is usable")
+        ("io_uring", "io_uring is usable")
     } else {
-        ("tap", "io_uring is not usable here")
+        ("read-write", "io_uring is not usable here")
     };
     let mode = match uring.auto_rx_mode() {
         tapring::RxMode::Nowait => "no-wait reads (tun honours RWF_NOWAIT)",

@@ -2,14 +2,15 @@
 //! reflects it on one) in the caller's network namespace, printing rates
 //! every second and totals at the end.
 
-use crate::backends::{self, BackendKind, RxModeArg};
 use crate::error::HarnessError;
-use crate::forward;
+use crate::lab::forwarder_setup::{self, PortSpec, open_forwarding_port};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tapring::device::{MAX_QUEUES, TapConfig, VnetHdrLen};
-use tapring::{AnyPort, DirTotals, Forwarder, Port};
+use tapring::Backend;
+use tapring::RxMode;
+use tapring::device::MAX_QUEUES;
+use tapring::{DirTotals, Forwarder, Port};
 
 /// Arguments of `tapring fwd`.
 #[derive(Clone, Debug, clap::Args)]
@@ -30,8 +31,8 @@ pub struct FwdArgs {
     #[arg(long = "port", value_name = "NAME", required = true)]
     pub ports: Vec<String>,
     /// The data path.
-    #[arg(long, value_enum, default_value_t = BackendKind::Uring)]
-    pub backend: BackendKind,
+    #[arg(long, default_value_t = Backend::IoUring)]
+    pub backend: Backend,
     /// Queues per port (multi-queue TAP); one forwarding thread per queue.
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
@@ -39,8 +40,8 @@ pub struct FwdArgs {
     #[arg(long)]
     pub seconds: Option<f64>,
     /// Rx mode of the io_uring backend.
-    #[arg(long, value_enum, default_value_t = RxModeArg::Auto)]
-    pub rx_mode: RxModeArg,
+    #[arg(long, default_value_t = RxMode::Auto)]
+    pub rx_mode: RxMode,
     /// Negotiate checksum and segmentation offloads (TSO4/6, USO where the
     /// kernel has it) and forward 64 KiB GSO frames and checksum state as
     /// they come: what one port's kernel leaves to do, the other's does.
@@ -84,49 +85,6 @@ fn validate(args: &FwdArgs) -> Result<(), HarnessError> {
     Ok(())
 }
 
-/// How to open one forwarding port.
-#[derive(Clone, Copy, Debug)]
-pub struct PortSpec {
-    /// The data path.
-    pub kind: BackendKind,
-    /// Queues (multi-queue TAP when more than one).
-    pub queues: usize,
-    /// io_uring Rx mode.
-    pub rx_mode: RxModeArg,
-    /// Negotiate [`backends::forwarding_offloads`] (with a 12-byte
-    /// virtio-net header).
-    pub offload: bool,
-    /// Port number stamped on received packets.
-    pub port_id: u16,
-}
-
-/// Opens `name` (create, or attach to a persistent device), up.
-pub fn open_port(
-    name: &str,
-    spec: &PortSpec,
-    pool: &tapring::Pool,
-) -> Result<AnyPort, HarnessError> {
-    let mut cfg = TapConfig {
-        queues: spec.queues,
-        multi_queue: spec.queues > 1,
-        up: true,
-        ..TapConfig::named(name)
-    };
-    if spec.offload {
-        cfg.vnet_hdr = VnetHdrLen::Mergeable;
-        cfg.offloads = backends::forwarding_offloads();
-    }
-    backends::open_port(
-        spec.kind,
-        &cfg,
-        pool,
-        spec.rx_mode.mode(),
-        forward::uring_tuning(spec.offload),
-        spec.port_id,
-    )
-    .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))
-}
-
 fn mbit(bytes: u64, secs: f64) -> f64 {
     bytes as f64 * 8.0 / 1e6 / secs.max(1e-9)
 }
@@ -160,7 +118,7 @@ fn rate_line(
 pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
     validate(args)?;
     let queues = usize::from(args.queues);
-    let pool = forward::pool_for(args.ports.len(), queues, args.offload)?;
+    let pool = forwarder_setup::pool_for(args.ports.len(), queues, args.offload)?;
     let mut ports = Vec::with_capacity(2);
     for (i, name) in args.ports.iter().enumerate() {
         let spec = PortSpec {
@@ -170,7 +128,7 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             offload: args.offload,
             port_id: i as u16,
         };
-        ports.push(open_port(name, &spec, &pool)?);
+        ports.push(open_forwarding_port(name, &spec, &pool)?);
     }
     let names: [String; 2] = [
         ports[0].name().to_string(),
@@ -259,8 +217,8 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
         println!(
             "  {}: rx drops: {}; tx drops: {}; kernel imissed: {missed}",
             port_names[i],
-            forward::drop_summary(&rx),
-            forward::drop_summary(&report.queue_stats(i, false)),
+            forwarder_setup::drop_summary(&rx),
+            forwarder_setup::drop_summary(&report.queue_stats(i, false)),
         );
         if args.offload {
             println!(

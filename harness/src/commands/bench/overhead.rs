@@ -6,15 +6,16 @@
 //! bare loop copies each frame into its slot, as tapring's sender fills
 //! each packet, so only the library's own work differs.
 
-use super::workload::{self, Names, RunSpec, Sample, TestKind, thread_cpu};
-use crate::backends::BackendKind;
+use super::workload::{self, RunSpec, Sample, TestKind};
 use crate::error::HarnessError;
-use crate::frames::udp_frame;
-use crate::sandbox::{self, counter};
+use crate::lab::cpu::thread_cpu;
+use crate::lab::sandbox::{self, Names};
 use serde::Serialize;
 use std::time::Instant;
+use tapring::Backend;
 use tapring::RxMode;
-use tapring::device::{TapConfig, TapDevice};
+use tapring::device::{KernelCounters, TapConfig, TapDevice};
+use tapring_testkit::udp_frame;
 use tapring_uring::BareLoop;
 
 /// One measured run, as written to JSON.
@@ -32,44 +33,37 @@ pub struct OverheadRecord {
     pub bare_pps: f64,
 }
 
-/// Runs `rounds` pairs of (tapring, bare) for tx and drain at each size,
-/// `spec` giving burst and duration.
-pub fn run(
-    sizes: &[usize],
-    rounds: usize,
-    spec: &RunSpec,
-    names: &mut Names,
-    mut progress: impl FnMut(&str),
-) -> Result<Vec<OverheadRecord>, HarnessError> {
-    let mut out = Vec::new();
-    for test in [TestKind::Tx, TestKind::Drain] {
-        for &size in sizes {
-            for round in 0..rounds {
-                let s = RunSpec {
-                    test,
-                    size,
-                    backend: BackendKind::Uring,
-                    rx_mode: RxMode::Nowait,
-                    ..*spec
-                };
-                progress(&format!("overhead {} {size} B tapring", test.name()));
-                let lib = workload::run(&s, names)?;
-                progress(&format!("overhead {} {size} B bare", test.name()));
-                let bare = match test {
-                    TestKind::Tx => bare_tx(&s, names)?,
-                    _ => bare_drain(&s, names)?,
-                };
-                out.push(OverheadRecord {
-                    test,
-                    size,
-                    round,
-                    tapring_pps: lib.packets as f64 / lib.secs.max(1e-9),
-                    bare_pps: bare.packets as f64 / bare.secs.max(1e-9),
-                });
-            }
-        }
+/// The run of the pair: `base` with test `test` and frame size `size`,
+/// tapring's io_uring backend in no-wait mode (the bare loop's reads).
+pub fn spec(base: &RunSpec, test: TestKind, size: usize) -> RunSpec {
+    RunSpec {
+        test,
+        size,
+        backend: Backend::IoUring,
+        rx_mode: RxMode::Nowait,
+        ..*base
     }
-    Ok(out)
+}
+
+/// Measures one pair, tapring then the bare loop, for `spec` (tx or drain,
+/// made by [`spec`]).
+pub fn measure_pair(
+    spec: &RunSpec,
+    round: usize,
+    names: &mut Names,
+) -> Result<OverheadRecord, HarnessError> {
+    let lib = workload::run(spec, names)?.sample;
+    let bare = match spec.test {
+        TestKind::Tx => bare_tx(spec, names)?,
+        _ => bare_drain(spec, names)?,
+    };
+    Ok(OverheadRecord {
+        test: spec.test,
+        size: spec.size,
+        round,
+        tapring_pps: lib.packets as f64 / lib.secs.max(1e-9),
+        bare_pps: bare.packets as f64 / bare.secs.max(1e-9),
+    })
 }
 
 /// A fresh TAP device, up, in the sandbox.
@@ -93,7 +87,7 @@ fn bare_tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     // tapring writes one burst per enter.
     let mut bare = bare_loop(&dev, spec, spec.burst)?;
     let frame = udp_frame(spec.size, 0, 0);
-    let before = counter(&name, "rx_packets");
+    let before = KernelCounters::read(&name)?.rx_packets;
     let (t0, c0) = (Instant::now(), thread_cpu());
     while t0.elapsed() < spec.duration {
         bare.write_batch(&frame)
@@ -101,7 +95,7 @@ fn bare_tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     }
     let (secs, cpu_secs) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
     Ok(Sample {
-        packets: counter(&name, "rx_packets") - before,
+        packets: KernelCounters::read(&name)?.rx_packets - before,
         secs,
         cpu_secs,
         drops: 0,

@@ -1,18 +1,20 @@
 //! One measured run of one test with one backend: the topology it needs is
 //! built fresh (unique names inside the sandbox), measured, and removed.
 
-use crate::backends::{self, BackendKind, Opened};
 use crate::error::HarnessError;
-use crate::frames::udp_frame;
-use crate::sandbox::{self, counter};
-use crate::sys::{BatchScratch, PacketSocket};
-pub(crate) use crate::topology::Names;
+use crate::lab::cpu::{pin, thread_cpu};
+use crate::lab::ports::{self, Opened, PortSettings};
+use crate::lab::sandbox::{self, Names};
+use crate::lab::traffic::{Source, flows, io_slices, spawn_source};
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tapring::device::TapConfig;
+use tapring::Backend;
+use tapring::device::{KernelCounters, TapConfig};
+use tapring::uring::UringConfig;
 use tapring::{AnyRxQueue, Burst, Pool, PoolCache, PoolConfig, RxMode, RxQueue, TxQueue};
+use tapring_testkit::{TEST_DST, udp_frame};
 
 /// The benchmark tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -59,7 +61,7 @@ pub struct RunSpec {
     /// Which test.
     pub test: TestKind,
     /// Which backend.
-    pub backend: BackendKind,
+    pub backend: Backend,
     /// Frame size in bytes (Ethernet header included, no FCS).
     pub size: usize,
     /// Queues per port.
@@ -69,9 +71,18 @@ pub struct RunSpec {
     /// Rx mode for io_uring.
     pub rx_mode: RxMode,
     /// io_uring ring sizes and options.
-    pub uring: backends::UringTuning,
+    pub uring: UringConfig,
     /// How long to measure.
     pub duration: Duration,
+}
+
+/// One run: what ran and what it measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Measured {
+    /// The settings the port ran with (as the library reports them).
+    pub ran: PortSettings,
+    /// What was measured.
+    pub sample: Sample,
 }
 
 /// What one run measured.
@@ -90,51 +101,30 @@ pub struct Sample {
     pub offered: Option<u64>,
 }
 
-pub(crate) fn thread_cpu() -> f64 {
-    use nix::sys::resource::{UsageWho, getrusage};
-    match getrusage(UsageWho::RUSAGE_THREAD) {
-        Ok(u) => {
-            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-            t(u.user_time()) + t(u.system_time())
-        }
-        Err(_) => 0.0,
-    }
-}
-
-/// CPUs online (not just those this thread may run on).
-pub fn online_cpus() -> usize {
-    use nix::unistd::{SysconfVar, sysconf};
-    match sysconf(SysconfVar::_NPROCESSORS_ONLN) {
-        Ok(Some(n)) if n > 0 => n as usize,
-        _ => 1,
-    }
-}
-
-/// Pins the calling thread to `cpu` when the machine has it.
-pub fn pin(cpu: usize) {
-    use nix::sched::{CpuSet, sched_setaffinity};
-    use nix::unistd::Pid;
-    if cpu < online_cpus() {
-        let mut set = CpuSet::new();
-        if set.set(cpu).is_ok() {
-            let _ = sched_setaffinity(Pid::from_raw(0), &set);
-        }
-    }
-}
-
 fn pool_for(size: usize) -> Result<Pool, HarnessError> {
     let mut cfg = PoolConfig::standard(16_384);
     cfg.data_room = cfg.data_room.max(size as u32 + 64);
     Pool::new(cfg).map_err(|e| HarnessError::Backend(e.to_string()))
 }
 
-fn open_up(spec: &RunSpec, name: &str, pool: &Pool) -> Result<Opened, HarnessError> {
+/// Opens `name` for `spec` with all queues taken, up; and what it runs with.
+fn open_up(
+    spec: &RunSpec,
+    name: &str,
+    pool: &Pool,
+) -> Result<(Opened, PortSettings), HarnessError> {
     let rings = spec.uring;
     let mut cfg = TapConfig::named(name);
     cfg.queues = usize::from(spec.queues);
-    let o = backends::open(spec.backend, &cfg, pool, spec.rx_mode, rings, 0)?;
+    let mut o = ports::open(spec.backend, &cfg, pool, spec.rx_mode, rings, 0)?;
+    let ran = o.settings(rings.sqpoll);
     sandbox::ip(&["link", "set", "dev", name, "up"])?;
-    Ok(o)
+    Ok((o, ran))
+}
+
+/// The kernel's counters of interface `name`.
+fn counters(name: &str) -> Result<KernelCounters, HarnessError> {
+    Ok(KernelCounters::read(name)?)
 }
 
 /// Fills `burst` up to `want` packets carrying `frame`, allocating from
@@ -194,7 +184,7 @@ impl<'a> RxSet<'a> {
 }
 
 /// Runs one measurement.
-pub fn run(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+pub fn run(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     pin(0);
     match spec.test {
         TestKind::Tx => tx(spec, names),
@@ -210,15 +200,15 @@ pub fn run(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     }
 }
 
-fn tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+fn tx(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let pool = pool_for(spec.size)?;
     let name = names.next("trtx");
-    let mut o = open_up(spec, &name, &pool)?;
+    let (mut o, ran) = open_up(spec, &name, &pool)?;
     let frame = udp_frame(spec.size, 0, 0);
     let mut cache: PoolCache = pool.cache();
     let tx = &mut o.tx[0];
     let mut burst: Burst<256> = Burst::new();
-    let before = counter(&name, "rx_packets");
+    let before = counters(&name)?.rx_packets;
     let (t0, c0) = (Instant::now(), thread_cpu());
     while t0.elapsed() < spec.duration {
         refill(&mut burst, spec.burst, &mut cache, &frame);
@@ -227,56 +217,29 @@ fn tx(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     tx.stop()?;
     let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
     burst.clear();
-    let packets = counter(&name, "rx_packets") - before;
+    let packets = counters(&name)?.rx_packets - before;
     let s = tx.stats();
-    Ok(Sample {
+    let sample = Sample {
         packets,
         secs,
         cpu_secs: cpu,
         drops: s.drops.total(),
         offered: None,
-    })
+    };
+    Ok(Measured { ran, sample })
 }
 
-/// A kernel-side source: an AF_PACKET socket on `ifindex` sending batches of
-/// `frames` (skipping the qdisc) on core 1 until `stop`.
-fn spawn_source(
-    ifindex: u32,
-    frames: Vec<Vec<u8>>,
-    stop: Arc<AtomicBool>,
-    sent: Arc<AtomicU64>,
-) -> std::thread::JoinHandle<Result<(), HarnessError>> {
-    std::thread::spawn(move || {
-        pin(1);
-        let sock = PacketSocket::bind(ifindex, false)?;
-        sock.bypass_qdisc()?;
-        let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
-        let mut scratch = BatchScratch::new(refs.len());
-        while !stop.load(Ordering::Relaxed) {
-            let n = sock.send_batch(&refs, &mut scratch)?;
-            sent.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        Ok(())
-    })
-}
-
-pub(crate) fn flows(size: usize, n: usize) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|i| udp_frame(size, i as u16, i as u64))
-        .collect()
-}
-
-fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let pool = pool_for(spec.size)?;
     let name = names.next("trrx");
-    let mut o = open_up(spec, &name, &pool)?;
+    let (mut o, ran) = open_up(spec, &name, &pool)?;
     let mut rx = RxSet::new(&mut o.rx);
     let mut burst: Burst<256> = Burst::new();
     rx.rx_burst(&mut burst)?; // start (io_uring: post the buffers)
     burst.clear();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let dropped0 = counter(&name, "tx_dropped");
+    let dropped0 = counters(&name)?.tx_dropped;
     let src = spawn_source(o.ifindex, flows(spec.size, 64), stop.clone(), sent.clone());
     // Let the source reach speed before measuring.
     std::thread::sleep(Duration::from_millis(20));
@@ -295,13 +258,14 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     src.join()
         .map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
     rx.stop()?;
-    Ok(Sample {
+    let sample = Sample {
         packets,
         secs,
         cpu_secs: cpu,
-        drops: counter(&name, "tx_dropped") - dropped0 + rx.drops(),
+        drops: counters(&name)?.tx_dropped - dropped0 + rx.drops(),
         offered: Some(offered),
-    })
+    };
+    Ok(Measured { ran, sample })
 }
 
 /// Frames the kernel may queue towards a drained interface (tun's ring is
@@ -352,18 +316,16 @@ pub(crate) fn drain_rounds(
         "txqueuelen",
         &DRAIN_QUEUE.to_string(),
     ])?;
-    let sock = PacketSocket::bind(ifindex, false)?;
-    sock.bypass_qdisc()?;
     let frames = flows(spec.size, 64);
-    let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
-    let mut scratch = BatchScratch::new(refs.len());
+    let slices = io_slices(&frames);
+    let mut src = Source::new(ifindex, slices.len())?;
     let mut sample = Sample::default();
     let wall = Instant::now();
     while wall.elapsed() < spec.duration {
         d.before_fill()?;
         let mut queued = 0usize;
         while queued < DRAIN_QUEUE {
-            let n = sock.send_batch(&refs[..refs.len().min(DRAIN_QUEUE - queued)], &mut scratch)?;
+            let n = src.send(&slices[..slices.len().min(DRAIN_QUEUE - queued)])?;
             if n == 0 {
                 break;
             }
@@ -388,11 +350,11 @@ pub(crate) fn drain_rounds(
     Ok(sample)
 }
 
-fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+fn drain(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let pool = pool_for(spec.size)?;
     let name = names.next("trdr");
-    let mut o = open_up(spec, &name, &pool)?;
-    let dropped0 = counter(&name, "tx_dropped");
+    let (mut o, ran) = open_up(spec, &name, &pool)?;
+    let dropped0 = counters(&name)?.tx_dropped;
     let mut d = QueueDrainer {
         rx: RxSet::new(&mut o.rx),
         burst: Burst::new(),
@@ -400,31 +362,26 @@ fn drain(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let mut sample = drain_rounds(spec, &name, o.ifindex, &mut d)?;
     let rx = &mut d.rx;
     rx.stop()?;
-    sample.drops = counter(&name, "tx_dropped") - dropped0 + rx.drops();
-    Ok(sample)
+    sample.drops = counters(&name)?.tx_dropped - dropped0 + rx.drops();
+    Ok(Measured { ran, sample })
 }
 
-fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let pool = pool_for(spec.size)?;
     let (a, b, br) = (names.next("trfa"), names.next("trfb"), names.next("trbr"));
-    let mut oa = open_up(spec, &a, &pool)?;
-    let mut ob = open_up(spec, &b, &pool)?;
+    let (mut oa, ran) = open_up(spec, &a, &pool)?;
+    let (mut ob, _) = open_up(spec, &b, &pool)?;
     sandbox::ip(&["link", "add", &br, "type", "bridge"])?;
     for p in [&a, &b] {
         sandbox::ip(&["link", "set", "dev", p, "master", &br])?;
     }
     sandbox::ip(&["link", "set", "dev", &br, "up"])?;
+    // The frames go to TEST_DST: a static entry sends them to B.
+    let mac: Vec<String> = TEST_DST.iter().map(|b| format!("{b:02x}")).collect();
+    let mac = mac.join(":");
     sandbox::run(
         "bridge",
-        &[
-            "fdb",
-            "add",
-            "02:00:00:00:00:02",
-            "dev",
-            &b,
-            "master",
-            "static",
-        ],
+        &["fdb", "add", &mac, "dev", &b, "master", "static"],
     )?;
     let frame = udp_frame(spec.size, 0, 0);
     let mut cache: PoolCache = pool.cache();
@@ -449,20 +406,21 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     txa.stop()?;
     rxb.stop()?;
     let _ = sandbox::ip(&["link", "del", &br]);
-    Ok(Sample {
+    let sample = Sample {
         packets,
         secs,
         cpu_secs: cpu,
-        drops: counter(&b, "tx_dropped") + txa.stats().drops.total() + rxb.drops(),
+        drops: counters(&b)?.tx_dropped + txa.stats().drops.total() + rxb.drops(),
         offered: None,
-    })
+    };
+    Ok(Measured { ran, sample })
 }
 
-fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
+fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let pool = pool_for(spec.size)?;
     let (a, b) = (names.next("trf2a"), names.next("trf2b"));
-    let mut oa = open_up(spec, &a, &pool)?;
-    let mut ob = open_up(spec, &b, &pool)?;
+    let (mut oa, ran) = open_up(spec, &a, &pool)?;
+    let (mut ob, _) = open_up(spec, &b, &pool)?;
     let mut rxa = RxSet::new(&mut oa.rx);
     let txb = &mut ob.tx[0];
     let mut burst: Burst<256> = Burst::new();
@@ -473,9 +431,9 @@ fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let src = spawn_source(oa.ifindex, flows(spec.size, 64), stop.clone(), sent.clone());
     std::thread::sleep(Duration::from_millis(20));
     let (before, sent0, dropped0) = (
-        counter(&b, "rx_packets"),
+        counters(&b)?.rx_packets,
         sent.load(Ordering::Relaxed),
-        counter(&a, "tx_dropped"),
+        counters(&a)?.tx_dropped,
     );
     let (t0, c0) = (Instant::now(), thread_cpu());
     while t0.elapsed() < spec.duration {
@@ -487,18 +445,19 @@ fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         }
     }
     let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
-    let packets = counter(&b, "rx_packets") - before;
+    let packets = counters(&b)?.rx_packets - before;
     let offered = sent.load(Ordering::Relaxed) - sent0;
     stop.store(true, Ordering::Relaxed);
     src.join()
         .map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
     rxa.stop()?;
     txb.stop()?;
-    Ok(Sample {
+    let sample = Sample {
         packets,
         secs,
         cpu_secs: cpu,
-        drops: counter(&a, "tx_dropped") - dropped0 + rxa.drops() + txb.stats().drops.total(),
+        drops: counters(&a)?.tx_dropped - dropped0 + rxa.drops() + txb.stats().drops.total(),
         offered: Some(offered),
-    })
+    };
+    Ok(Measured { ran, sample })
 }

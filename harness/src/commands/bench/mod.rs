@@ -1,0 +1,258 @@
+//! `tapring bench`: builds its own topology in a private network namespace,
+//! runs each test with each backend in alternation (A B A B ...), and
+//! reports packets/s with paired ratios against the read/write backend.
+
+pub mod overhead;
+pub mod plan;
+pub mod record;
+pub mod report;
+pub mod tcp;
+pub mod workload;
+
+use crate::error::HarnessError;
+use crate::lab::cpu::online_cpus;
+use crate::lab::sandbox::{self, Names};
+use crate::lab::tcp_load::TcpLoad;
+use indicatif::{ProgressBar, ProgressStyle};
+use plan::Step;
+use record::Record;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tapring::Backend;
+use tapring::RxMode;
+use tapring::uring::FixedBuffers;
+use tapring::uring::UringConfig;
+use workload::{RunSpec, TestKind};
+
+/// Arguments of `tapring bench`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Backends to compare (the first one listed after `tap` is compared with `tap`).
+    #[arg(long, value_delimiter = ',', default_values = ["read-write", "io_uring"])]
+    pub backend: Vec<Backend>,
+    /// Tests to run.
+    #[arg(long, value_delimiter = ',', default_values = ["tx", "rx", "drain", "fwd", "fwd2", "tcp"])]
+    pub test: Vec<TestKind>,
+    /// Frame sizes in bytes (Ethernet header included, no FCS).
+    #[arg(long, value_delimiter = ',', default_values = ["64", "1514"])]
+    pub size: Vec<usize>,
+    /// Packets per burst call (1..=256).
+    #[arg(long, default_value_t = 32)]
+    pub burst: usize,
+    /// Queues per port: Tx uses queue 0; Rx polls every queue round-robin
+    /// from the one measuring thread (flows are spread by the kernel).
+    #[arg(long, default_value_t = 1)]
+    pub queues: u16,
+    /// Rx mode of the io_uring backend.
+    #[arg(long, default_value_t = RxMode::Auto)]
+    pub rx_mode: RxMode,
+    /// io_uring posted-read mode: reads kept posted; no-wait mode: the
+    /// largest batch of reads per burst (power of two).
+    #[arg(long, default_value_t = 256)]
+    pub rx_depth: u32,
+    /// io_uring multishot mode: buffers in the provided-buffer ring (power of two).
+    #[arg(long, default_value_t = 2048)]
+    pub multishot_buffers: u32,
+    /// TCP test: the load generator (auto: iperf3 if installed, else the
+    /// built-in one; iperf3 runs whole seconds, at least 1 per measurement).
+    #[arg(long, value_enum, default_value_t = TcpLoad::Auto)]
+    pub tcp_load: TcpLoad,
+    /// io_uring: which queues read or write the pool as registered (fixed)
+    /// buffers, READ_FIXED/WRITE_FIXED.
+    #[arg(long, default_value_t = FixedBuffers::Rx)]
+    pub fixed_buffers: FixedBuffers,
+    /// io_uring: submission-queue polling by a kernel thread (spends a
+    /// core; bound to the last CPU, away from the measuring thread on CPU 0).
+    #[arg(long)]
+    pub sqpoll: bool,
+    /// Seconds measured per test, size and backend (split over the rounds).
+    #[arg(long, default_value_t = 1.2)]
+    pub seconds: f64,
+    /// Alternating rounds (pairs) per test and size.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Write every record as JSON to this file (schema in README).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write an SVG chart of packets/s per test, size and backend.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// An output file must go into a directory that exists: checked before
+/// the run, so a long bench does not end in a write error.
+fn check_output(flag: &str, path: &Path) -> Result<(), HarnessError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(HarnessError::Usage(format!(
+            "--{flag} {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(HarnessError::Usage(format!(
+            "--{flag} {}: is a directory, give a file name",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the arguments (before anything runs).
+pub fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
+    if args.burst == 0 || args.burst > 256 {
+        return Err(HarnessError::Usage(format!(
+            "--burst {} must be 1..=256",
+            args.burst
+        )));
+    }
+    if let Some(&s) = args.size.iter().find(|&&s| !(60..=1514).contains(&s)) {
+        return Err(HarnessError::Usage(format!(
+            "--size {s} must be 60..=1514 (frames without offloads must fit the MTU)"
+        )));
+    }
+    if !(args.seconds > 0.0 && args.seconds <= 600.0) {
+        return Err(HarnessError::Usage("--seconds must be in (0, 600]".into()));
+    }
+    if args.rounds == 0 || args.rounds > 100 {
+        return Err(HarnessError::Usage("--rounds must be 1..=100".into()));
+    }
+    if args.backend.is_empty() || args.test.is_empty() || args.size.is_empty() {
+        return Err(HarnessError::Usage(
+            "give at least one backend, test and size".into(),
+        ));
+    }
+    if args.queues == 0 {
+        return Err(HarnessError::Usage("--queues must be at least 1".into()));
+    }
+    if let Some(p) = &args.json {
+        check_output("json", p)?;
+    }
+    if let Some(p) = &args.plot {
+        check_output("plot", p)?;
+    }
+    Ok(())
+}
+
+/// Runs the benchmark; prints tables; writes JSON and the plot if asked.
+pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
+    validate(args)?;
+    sandbox::enter()?;
+    // New interfaces come up without IPv6 (no router solicitations in the
+    // measurements); the bridge's netfilter hooks cost ~20% and are off.
+    sandbox::sysctl("net.ipv6.conf.default.disable_ipv6", "1");
+    let nf_off = ["iptables", "ip6tables", "arptables"]
+        .iter()
+        .all(|t| sandbox::sysctl(&format!("net.bridge.bridge-nf-call-{t}"), "0"));
+    let mut backends = args.backend.clone();
+    backends.dedup();
+    let per = Duration::from_secs_f64(args.seconds / args.rounds as f64);
+    let frame = RunSpec {
+        test: TestKind::Tx,
+        backend: Backend::ReadWrite,
+        size: 64,
+        queues: args.queues,
+        burst: args.burst,
+        rx_mode: args.rx_mode,
+        uring: UringConfig {
+            rx_depth: args.rx_depth,
+            multishot_buffers: args.multishot_buffers,
+            fixed_buffers: args.fixed_buffers,
+            sqpoll: args.sqpoll,
+            sqpoll_cpu: args.sqpoll.then(|| online_cpus().saturating_sub(1) as u32),
+            ..UringConfig::default()
+        },
+        duration: per,
+    };
+    let overhead = RunSpec {
+        queues: 1,
+        uring: UringConfig {
+            rx_depth: args.rx_depth,
+            fixed_buffers: args.fixed_buffers,
+            ..UringConfig::default()
+        },
+        ..frame
+    };
+    let steps = plan::plan(&plan::Inputs {
+        tests: &args.test,
+        sizes: &args.size,
+        backends: &backends,
+        rounds: args.rounds,
+        frame,
+        overhead,
+    });
+    let bar = ProgressBar::new(steps.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed_precise} < {eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut names = Names::default();
+    let mut records = Vec::new();
+    let mut tcp_records = Vec::new();
+    let mut overhead_records = Vec::new();
+    let mut load = args.tcp_load.resolve();
+    let mut i = 0;
+    while let Some(step) = steps.get(i) {
+        bar.set_message(step.label());
+        match *step {
+            Step::Frame { spec, round } => {
+                let m = workload::run(&spec, &mut names)?;
+                records.push(Record::new(&spec, round, &m));
+            }
+            Step::Tcp { run, round } => match tcp::measure(run, round, per, load, &mut names) {
+                Ok(r) => tcp_records.push(r),
+                // iperf3 was only picked because it is installed: if it
+                // cannot do the job here, the built-in generator can. Its
+                // table holds one load, so the TCP runs start over.
+                Err(e) if args.tcp_load == TcpLoad::Auto && load == TcpLoad::Iperf3 => {
+                    bar.println(format!(
+                        "iperf3 failed ({e}); measuring TCP with the built-in generator"
+                    ));
+                    load = TcpLoad::Builtin;
+                    bar.inc_length(tcp_records.len() as u64);
+                    tcp_records.clear();
+                    i = steps
+                        .iter()
+                        .position(|s| matches!(s, Step::Tcp { .. }))
+                        .unwrap_or(i);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+            Step::Overhead { spec, round } => {
+                overhead_records.push(overhead::measure_pair(&spec, round, &mut names)?);
+            }
+        }
+        bar.inc(1);
+        i += 1;
+    }
+    bar.finish_and_clear();
+    let env = report::Environment::read(nf_off);
+    print!("{}", report::header(&env));
+    if !records.is_empty() {
+        print!("{}", report::table(&records));
+    }
+    if !tcp_records.is_empty() {
+        print!("{}", tcp::table(&tcp_records));
+    }
+    if !overhead_records.is_empty() {
+        print!("{}", overhead::table(&overhead_records));
+    }
+    if let Some(path) = &args.json {
+        report::write_json(path, &records, &tcp_records, &overhead_records, &env)?;
+        println!("records written to {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        if records.is_empty() {
+            println!("no chart: it shows packets/s, and only tcp was measured");
+        } else {
+            report::write_plot(path, &records)?;
+            println!("chart written to {}", path.display());
+        }
+    }
+    Ok(())
+}

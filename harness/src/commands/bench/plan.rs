@@ -1,0 +1,180 @@
+//! The bench's plan: every run it will make, in order, built once. The
+//! progress bar's length is the plan's; the runner iterates it.
+
+use super::overhead;
+use super::tcp::TcpRun;
+use super::workload::{RunSpec, TestKind};
+use tapring::Backend;
+/// One step of the plan (one tick of the progress bar).
+#[derive(Clone, Copy, Debug)]
+pub enum Step {
+    /// A frame test (tx, rx, drain, fwd, fwd2) with one backend.
+    Frame {
+        /// What to run.
+        spec: RunSpec,
+        /// Round (pair) number.
+        round: usize,
+    },
+    /// One TCP run.
+    Tcp {
+        /// What carries the traffic.
+        run: TcpRun,
+        /// Round (pair) number.
+        round: usize,
+    },
+    /// One overhead pair (tapring, then the bare loop).
+    Overhead {
+        /// What tapring runs.
+        spec: RunSpec,
+        /// Round (pair) number.
+        round: usize,
+    },
+}
+
+impl Step {
+    /// What the progress bar says while the step runs.
+    pub fn label(&self) -> String {
+        match self {
+            Step::Frame { spec, .. } => format!(
+                "{} {} B {}",
+                spec.test.name(),
+                spec.size,
+                spec.backend.name()
+            ),
+            Step::Tcp { run, .. } => run.label(),
+            Step::Overhead { spec, .. } => {
+                format!("overhead {} {} B", spec.test.name(), spec.size)
+            }
+        }
+    }
+}
+
+/// What to plan.
+pub struct Inputs<'a> {
+    /// Tests asked for (tcp and overhead included).
+    pub tests: &'a [TestKind],
+    /// Frame sizes.
+    pub sizes: &'a [usize],
+    /// Backends, in the order they alternate.
+    pub backends: &'a [Backend],
+    /// Rounds (pairs).
+    pub rounds: usize,
+    /// A frame-test run (test, backend and size are set per step).
+    pub frame: RunSpec,
+    /// An overhead run (test and size are set per step).
+    pub overhead: RunSpec,
+}
+
+/// Every run, in order: the frame tests (per test and size, rounds of the
+/// backends in alternation), then the TCP rounds, then the overhead pairs.
+pub fn plan(i: &Inputs<'_>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let frame_tests = i
+        .tests
+        .iter()
+        .filter(|t| !matches!(t, TestKind::Tcp | TestKind::Overhead));
+    for &test in frame_tests {
+        for &size in i.sizes {
+            for round in 0..i.rounds {
+                for &backend in i.backends {
+                    let spec = RunSpec {
+                        test,
+                        backend,
+                        size,
+                        ..i.frame
+                    };
+                    steps.push(Step::Frame { spec, round });
+                }
+            }
+        }
+    }
+    if i.tests.contains(&TestKind::Tcp) {
+        for round in 0..i.rounds {
+            for run in TcpRun::round(i.backends) {
+                steps.push(Step::Tcp { run, round });
+            }
+        }
+    }
+    if i.tests.contains(&TestKind::Overhead) {
+        for test in [TestKind::Tx, TestKind::Drain] {
+            for &size in i.sizes {
+                for round in 0..i.rounds {
+                    let spec = overhead::spec(&i.overhead, test, size);
+                    steps.push(Step::Overhead { spec, round });
+                }
+            }
+        }
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tapring::uring::UringConfig;
+
+    fn base() -> RunSpec {
+        RunSpec {
+            test: TestKind::Tx,
+            backend: Backend::ReadWrite,
+            size: 64,
+            queues: 1,
+            burst: 32,
+            rx_mode: tapring::RxMode::Auto,
+            uring: UringConfig::default(),
+            duration: Duration::from_millis(100),
+        }
+    }
+
+    #[test]
+    fn the_plan_lists_every_run_once_in_alternation() {
+        let backends = [Backend::ReadWrite, Backend::IoUring];
+        let tests = [
+            TestKind::Tx,
+            TestKind::Fwd,
+            TestKind::Tcp,
+            TestKind::Overhead,
+        ];
+        let steps = plan(&Inputs {
+            tests: &tests,
+            sizes: &[64, 1514],
+            backends: &backends,
+            rounds: 3,
+            frame: base(),
+            overhead: base(),
+        });
+        let frames = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Frame { .. }))
+            .count();
+        let tcp = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Tcp { .. }))
+            .count();
+        let overhead = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Overhead { .. }))
+            .count();
+        assert_eq!(frames, 2 * 2 * 2 * 3); // tests x sizes x backends x rounds
+        assert_eq!(tcp, 3 * (1 + 2 * 2)); // rounds x (veth + backends x offloads)
+        assert_eq!(overhead, 2 * 2 * 3); // (tx, drain) x sizes x rounds
+        // Backends alternate within a round.
+        let Step::Frame { spec: a, round: 0 } = steps[0] else {
+            panic!("{:?}", steps[0]);
+        };
+        let Step::Frame { spec: b, round: 0 } = steps[1] else {
+            panic!("{:?}", steps[1]);
+        };
+        assert_eq!(
+            (a.backend, b.backend),
+            (Backend::ReadWrite, Backend::IoUring)
+        );
+        // Overhead runs tapring's io_uring backend in no-wait mode.
+        assert!(steps.iter().all(|s| match s {
+            Step::Overhead { spec, .. } =>
+                spec.backend == Backend::IoUring && spec.rx_mode == tapring::RxMode::Nowait,
+            _ => true,
+        }));
+    }
+}

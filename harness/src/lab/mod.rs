@@ -1,0 +1,13 @@
+//! The shared workbench of the commands: the private sandbox, named
+//! namespaces, the two-namespace topology, ports with either backend,
+//! forwarder sizing, kernel-side traffic sources, the TCP load generator
+//! and CPU accounting.
+
+pub mod cpu;
+pub mod forwarder_setup;
+pub mod namespaces;
+pub mod ports;
+pub mod sandbox;
+pub mod tcp_load;
+pub mod topology;
+pub mod traffic;
