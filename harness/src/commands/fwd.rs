@@ -30,7 +30,7 @@ pub struct FwdArgs {
     /// once to reflect frames back.
     #[arg(long = "port", value_name = "NAME", required = true)]
     pub ports: Vec<String>,
-    /// The data path.
+    /// The data path: uring (io_uring) or rw (read-write).
     #[arg(long, default_value_t = Backend::IoUring)]
     pub backend: Backend,
     /// Queues per port (multi-queue TAP); one forwarding thread per queue.
@@ -39,7 +39,7 @@ pub struct FwdArgs {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub seconds: Option<f64>,
-    /// Rx mode of the io_uring backend.
+    /// Rx mode of the io_uring backend: auto, nowait, posted or multishot.
     #[arg(long, default_value_t = RxMode::Auto)]
     pub rx_mode: RxMode,
     /// Negotiate checksum and segmentation offloads (TSO4/6, USO where the

@@ -35,7 +35,7 @@ counters in both namespaces staying zero. Needs ping (iputils-ping) and \
 ip (iproute2). Prints a table; the exit code is non-zero if any check \
 fails.")]
 pub struct SelftestArgs {
-    /// Backends to check.
+    /// Backends to check: rw (read-write) and uring (io_uring).
     #[arg(long, value_delimiter = ',', default_values = ["read-write", "io_uring"])]
     pub backend: Vec<Backend>,
     /// Smaller transfers (8 MiB instead of 64 MiB; 2 MiB instead of 8 MiB

@@ -27,7 +27,8 @@ use workload::{RunSpec, TestKind};
 /// Arguments of `tapring bench`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Backends to compare (the first one listed after `tap` is compared with `tap`).
+    /// Backends to compare: rw (read-write, the baseline every ratio is
+    /// taken against) and uring (io_uring).
     #[arg(long, value_delimiter = ',', default_values = ["read-write", "io_uring"])]
     pub backend: Vec<Backend>,
     /// Tests to run.
@@ -43,7 +44,7 @@ pub struct BenchArgs {
     /// from the one measuring thread (flows are spread by the kernel).
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
-    /// Rx mode of the io_uring backend.
+    /// Rx mode of the io_uring backend: auto, nowait, posted or multishot.
     #[arg(long, default_value_t = RxMode::Auto)]
     pub rx_mode: RxMode,
     /// io_uring posted-read mode: reads kept posted; no-wait mode: the
@@ -57,7 +58,7 @@ pub struct BenchArgs {
     /// built-in one; iperf3 runs whole seconds, at least 1 per measurement).
     #[arg(long, value_enum, default_value_t = TcpLoad::Auto)]
     pub tcp_load: TcpLoad,
-    /// io_uring: which queues read or write the pool as registered (fixed)
+    /// io_uring: which queues (off, rx or all) read or write the pool as registered (fixed)
     /// buffers, READ_FIXED/WRITE_FIXED.
     #[arg(long, default_value_t = FixedBuffers::Rx)]
     pub fixed_buffers: FixedBuffers,
