@@ -93,13 +93,11 @@ fn echo_reply(f: &mut [u8], ip: Ipv4Addr) -> bool {
     f[26..30].copy_from_slice(&ip.octets()); // swapping the addresses keeps
     f[30..34].copy_from_slice(&src_ip); // the IPv4 header checksum valid
     f[icmp] = 0; // echo reply
-    // Type 8 -> 0: update the ICMP checksum incrementally (RFC 1624:
-    // HC' = ~(~HC + ~m + m') with m = 0x0800, m' = 0).
-    let old = u16::from_be_bytes([f[icmp + 2], f[icmp + 3]]);
-    let mut sum = u32::from(!old) + u32::from(!0x0800u16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    f[icmp + 2..icmp + 4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f[icmp + 2..icmp + 4].fill(0);
+    let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+    let end = (14 + total).min(f.len()); // frames may carry padding
+    let sum = tapring::checksum::checksum(&f[icmp..end]);
+    f[icmp + 2..icmp + 4].copy_from_slice(&sum.to_be_bytes());
     true
 }
 

@@ -81,6 +81,9 @@ pub mod headers {
     pub use tapring_core::wire::offload_request::*;
 }
 
+/// The Internet checksum (RFC 1071) and pseudo-header sums.
+pub use tapring_core::wire::checksum;
+
 mod backend;
 #[cfg(any(feature = "uring", feature = "rw"))]
 mod builder;

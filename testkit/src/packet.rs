@@ -47,32 +47,26 @@ pub fn test_frame_seq(frame: &[u8]) -> Option<u32> {
 /// Every checksum the tests and the harness compute goes through this one
 /// function.
 pub fn inet_checksum(parts: &[&[u8]]) -> u16 {
+    use tapring_core::wire::checksum;
     let mut sum = 0u64;
     // A part of odd length leaves its last byte as the high half of a word
-    // the next part completes.
+    // the next part completes; the arithmetic is core's.
     let mut pending: Option<u8> = None;
     for part in parts {
         let mut bytes = *part;
         if let (Some(hi), [lo, rest @ ..]) = (pending, bytes) {
-            sum += u64::from(u16::from_be_bytes([hi, *lo]));
+            sum = checksum::add_word(sum, u16::from_be_bytes([hi, *lo]));
             pending = None;
             bytes = rest;
         }
-        let mut words = bytes.chunks_exact(2);
-        for w in &mut words {
-            sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
-        }
-        if let [last] = words.remainder() {
-            pending = Some(*last);
-        }
+        let even = bytes.len() & !1;
+        sum = checksum::add(sum, &bytes[..even]);
+        pending = pending.or(bytes.get(even).copied());
     }
     if let Some(hi) = pending {
-        sum += u64::from(hi) << 8;
+        sum = checksum::add_word(sum, u16::from(hi) << 8);
     }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    checksum::finish(sum)
 }
 
 /// Marker at the start of the UDP payload of [`udp_frame`].

@@ -1078,13 +1078,8 @@ fn tcp_frame(seq: u32, payload: usize) -> Vec<u8> {
     ip[9] = 6;
     ip[12..16].copy_from_slice(&[198, 18, 9, 1]);
     ip[16..20].copy_from_slice(&[198, 18, 9, 2]);
-    let sum = ip
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum::<u32>();
-    let folded = (sum & 0xffff) + (sum >> 16);
-    let folded = (folded & 0xffff) + (folded >> 16);
-    ip[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+    let csum = crate::inet_checksum(&[ip]);
+    ip[10..12].copy_from_slice(&csum.to_be_bytes());
     let tcp = &mut f[34..54];
     tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
     tcp[2..4].copy_from_slice(&5201u16.to_be_bytes());
