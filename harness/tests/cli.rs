@@ -386,12 +386,14 @@ fn bench_leaves_nothing_behind() {
             other => panic!("backend {other:?}"),
         }
     }
-    assert_eq!(doc["tcp"].as_array().map(Vec::len), Some(5));
-    // The TCP table: the veth ceiling and each backend with offloads off
-    // and on, every one with a positive rate.
+    assert_eq!(doc["tcp"].as_array().map(Vec::len), Some(7));
+    // The TCP table: veth, the plain forwarder and each backend with
+    // offloads off and on, every one with a positive rate.
     let stdout = text(&out.stdout);
     for (path, offload) in [
         ("veth", "on"),
+        ("plain", "off"),
+        ("plain", "on"),
         ("read-write", "off"),
         ("read-write", "on"),
         ("io_uring", "off"),
@@ -411,7 +413,7 @@ fn bench_leaves_nothing_behind() {
     // interfaces meanwhile: look for what bench would have left.
     let after = root_view();
     let bench_names = [
-        "trtx", "trrx", "trdr", "trfa", "trfb", "trbr", "strw", "stur", "trveth",
+        "trtx", "trrx", "trdr", "trfa", "trfb", "trbr", "strw", "stur", "stpl", "trveth",
     ];
     let left: Vec<&String> = after
         .0

@@ -33,16 +33,7 @@ pub fn open_forwarding_port(
     spec: &PortSpec,
     pool: &tapring::Pool,
 ) -> Result<AnyPort, HarnessError> {
-    let mut cfg = TapConfig {
-        queues: spec.queues,
-        multi_queue: spec.queues > 1,
-        up: true,
-        ..TapConfig::named(name)
-    };
-    if spec.offload {
-        cfg.vnet_hdr = VnetHdrLen::Mergeable;
-        cfg.offloads = forwarding_offloads();
-    }
+    let cfg = forwarding_device(name, spec.queues, spec.offload);
     ports::open_port(
         spec.kind,
         &cfg,
@@ -52,6 +43,22 @@ pub fn open_forwarding_port(
         spec.port_id,
     )
     .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))
+}
+
+/// The device of a forwarding port: `queues` queues, up, and with
+/// `offload` the 12-byte virtio-net header and [`forwarding_offloads`].
+pub fn forwarding_device(name: &str, queues: usize, offload: bool) -> TapConfig {
+    let mut cfg = TapConfig {
+        queues,
+        multi_queue: queues > 1,
+        up: true,
+        ..TapConfig::named(name)
+    };
+    if offload {
+        cfg.vnet_hdr = VnetHdrLen::Mergeable;
+        cfg.offloads = forwarding_offloads();
+    }
+    cfg
 }
 
 /// The offloads a forwarder negotiates when asked to: partial checksums,

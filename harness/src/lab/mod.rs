@@ -1,11 +1,12 @@
 //! The shared workbench of the commands: the private sandbox, named
 //! namespaces, the two-namespace topology, ports with either backend,
-//! forwarder sizing, kernel-side traffic sources, the TCP load generator
+//! forwarder sizing, the plain read()/write() forwarder baseline, kernel-side traffic sources, the TCP load generator
 //! and CPU accounting.
 
 pub mod cpu;
 pub mod forwarder_setup;
 pub mod namespaces;
+pub mod plain_forwarder;
 pub mod ports;
 pub mod sandbox;
 pub mod tcp_load;

@@ -1,16 +1,63 @@
 //! The two-namespace topology the self-test and the TCP benchmark run on:
 //! nsA and nsB (see [`namespaces`](super::namespaces)), each holding one
-//! tapring port, joined by the library's forwarder.
+//! tapring port, joined by the library's forwarder (or two plain TAP
+//! devices joined by the baseline forwarder).
 
 use crate::error::HarnessError;
 use crate::lab::forwarder_setup::{self, PortSpec, open_forwarding_port};
 use crate::lab::namespaces::{self, ADDR, NS};
+use crate::lab::plain_forwarder::PlainForwarder;
 use crate::lab::ports;
 use crate::lab::sandbox::{self, Names};
 use tapring::Backend;
 use tapring::Pool;
 use tapring::RxMode;
+use tapring::device::TapDevice;
 use tapring::{AnyPort, Forwarder};
+
+/// The two namespaces, two TAP devices moved into them, and the plain
+/// read()/write() forwarder between them: the baseline.
+pub struct PlainTopology {
+    fwd: Option<PlainForwarder>,
+    // Held until the forwarder stops (its threads own duplicates of the
+    // queue fds, so the devices live as long as either).
+    _devices: Vec<TapDevice>,
+}
+
+impl PlainTopology {
+    /// Builds nsA and nsB, a TAP device in each (offloads negotiated when
+    /// `offload`, as a tapring forwarder's ports), addressed, and starts the
+    /// plain forwarder between them.
+    pub fn build(offload: bool, names: &mut Names) -> Result<PlainTopology, HarnessError> {
+        namespaces::create()?;
+        let mut devices = Vec::with_capacity(2);
+        for (i, ns) in NS.iter().enumerate() {
+            let side = if i == 0 { "a" } else { "b" };
+            let o = if offload { "o" } else { "" };
+            let name = names.next(&format!("stpl{o}{side}"));
+            let cfg = forwarder_setup::forwarding_device(&name, 1, offload);
+            let dev =
+                TapDevice::open(&cfg).map_err(|e| HarnessError::Backend(format!("{name}: {e}")))?;
+            sandbox::ip(&["link", "set", "dev", &name, "netns", ns])?;
+            let cidr = format!("{}/24", ADDR[i]);
+            sandbox::ip(&["-n", ns, "addr", "add", &cidr, "dev", &name])?;
+            sandbox::ip(&["-n", ns, "link", "set", "dev", &name, "up"])?;
+            devices.push(dev);
+        }
+        let fwd = PlainForwarder::start(&devices[0], &devices[1])?;
+        Ok(PlainTopology {
+            fwd: Some(fwd),
+            _devices: devices,
+        })
+    }
+
+    /// Stops the forwarder, closes the devices, deletes the namespaces.
+    pub fn teardown(mut self) -> Result<[u64; 2], HarnessError> {
+        let frames = self.fwd.take().map(PlainForwarder::stop);
+        namespaces::remove();
+        frames.unwrap_or(Ok([0, 0]))
+    }
+}
 
 /// The two namespaces, two ports moved into them, and a forwarder.
 pub struct Topology {

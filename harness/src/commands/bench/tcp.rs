@@ -7,7 +7,7 @@ use crate::error::HarnessError;
 use crate::lab::namespaces;
 use crate::lab::sandbox::Names;
 use crate::lab::tcp_load::{self, Amount, TcpLoad, Transfer};
-use crate::lab::topology::Topology;
+use crate::lab::topology::{PlainTopology, Topology};
 use serde::Serialize;
 use std::time::Duration;
 use tapring::Backend;
@@ -27,6 +27,9 @@ pub enum TcpPath {
     /// A tapring forwarder over the io_uring backend.
     #[serde(rename = "io_uring")]
     IoUring,
+    /// The plain forwarder: two threads in read()/write(), no library.
+    #[serde(rename = "plain")]
+    Plain,
 }
 
 impl TcpPath {
@@ -35,6 +38,7 @@ impl TcpPath {
             TcpPath::Veth => "veth",
             TcpPath::ReadWrite => "read-write",
             TcpPath::IoUring => "io_uring",
+            TcpPath::Plain => "plain",
         }
     }
 }
@@ -70,13 +74,21 @@ pub enum TcpRun {
         /// Offloads negotiated on its ports.
         offload: bool,
     },
+    /// The plain read()/write() forwarder between them.
+    Plain {
+        /// Offloads negotiated on its devices.
+        offload: bool,
+    },
 }
 
 impl TcpRun {
-    /// The runs of one round: veth, then each backend without and with
-    /// offloads.
+    /// The runs of one round: veth, then the plain forwarder and each
+    /// backend, each without and with offloads.
     pub fn round(backends: &[Backend]) -> Vec<TcpRun> {
         let mut runs = vec![TcpRun::Veth];
+        for offload in [false, true] {
+            runs.push(TcpRun::Plain { offload });
+        }
         for &backend in backends {
             for offload in [false, true] {
                 runs.push(TcpRun::Forwarder { backend, offload });
@@ -94,6 +106,9 @@ impl TcpRun {
                 backend.name(),
                 if offload { "on" } else { "off" }
             ),
+            TcpRun::Plain { offload } => {
+                format!("tcp plain offloads {}", if offload { "on" } else { "off" })
+            }
         }
     }
 }
@@ -132,6 +147,14 @@ pub fn measure(
             // the bench too.
             let down = topo.teardown();
             let r = record(path, offload, round, load, t?);
+            down?;
+            Ok(r)
+        }
+        TcpRun::Plain { offload } => {
+            let topo = PlainTopology::build(offload, names)?;
+            let t = transfer();
+            let down = topo.teardown();
+            let r = record(TcpPath::Plain, offload, round, load, t?);
             down?;
             Ok(r)
         }
@@ -181,13 +204,14 @@ fn paired(records: &[TcpRecord], a: (TcpPath, bool), b: (TcpPath, bool)) -> Stri
 }
 
 /// The TCP table: Gbit/s per path and offload setting (medians), the
-/// offload gain and the share of the veth ceiling (paired by round).
+/// offload gain, and the ratios against veth and against the plain
+/// forwarder with the same offloads (paired by round).
 pub fn table(records: &[TcpRecord]) -> String {
     let load = records.first().map_or("-", |r| r.load.name());
     let mut out = format!("TCP load: {load}, one stream from nsA to nsB\n");
     out.push_str(&format!(
-        "{:<6} {:<8} {:>8}  {:<22} {:<22}\n",
-        "tcp", "offloads", "Gbit/s", "on vs off (pairs)", "vs veth ceiling (pairs)"
+        "{:<10} {:<8} {:>8}  {:<22} {:<22} {:<22}\n",
+        "tcp", "offloads", "Gbit/s", "on vs off", "vs veth", "vs plain (same offloads)"
     ));
     let mut seen = Vec::new();
     for r in records {
@@ -203,8 +227,12 @@ pub fn table(records: &[TcpRecord]) -> String {
                 .map(|r| r.gbps)
                 .collect(),
         );
+        let vs_plain = match path {
+            TcpPath::Veth | TcpPath::Plain => "-".to_string(),
+            _ => paired(records, (path, offload), (TcpPath::Plain, offload)),
+        };
         let (gain, share) = if path == TcpPath::Veth {
-            ("-".to_string(), "1.00x (ceiling)".to_string())
+            ("-".to_string(), "1.00x".to_string())
         } else {
             (
                 if offload {
@@ -216,7 +244,7 @@ pub fn table(records: &[TcpRecord]) -> String {
             )
         };
         out.push_str(&format!(
-            "{:<6} {:<8} {gbps:>8.2}  {gain:<22} {share:<22}\n",
+            "{:<10} {:<8} {gbps:>8.2}  {gain:<22} {share:<22} {vs_plain:<22}\n",
             path.name(),
             if offload { "on" } else { "off" },
         ));
