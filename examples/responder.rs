@@ -84,7 +84,9 @@ fn echo_reply(f: &mut [u8], ip: Ipv4Addr) -> bool {
         return false;
     }
     let icmp = 14 + usize::from(f[14] & 0x0f) * 4;
-    if f.len() < icmp + 8 || f[30..34] != ip.octets() || f[icmp] != 8 {
+    let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+    let end = (14 + total).min(f.len()); // frames may carry padding
+    if end < icmp + 8 || f[30..34] != ip.octets() || f[icmp] != 8 {
         return false;
     }
     let (dst_mac, src_ip) = (copy::<6>(&f[0..6]), copy::<4>(&f[26..30]));
@@ -94,8 +96,6 @@ fn echo_reply(f: &mut [u8], ip: Ipv4Addr) -> bool {
     f[30..34].copy_from_slice(&src_ip); // the IPv4 header checksum valid
     f[icmp] = 0; // echo reply
     f[icmp + 2..icmp + 4].fill(0);
-    let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
-    let end = (14 + total).min(f.len()); // frames may carry padding
     let sum = tapring::checksum::checksum(&f[icmp..end]);
     f[icmp + 2..icmp + 4].copy_from_slice(&sum.to_be_bytes());
     true

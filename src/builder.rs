@@ -28,9 +28,6 @@ use crate::{AnyPort, Backend, PortError};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// The owner and group of a persistent device are set on the open port
-/// (`port.device().set_owner(uid)`).
-///
 /// Backend-specific tuning lives in one nested place per backend:
 /// [`io_uring`](PortBuilder::io_uring) takes a whole `UringConfig` (Rx
 /// mode, ring depths, registered buffers, SQPOLL) and
@@ -42,6 +39,8 @@ pub struct PortBuilder {
     device: TapConfig,
     backend: Backend,
     port_id: u16,
+    owner: Option<u32>,
+    group: Option<u32>,
     #[cfg(feature = "uring")]
     uring: UringConfig,
     #[cfg(feature = "rw")]
@@ -63,6 +62,8 @@ impl PortBuilder {
             device: config,
             backend: Backend::Auto,
             port_id: 0,
+            owner: None,
+            group: None,
             #[cfg(feature = "uring")]
             uring: UringConfig::default(),
             #[cfg(feature = "rw")]
@@ -78,8 +79,8 @@ impl PortBuilder {
 
     /// Queue pairs (1 by default; more makes the device multi-queue, one
     /// fd per queue, and the kernel spreads flows over them).
-    pub fn queues(mut self, queues: usize) -> PortBuilder {
-        self.device.queues = queues;
+    pub fn queues(mut self, queues: u16) -> PortBuilder {
+        self.device.queues = usize::from(queues);
         self
     }
 
@@ -131,6 +132,20 @@ impl PortBuilder {
         self
     }
 
+    /// The user that owns the device: with [`persist`](PortBuilder::persist)
+    /// that user may attach to it later without CAP_NET_ADMIN.
+    pub fn owner(mut self, uid: u32) -> PortBuilder {
+        self.owner = Some(uid);
+        self
+    }
+
+    /// The group that owns the device (its members may attach to a
+    /// persistent device without CAP_NET_ADMIN).
+    pub fn group(mut self, gid: u32) -> PortBuilder {
+        self.group = Some(gid);
+        self
+    }
+
     /// The port number stamped on every received packet (`Pkt::port`).
     pub fn port_id(mut self, port_id: u16) -> PortBuilder {
         self.port_id = port_id;
@@ -159,19 +174,23 @@ impl PortBuilder {
     /// Opens (creates or attaches to) the device and prepares its queues,
     /// with buffers from `pool`.
     pub fn open(&self, pool: &Pool) -> Result<AnyPort, PortError> {
-        match self.backend {
+        let port = match self.backend {
             Backend::IoUring => self.open_uring(pool),
             Backend::ReadWrite => self.open_rw(pool, None),
             _ => self.open_auto(pool),
+        }?;
+        if let Some(uid) = self.owner {
+            port.device().set_owner(uid)?;
         }
+        if let Some(gid) = self.group {
+            port.device().set_group(gid)?;
+        }
+        Ok(port)
     }
 
     #[cfg(feature = "uring")]
     fn open_uring(&self, pool: &Pool) -> Result<AnyPort, PortError> {
-        let config = UringConfig {
-            port_id: self.port_id,
-            ..self.uring
-        };
+        let config = self.uring.port_id(self.port_id);
         Ok(AnyPort::IoUring(UringPort::open(
             &self.device,
             pool,
@@ -189,10 +208,7 @@ impl PortBuilder {
 
     #[cfg(feature = "rw")]
     fn open_rw(&self, pool: &Pool, fallback: Option<String>) -> Result<AnyPort, PortError> {
-        let options = RwOptions {
-            port_id: self.port_id,
-            ..self.rw
-        };
+        let options = self.rw.port_id(self.port_id);
         Ok(AnyPort::ReadWrite(
             RwPort::open(&self.device, pool, options)?,
             fallback,

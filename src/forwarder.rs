@@ -4,8 +4,8 @@
 //! Zero copy: a burst received on one port is handed straight to the other
 //! port's `tx_burst`, frame and virtio-net header unchanged (so offloaded
 //! 64 KiB frames pass as they are when both ports negotiated the same
-//! offloads). One thread per queue pair: queue q of port A forwards to
-//! queue q of port B and back. The loop makes no device control call, so
+//! offloads). Queue q of port A forwards to queue q of port B and back,
+//! by default on one thread per direction ([`Threading`]). The loop makes no device control call, so
 //! it keeps working after the interfaces move to other network namespaces.
 
 use std::fmt;
@@ -35,8 +35,8 @@ pub enum Threading {
 }
 
 /// How a [`Forwarder`] polls and where its threads run. The defaults suit
-/// most uses; `ForwarderConfig { spin_rounds: 0, ..Default::default() }`
-/// style updates keep working as fields are added.
+/// most uses; change them with the setters, e.g.
+/// `ForwarderConfig::default().spin_rounds(0).cpus(vec![1])`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ForwarderConfig {
@@ -67,6 +67,18 @@ impl ForwarderConfig {
     /// With `spin_rounds`.
     pub fn spin_rounds(mut self, spin_rounds: u32) -> ForwarderConfig {
         self.spin_rounds = spin_rounds;
+        self
+    }
+
+    /// With at most `idle_wait` per idle sleep.
+    pub fn idle_wait(mut self, idle_wait: Duration) -> ForwarderConfig {
+        self.idle_wait = idle_wait;
+        self
+    }
+
+    /// With `tx_attempts` per received burst.
+    pub fn tx_attempts(mut self, tx_attempts: u32) -> ForwarderConfig {
+        self.tx_attempts = tx_attempts;
         self
     }
 
@@ -155,6 +167,7 @@ struct DirCounters {
     packets: AtomicU64,
     bytes: AtomicU64,
     tx_full: AtomicU64,
+    tx_failed: AtomicU64,
 }
 
 impl DirCounters {
@@ -163,12 +176,14 @@ impl DirCounters {
             packets: self.packets.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             tx_full: self.tx_full.load(Ordering::Relaxed),
+            tx_failed: self.tx_failed.load(Ordering::Relaxed),
         }
     }
 }
 
 /// What one direction moved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirTotals {
     /// Frames received and handed to the other port's Tx queue.
     pub packets: u64,
@@ -176,10 +191,14 @@ pub struct DirTotals {
     pub bytes: u64,
     /// Frames dropped because the destination's Tx queue stayed full.
     pub tx_full: u64,
+    /// Frames dropped because the destination's Tx queue failed (the
+    /// error ends the thread; see [`ForwardReport::errors`]).
+    pub tx_failed: u64,
 }
 
 /// What one lane (queue pair) reports when it ends.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct LaneReport {
     /// Queue index.
     pub queue: u16,
@@ -187,12 +206,14 @@ pub struct LaneReport {
     pub rx: Vec<QueueStats>,
     /// Counters of the lane's Tx queues, by port.
     pub tx: Vec<QueueStats>,
-    /// Why the lane ended early, if it did (its counters are still here).
-    pub error: Option<ForwardError>,
+    /// Why the lane's threads ended early, if they did (their counters
+    /// are still here).
+    pub errors: Vec<ForwardError>,
 }
 
 /// Everything a stopped [`Forwarder`] reports.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct ForwardReport {
     /// Totals per direction: `[A -> B, B -> A]` (one port: `[A -> A]`).
     pub dirs: Vec<DirTotals>,
@@ -216,7 +237,7 @@ impl ForwardReport {
 
     /// The errors of lanes that ended early.
     pub fn errors(&self) -> impl Iterator<Item = &ForwardError> {
-        self.lanes.iter().filter_map(|l| l.error.as_ref())
+        self.lanes.iter().flat_map(|l| &l.errors)
     }
 }
 
@@ -231,8 +252,8 @@ impl fmt::Display for ForwardReport {
             };
             writeln!(
                 f,
-                "{name}: {} packets, {} bytes, {} dropped at a full Tx queue",
-                d.packets, d.bytes, d.tx_full
+                "{name}: {} packets, {} bytes, {} dropped at a full Tx queue, {} at a failed one",
+                d.packets, d.bytes, d.tx_full, d.tx_failed
             )?;
         }
         for p in 0..self.ports.len() {
@@ -284,6 +305,9 @@ struct Route<R, T> {
 /// why it ended early, if it did.
 type WorkerEnd<R, T> = (Vec<Route<R, T>>, Option<ForwardError>);
 
+/// A worker thread and the queue it forwards.
+type Worker<R, T> = (u16, JoinHandle<WorkerEnd<R, T>>);
+
 /// A running forwarder between two ports (both directions), or on one port
 /// (every frame reflected with its MAC addresses swapped).
 ///
@@ -311,7 +335,7 @@ pub struct Forwarder<P: Port> {
     queues: u16,
     stop: StopHandle,
     dirs: Arc<[DirCounters; 2]>,
-    workers: Vec<JoinHandle<WorkerEnd<P::Rx, P::Tx>>>,
+    workers: Vec<Worker<P::Rx, P::Tx>>,
 }
 
 impl<P> Forwarder<P>
@@ -401,7 +425,7 @@ where
                 .name(name)
                 .spawn(move || worker(routes, cpu, &stop, &dirs, &config));
             match spawned {
-                Ok(h) => fwd.workers.push(h),
+                Ok(h) => fwd.workers.push((queue, h)),
                 Err(e) => {
                     let _ = fwd.finish();
                     return Err(ForwardError::Spawn {
@@ -434,7 +458,7 @@ where
     /// Whether a thread has ended; threads end only when stopped or on an
     /// error.
     pub fn any_lane_ended(&self) -> bool {
-        self.workers.iter().any(JoinHandle::is_finished)
+        self.workers.iter().any(|(_, h)| h.is_finished())
     }
 
     /// Blocks until a stop is asked for ([`StopHandle::stop`]) or a thread
@@ -460,28 +484,21 @@ where
                 queue,
                 rx: vec![QueueStats::default(); n],
                 tx: vec![QueueStats::default(); n],
-                error: None,
+                errors: Vec::new(),
             })
             .collect();
-        for h in self.workers.drain(..) {
+        for (queue, h) in self.workers.drain(..) {
+            let lane = &mut lanes[usize::from(queue)];
             match h.join() {
                 Ok((routes, error)) => {
-                    let queue = routes.first().map_or(0, |r| r.queue);
                     for r in &routes {
-                        let lane = &mut lanes[usize::from(r.queue)];
                         lane.rx[r.from] = r.rx.stats();
                         lane.tx[r.to] = r.tx.stats();
                     }
-                    if let Some(e) = error {
-                        lanes[usize::from(queue)].error.get_or_insert(e);
-                    }
+                    lane.errors.extend(error);
                 }
-                // The worker's queues are gone with its stack; say so.
-                Err(_) => {
-                    if let Some(lane) = lanes.iter_mut().find(|l| l.error.is_none()) {
-                        lane.error = Some(ForwardError::Panicked { queue: lane.queue });
-                    }
-                }
+                // The worker's queues went with its stack; say so.
+                Err(_) => lane.errors.push(ForwardError::Panicked { queue }),
             }
         }
         ForwardReport {
@@ -495,7 +512,7 @@ where
 impl<P: Port> Drop for Forwarder<P> {
     fn drop(&mut self) {
         self.stop.stop();
-        for h in self.workers.drain(..) {
+        for (_, h) in self.workers.drain(..) {
             let _ = h.join();
         }
     }
@@ -560,7 +577,12 @@ fn pump<R: RxQueue, T: TxQueue>(
     dir.bytes
         .fetch_add((bytes - left_bytes) as u64, Ordering::Relaxed);
     if left > 0 {
-        dir.tx_full.fetch_add(left as u64, Ordering::Relaxed);
+        let why = if result.is_ok() {
+            &dir.tx_full
+        } else {
+            &dir.tx_failed
+        };
+        why.fetch_add(left as u64, Ordering::Relaxed);
     }
     result
 }

@@ -18,7 +18,7 @@
 //! let pool = Pool::new(PoolConfig::standard(16384))?;
 //! let a = PortBuilder::new("tr0").up(true).open(&pool)?;
 //! let b = PortBuilder::new("tr1").up(true).open(&pool)?;
-//! let forwarder = Forwarder::start(vec![a, b])?; // one thread per queue pair
+//! let forwarder = Forwarder::start(vec![a, b])?; // one thread per direction
 //! std::thread::sleep(std::time::Duration::from_secs(10));
 //! print!("{}", forwarder.stop()); // totals, drops by reason
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -69,8 +69,8 @@
 
 pub use tapring_core::{
     Burst, BurstSlice, Checksum, ConfigError, Error, Gso, GsoKind, Offload, Pkt, PktError, Pool,
-    PoolCache, PoolConfig, PoolStats, Port, PortInfo, PortStats, QueueConfig, QueueStats, RxMode,
-    RxQueue, TxQueue,
+    PoolCache, PoolConfig, PoolStats, Port, PortInfo, PortStats, QueueStats, RxMode, RxQueue,
+    TxQueue,
 };
 
 /// Frame headers and the transmit offload requests built from them: the
@@ -108,7 +108,7 @@ pub mod prelude {
     pub use crate::{Backend, Burst, Forwarder, Pkt, Pool, PoolConfig, Port, RxQueue, TxQueue};
 }
 
-/// TAP device control and the read/write data path.
+/// TAP device control: open, configure and query the device itself.
 #[doc(inline)]
 pub use tapring_device as device;
 

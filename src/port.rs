@@ -6,7 +6,7 @@ use std::time::Duration;
 use tapring_core::{
     BurstSlice, Error, Port, PortInfo, PortStats, QueueStats, RxMode, RxQueue, TxQueue,
 };
-use tapring_device::TapDevice;
+use tapring_device::{DeviceError, TapDevice};
 
 #[cfg(feature = "rw")]
 use tapring_rw::{RwError, RwPort, RwRxQueue, RwTxQueue};
@@ -19,14 +19,17 @@ use crate::Backend;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PortError {
+    /// Opening or controlling the TAP device failed (whatever the backend).
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     /// The io_uring backend failed (and no fallback applied).
     #[cfg(feature = "uring")]
     #[error(transparent)]
-    IoUring(#[from] UringError),
-    /// The read/write backend (or device control under it) failed.
+    IoUring(UringError),
+    /// The read/write backend failed.
     #[cfg(feature = "rw")]
     #[error(transparent)]
-    ReadWrite(#[from] RwError),
+    ReadWrite(RwError),
     /// The backend asked for is not compiled in.
     #[error("the {backend} backend is not compiled in: enable tapring's `{feature}` feature")]
     NotCompiled {
@@ -35,6 +38,29 @@ pub enum PortError {
         /// The cargo feature that brings it.
         feature: &'static str,
     },
+}
+
+#[cfg(feature = "uring")]
+impl From<UringError> for PortError {
+    /// Device failures become [`PortError::Device`], so they are matched in
+    /// one place whatever the backend.
+    fn from(e: UringError) -> Self {
+        match e {
+            UringError::Device(d) => PortError::Device(d),
+            e => PortError::IoUring(e),
+        }
+    }
+}
+
+#[cfg(feature = "rw")]
+impl From<RwError> for PortError {
+    /// Device failures become [`PortError::Device`].
+    fn from(e: RwError) -> Self {
+        match e {
+            RwError::Device(d) => PortError::Device(d),
+            e => PortError::ReadWrite(e),
+        }
+    }
 }
 
 /// A port over either backend (see [`PortBuilder`](crate::PortBuilder)).
@@ -182,6 +208,18 @@ impl AnyRxQueue {
     }
 }
 
+impl AnyRxQueue {
+    /// The read/write queue, if that is the backend.
+    #[cfg(feature = "rw")]
+    pub fn as_read_write(&mut self) -> Option<&mut RwRxQueue> {
+        match self {
+            AnyRxQueue::ReadWrite(q) => Some(q),
+            #[cfg(feature = "uring")]
+            _ => None,
+        }
+    }
+}
+
 impl RxQueue for AnyRxQueue {
     fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
         dispatch!(AnyRxQueue, self, q => q.rx_burst(burst))
@@ -219,6 +257,18 @@ impl AnyTxQueue {
         match self {
             AnyTxQueue::IoUring(q) => Some(q),
             #[cfg(feature = "rw")]
+            _ => None,
+        }
+    }
+}
+
+impl AnyTxQueue {
+    /// The read/write queue, if that is the backend.
+    #[cfg(feature = "rw")]
+    pub fn as_read_write(&mut self) -> Option<&mut RwTxQueue> {
+        match self {
+            AnyTxQueue::ReadWrite(q) => Some(q),
+            #[cfg(feature = "uring")]
             _ => None,
         }
     }

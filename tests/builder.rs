@@ -76,10 +76,7 @@ fn bad_configuration_is_a_typed_error_naming_the_field() {
     let pool = Pool::new(PoolConfig::standard(2048)).unwrap();
     let err = PortBuilder::new(unique_name("tre"))
         .backend(Backend::ReadWrite)
-        .read_write(tapring::rw::RwOptions {
-            burst: 0,
-            ..Default::default()
-        })
+        .read_write(tapring::rw::RwOptions::default().burst(0))
         .open(&pool)
         .unwrap_err();
     assert!(matches!(err, PortError::ReadWrite(_)), "{err:?}");

@@ -120,36 +120,38 @@ impl Port for MockPort {
     }
 
     fn take_rx(&mut self, q: u16) -> Result<MockRxQueue, Error> {
-        let count = self.cfg.queues;
-        self.rx
-            .get_mut(usize::from(q))
-            .and_then(Option::take)
-            .ok_or(Error::NoSuchQueue { queue: q, count })
+        take(&mut self.rx, q)
     }
 
     fn take_tx(&mut self, q: u16) -> Result<MockTxQueue, Error> {
-        let count = self.cfg.queues;
-        self.tx
-            .get_mut(usize::from(q))
-            .and_then(Option::take)
-            .ok_or(Error::NoSuchQueue { queue: q, count })
+        take(&mut self.tx, q)
     }
 
     /// The simulated interface's counters, summed over the wires: what the
-    /// queues wrote, what was injected for them, and what the simulated
+    /// queues wrote, what they read (the simulation counts frames, not
+    /// their bytes, on that side: `rx_bytes` is 0), and what the simulated
     /// kernel queue dropped because it was full.
     fn stats(&self) -> Result<PortStats, Error> {
-        let (mut written, mut bytes, mut injected, mut dropped) = (0, 0, 0, 0);
+        let (mut written, mut bytes, mut read, mut dropped) = (0, 0, 0, 0);
         for w in &self.wires {
             let c = w.counters();
             written += c.written;
             bytes += c.written_bytes;
-            injected += c.injected;
+            read += c.consumed;
             dropped += c.tail_dropped;
         }
         Ok(PortStats::from_interface(
-            written, bytes, 0, injected, 0, dropped,
+            written, bytes, 0, read, 0, dropped,
         ))
+    }
+}
+
+/// Takes queue `q` out of `queues`: the same errors as the real backends.
+fn take<Q>(queues: &mut [Option<Q>], q: u16) -> Result<Q, Error> {
+    let count = u16::try_from(queues.len()).unwrap_or(u16::MAX);
+    match queues.get_mut(usize::from(q)) {
+        None => Err(Error::NoSuchQueue { queue: q, count }),
+        Some(slot) => slot.take().ok_or(Error::QueueTaken { queue: q }),
     }
 }
 

@@ -14,7 +14,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let pool = Pool::new(PoolConfig::standard(1024))?;
-//! let config = TapConfig { up: true, ..TapConfig::named("tap%d") };
+//! let config = TapConfig::named("tap%d").up(true);
 //! let mut port = RwPort::open(&config, &pool, RwOptions::default())?;
 //! println!("{} {:?}", port.device().name(), port.info());
 //! let mut rx = port.take_rx(0)?;

@@ -14,6 +14,7 @@ pub(crate) const CACHE: usize = 64;
 
 /// Options of the queues of a [`RwPort`](crate::RwPort).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RwOptions {
     /// Port number stamped on received packets ([`tapring_core::Pkt::port`]).
     pub port_id: u16,
@@ -32,6 +33,34 @@ pub struct RwOptions {
     /// VLAN tag), as the io_uring backend does. Larger frames are counted
     /// in `drops.oversize` and never written.
     pub max_frame: Option<u32>,
+}
+
+/// Setters, one per field: `RwOptions` is `#[non_exhaustive]` (new fields may
+/// come), so other crates build one from a constructor and chain these.
+impl RwOptions {
+    /// With [`RwOptions::port_id`] set to `port_id`.
+    pub fn port_id(mut self, port_id: u16) -> Self {
+        self.port_id = port_id;
+        self
+    }
+
+    /// With [`RwOptions::burst`] set to `burst`.
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// With [`RwOptions::rx_segments`] set to `rx_segments`.
+    pub fn rx_segments(mut self, rx_segments: u16) -> Self {
+        self.rx_segments = rx_segments;
+        self
+    }
+
+    /// With [`RwOptions::max_frame`] set to `max_frame`.
+    pub fn max_frame(mut self, max_frame: Option<u32>) -> Self {
+        self.max_frame = max_frame;
+        self
+    }
 }
 
 impl Default for RwOptions {

@@ -27,7 +27,7 @@ const VLAN_TAG_LEN: u32 = 4;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let pool = Pool::new(PoolConfig::standard(1024))?;
-/// let config = TapConfig { up: true, ..TapConfig::named("tap%d") };
+/// let config = TapConfig::named("tap%d").up(true);
 /// let mut port = RwPort::open(&config, &pool, RwOptions::default())?;
 /// println!("{} {:?}", port.device().name(), port.info());
 /// let mut rx = port.take_rx(0)?;
@@ -122,10 +122,7 @@ impl RwPort {
         } else {
             self.claims.claim_tx(q)
         };
-        claimed.map_err(|_| Error::NoSuchQueue {
-            queue: q,
-            count: self.claims.count(),
-        })?;
+        claimed?;
         let fd = self
             .device
             .queue_fd(usize::from(q))

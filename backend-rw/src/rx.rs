@@ -344,12 +344,7 @@ mod tests {
 
     #[test]
     fn runts_truncated_and_bad_headers_are_counted_not_delivered() {
-        let pool = Pool::new(PoolConfig {
-            count: 64,
-            data_room: 256,
-            headroom: 64,
-        })
-        .unwrap();
+        let pool = Pool::new(PoolConfig::standard(64).data_room(256).headroom(64)).unwrap();
         let (a, b) = pair();
         let mut rx = queue(&pool, a, 12, 1);
         // Room: slot (320) - (headroom - 12) = 268 bytes.
@@ -410,12 +405,7 @@ mod tests {
 
     #[test]
     fn chains_take_as_many_buffers_as_the_frame_needs() {
-        let pool = Pool::new(PoolConfig {
-            count: 64,
-            data_room: 256,
-            headroom: 64,
-        })
-        .unwrap();
+        let pool = Pool::new(PoolConfig::standard(64).data_room(256).headroom(64)).unwrap();
         let (a, b) = pair();
         let mut rx = queue(&pool, a, 12, 4);
         // Rooms: first 268 (incl. 12 header), then 256 each.

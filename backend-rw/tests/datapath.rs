@@ -18,11 +18,7 @@ use tapring_testkit::{
 fn device(vnet: VnetHdrLen) -> (TapDevice, PacketSocket, InterfaceGuard) {
     let name = unique_name("trd");
     let guard = InterfaceGuard::new(&name);
-    let tap = TapDevice::open(&TapConfig {
-        vnet_hdr: vnet,
-        ..TapConfig::named(&name)
-    })
-    .unwrap();
+    let tap = TapDevice::open(&TapConfig::named(&name).vnet_hdr(vnet)).unwrap();
     assert!(disable_ipv6(&name));
     tap.set_up(true).unwrap();
     let inj = PacketSocket::bind(tap.ifindex(), TEST_ETHERTYPE).unwrap();
@@ -113,18 +109,9 @@ fn bad_options_are_typed_errors_before_any_syscall() {
     let name = unique_name("trd");
     let _guard = InterfaceGuard::new(&name);
     for opts in [
-        RwOptions {
-            rx_segments: 0,
-            ..RwOptions::default()
-        },
-        RwOptions {
-            rx_segments: 17,
-            ..RwOptions::default()
-        },
-        RwOptions {
-            burst: 0,
-            ..RwOptions::default()
-        },
+        RwOptions::default().rx_segments(0),
+        RwOptions::default().rx_segments(17),
+        RwOptions::default().burst(0),
     ] {
         assert!(matches!(
             RwPort::open(&TapConfig::named(&name), &pool, opts),

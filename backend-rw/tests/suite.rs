@@ -18,10 +18,7 @@ impl SuiteBackend for RwBackend {
         pool: &Pool,
         opts: &SuiteOptions,
     ) -> Result<RwPort, Box<dyn std::error::Error>> {
-        let options = RwOptions {
-            rx_segments: opts.rx_segments,
-            ..RwOptions::default()
-        };
+        let options = RwOptions::default().rx_segments(opts.rx_segments);
         Ok(RwPort::open(cfg, pool, options)?)
     }
 }

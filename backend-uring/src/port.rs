@@ -15,6 +15,7 @@ use tapring_device::{QueueClaims, TapConfig, TapDevice};
 
 /// Options of the io_uring data path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UringConfig {
     /// How Rx buffers are handed to the kernel; `Auto` picks no-wait reads
     /// when tun honours `RWF_NOWAIT` (6.4+), else multishot (6.7+), else
@@ -51,6 +52,70 @@ pub struct UringConfig {
     pub sqpoll_cpu: Option<u32>,
     /// Port number stamped on received packets.
     pub port_id: u16,
+}
+
+/// Setters, one per field: `UringConfig` is `#[non_exhaustive]` (new fields may
+/// come), so other crates build one from a constructor and chain these.
+impl UringConfig {
+    /// With [`UringConfig::rx_mode`] set to `rx_mode`.
+    pub fn rx_mode(mut self, rx_mode: RxMode) -> Self {
+        self.rx_mode = rx_mode;
+        self
+    }
+
+    /// With [`UringConfig::rx_depth`] set to `rx_depth`.
+    pub fn rx_depth(mut self, rx_depth: u32) -> Self {
+        self.rx_depth = rx_depth;
+        self
+    }
+
+    /// With [`UringConfig::multishot_buffers`] set to `multishot_buffers`.
+    pub fn multishot_buffers(mut self, multishot_buffers: u32) -> Self {
+        self.multishot_buffers = multishot_buffers;
+        self
+    }
+
+    /// With [`UringConfig::tx_depth`] set to `tx_depth`.
+    pub fn tx_depth(mut self, tx_depth: u32) -> Self {
+        self.tx_depth = tx_depth;
+        self
+    }
+
+    /// With [`UringConfig::defer_taskrun`] set to `defer_taskrun`.
+    pub fn defer_taskrun(mut self, defer_taskrun: bool) -> Self {
+        self.defer_taskrun = defer_taskrun;
+        self
+    }
+
+    /// With [`UringConfig::fixed_file`] set to `fixed_file`.
+    pub fn fixed_file(mut self, fixed_file: bool) -> Self {
+        self.fixed_file = fixed_file;
+        self
+    }
+
+    /// With [`UringConfig::fixed_buffers`] set to `fixed_buffers`.
+    pub fn fixed_buffers(mut self, fixed_buffers: FixedBuffers) -> Self {
+        self.fixed_buffers = fixed_buffers;
+        self
+    }
+
+    /// With [`UringConfig::sqpoll`] set to `sqpoll`.
+    pub fn sqpoll(mut self, sqpoll: bool) -> Self {
+        self.sqpoll = sqpoll;
+        self
+    }
+
+    /// With [`UringConfig::sqpoll_cpu`] set to `sqpoll_cpu`.
+    pub fn sqpoll_cpu(mut self, sqpoll_cpu: Option<u32>) -> Self {
+        self.sqpoll_cpu = sqpoll_cpu;
+        self
+    }
+
+    /// With [`UringConfig::port_id`] set to `port_id`.
+    pub fn port_id(mut self, port_id: u16) -> Self {
+        self.port_id = port_id;
+        self
+    }
 }
 
 impl Default for UringConfig {
@@ -170,11 +235,7 @@ pub struct UringPort {
 }
 
 fn check_depth(n: u32) -> Result<(), UringError> {
-    let cfg = tapring_core::QueueConfig {
-        depth: n,
-        burst: 1,
-        rx_mode: RxMode::Auto,
-    };
+    let cfg = tapring_core::QueueConfig::new(n, 1, RxMode::Auto);
     cfg.validate(1).map_err(|e| UringError::Core(e.into()))
 }
 
@@ -261,14 +322,6 @@ impl UringPort {
             fixed_buffers,
             slots,
         }
-    }
-
-    /// The error a refused claim of queue `q` becomes.
-    fn claim_error(&self, q: u16) -> UringError {
-        UringError::Core(Error::NoSuchQueue {
-            queue: q,
-            count: self.claims.count(),
-        })
     }
 
     /// Sets up Rx queue `q` (claimed by the caller).
@@ -362,13 +415,13 @@ impl Port for UringPort {
     /// its ring is bound to the thread that first uses it. A queue whose
     /// set-up fails stays available.
     fn take_rx(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
-        self.claims.claim_rx(q).map_err(|_| self.claim_error(q))?;
+        self.claims.claim_rx(q).map_err(Error::from)?;
         self.open_rx(q).inspect_err(|_| self.claims.release_rx(q))
     }
 
     /// Takes Tx queue `q` (once).
     fn take_tx(&mut self, q: u16) -> Result<UringTxQueue, UringError> {
-        self.claims.claim_tx(q).map_err(|_| self.claim_error(q))?;
+        self.claims.claim_tx(q).map_err(Error::from)?;
         self.open_tx(q).inspect_err(|_| self.claims.release_tx(q))
     }
 

@@ -23,10 +23,7 @@ fn ip(args: &[&str]) {
 fn port_in_netns(prefix: &str, mode: RxMode, cidr: &str) -> (Pool, UringPort, String, NetnsGuard) {
     let name = unique_name(prefix);
     let pool = Pool::new(PoolConfig::standard(4096)).unwrap();
-    let cfg = UringConfig {
-        rx_mode: mode,
-        ..UringConfig::default()
-    };
+    let cfg = UringConfig::default().rx_mode(mode);
     let port = UringPort::open(&TapConfig::named(&name), &pool, cfg).unwrap();
     let ns = NetnsGuard::new();
     ip(&["link", "set", "dev", &name, "netns", ns.name()]);
@@ -322,11 +319,7 @@ fn fixed_buffers_follow_the_setting() {
         }
         // Multishot lends up to 2048 buffers and may take half the pool.
         let pool = Pool::new(PoolConfig::standard(4096)).unwrap();
-        let cfg = UringConfig {
-            rx_mode: mode,
-            fixed_buffers: fixed,
-            ..UringConfig::default()
-        };
+        let cfg = UringConfig::default().rx_mode(mode).fixed_buffers(fixed);
         let name = unique_name("trfb");
         let mut port = UringPort::open(&TapConfig::named(&name), &pool, cfg).unwrap();
         let rx = port.take_rx(0).unwrap();

@@ -15,17 +15,15 @@ fn open(
     rx_mode: RxMode,
     fixed_buffers: FixedBuffers,
 ) -> Result<UringPort, Box<dyn std::error::Error>> {
-    let ucfg = UringConfig {
-        rx_mode,
-        fixed_buffers,
-        // The suite's smallest pool has 64 buffers and a ring may lend at
-        // most half. With multishot this small, bursts of traffic end the
-        // read with ENOBUFS and it is re-armed: that path is exercised too.
-        rx_depth: 32,
-        multishot_buffers: 32,
-        tx_depth: 32,
-        ..UringConfig::default()
-    };
+    // The suite's smallest pool has 64 buffers and a ring may lend at most
+    // half. With multishot this small, bursts of traffic end the read with
+    // ENOBUFS and it is re-armed: that path is exercised too.
+    let ucfg = UringConfig::default()
+        .rx_mode(rx_mode)
+        .fixed_buffers(fixed_buffers)
+        .rx_depth(32)
+        .multishot_buffers(32)
+        .tx_depth(32);
     Ok(UringPort::open(cfg, pool, ucfg)?)
 }
 

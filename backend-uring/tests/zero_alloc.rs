@@ -23,10 +23,7 @@ fn run(mode: RxMode) {
     let name = unique_name("trza");
     let _guard = InterfaceGuard::new(&name);
     let pool = Pool::new(PoolConfig::standard(4096)).unwrap();
-    let cfg = UringConfig {
-        rx_mode: mode,
-        ..UringConfig::default()
-    };
+    let cfg = UringConfig::default().rx_mode(mode);
     let mut port = UringPort::open(&TapConfig::named(&name), &pool, cfg).unwrap();
     assert!(disable_ipv6(&name));
     assert!(quiet_ip(&["link", "set", "dev", &name, "up"]));

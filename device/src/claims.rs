@@ -1,12 +1,11 @@
 //! [`QueueClaims`]: which queues of a port have been taken, so each queue
 //! is handed out once.
 
-use std::fmt;
-
 /// Why a queue could not be claimed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimError {
     /// The port has no queue of that index.
+    #[error("no queue {queue} (the port has {count})")]
     NoSuchQueue {
         /// The index asked for.
         queue: u16,
@@ -14,24 +13,23 @@ pub enum ClaimError {
         count: u16,
     },
     /// The queue exists but was taken already (and not released).
+    #[error("queue {queue} is already taken")]
     AlreadyTaken {
         /// The index asked for.
         queue: u16,
     },
 }
 
-impl fmt::Display for ClaimError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+impl From<ClaimError> for tapring_core::Error {
+    fn from(e: ClaimError) -> Self {
+        match e {
             ClaimError::NoSuchQueue { queue, count } => {
-                write!(f, "no queue {queue} (the port has {count})")
+                tapring_core::Error::NoSuchQueue { queue, count }
             }
-            ClaimError::AlreadyTaken { queue } => write!(f, "queue {queue} is already taken"),
+            ClaimError::AlreadyTaken { queue } => tapring_core::Error::QueueTaken { queue },
         }
     }
 }
-
-impl std::error::Error for ClaimError {}
 
 /// The Rx and Tx queues of a port that have been taken: a backend's port
 /// claims queue `q` before it builds the queue, and releases the claim if

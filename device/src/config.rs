@@ -193,6 +193,7 @@ impl FromStr for MacAddr {
 /// persistent, with a random locally administered MAC, the kernel's default
 /// MTU, and down.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TapConfig {
     /// The interface name, or a template with one `%d` the kernel numbers.
     pub name: String,
@@ -219,6 +220,70 @@ pub struct TapConfig {
     pub mtu: Option<u32>,
     /// Bring the interface up (IFF_UP) after configuring it.
     pub up: bool,
+}
+
+/// Setters, one per field: `TapConfig` is `#[non_exhaustive]` (new fields may
+/// come), so other crates build one from a constructor and chain these.
+impl TapConfig {
+    /// With [`TapConfig::name`] set to `name`.
+    pub fn name(mut self, name: String) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// With [`TapConfig::queues`] set to `queues`.
+    pub fn queues(mut self, queues: usize) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// With [`TapConfig::multi_queue`] set to `multi_queue`.
+    pub fn multi_queue(mut self, multi_queue: bool) -> Self {
+        self.multi_queue = multi_queue;
+        self
+    }
+
+    /// With [`TapConfig::vnet_hdr`] set to `vnet_hdr`.
+    pub fn vnet_hdr(mut self, vnet_hdr: VnetHdrLen) -> Self {
+        self.vnet_hdr = vnet_hdr;
+        self
+    }
+
+    /// With [`TapConfig::offloads`] set to `offloads`.
+    pub fn offloads(mut self, offloads: Offloads) -> Self {
+        self.offloads = offloads;
+        self
+    }
+
+    /// With [`TapConfig::persist`] set to `persist`.
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = persist;
+        self
+    }
+
+    /// With [`TapConfig::attach_only`] set to `attach_only`.
+    pub fn attach_only(mut self, attach_only: bool) -> Self {
+        self.attach_only = attach_only;
+        self
+    }
+
+    /// With [`TapConfig::mac`] set to `mac`.
+    pub fn mac(mut self, mac: Option<MacAddr>) -> Self {
+        self.mac = mac;
+        self
+    }
+
+    /// With [`TapConfig::mtu`] set to `mtu`.
+    pub fn mtu(mut self, mtu: Option<u32>) -> Self {
+        self.mtu = mtu;
+        self
+    }
+
+    /// With [`TapConfig::up`] set to `up`.
+    pub fn up(mut self, up: bool) -> Self {
+        self.up = up;
+        self
+    }
 }
 
 impl Default for TapConfig {

@@ -14,7 +14,8 @@ use crate::error::DeviceError;
 pub struct KernelCounters {
     /// Frames the interface received (written to a queue fd).
     pub rx_packets: u64,
-    /// Frames the interface transmitted (queued for the application).
+    /// Frames the interface transmitted (read by the application: tun
+    /// counts them as they are read).
     pub tx_packets: u64,
     /// Bytes received.
     pub rx_bytes: u64,

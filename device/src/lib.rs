@@ -55,6 +55,8 @@ mod probe;
 #[allow(unsafe_code)] // the one module allowed to: ioctls, each with a SAFETY comment
 mod sys;
 
+// For backend crates: which queues were taken (not part of the user API).
+#[doc(hidden)]
 pub use claims::{ClaimError, QueueClaims};
 pub use config::{
     KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseMacError, TapConfig, VnetHdrLen,

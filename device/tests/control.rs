@@ -18,11 +18,7 @@ fn mtu_is_set_and_range_is_enforced() {
         return;
     }
     let name = unique_name("trc");
-    let tap = TapDevice::open(&TapConfig {
-        mtu: Some(1400),
-        ..TapConfig::named(&name)
-    })
-    .unwrap();
+    let tap = TapDevice::open(&TapConfig::named(&name).mtu(Some(1400))).unwrap();
     assert_eq!(tap.mtu().unwrap(), 1400);
     assert_eq!(ip_link(&name).unwrap().mtu, 1400);
     tap.set_mtu(9000).unwrap();
@@ -53,12 +49,7 @@ fn mac_is_set_and_checked() {
     }
     let name = unique_name("trc");
     let wanted: MacAddr = "02:aa:bb:cc:dd:01".parse().unwrap();
-    let tap = TapDevice::open(&TapConfig {
-        mac: Some(wanted),
-        up: true,
-        ..TapConfig::named(&name)
-    })
-    .unwrap();
+    let tap = TapDevice::open(&TapConfig::named(&name).mac(Some(wanted)).up(true)).unwrap();
     assert_eq!(tap.mac().unwrap(), wanted);
     assert_eq!(ip_link(&name).unwrap().mac, Some(wanted));
     // A TAP takes a new MAC while up.
@@ -117,11 +108,7 @@ fn kernel_counters_move_with_traffic() {
         return;
     }
     let name = unique_name("trc");
-    let tap = TapDevice::open(&TapConfig {
-        up: true,
-        ..TapConfig::named(&name)
-    })
-    .unwrap();
+    let tap = TapDevice::open(&TapConfig::named(&name).up(true)).unwrap();
     let before = tap.kernel_counters().unwrap();
     // A broadcast frame of an unused EtherType, 60 bytes.
     let mut frame = [0u8; 60];
@@ -149,11 +136,7 @@ fn a_batch_from_a_send_only_socket_reaches_the_tap_queue() {
         return;
     }
     let name = unique_name("trb");
-    let tap = TapDevice::open(&TapConfig {
-        up: true,
-        ..TapConfig::named(&name)
-    })
-    .unwrap();
+    let tap = TapDevice::open(&TapConfig::named(&name).up(true)).unwrap();
     let frames: Vec<Vec<u8>> = (0..8u8)
         .map(|i| {
             let mut f = vec![i; 60 + usize::from(i)];

@@ -25,11 +25,9 @@ fn open_close_100_times_leaks_nothing() {
     for i in 0..100 {
         // Fresh names: a closed non-persistent TAP may linger a moment.
         let name = unique_name("trl");
-        let config = TapConfig {
-            queues: if i % 2 == 0 { 1 } else { 3 },
-            up: i % 3 == 0,
-            ..TapConfig::named(&name)
-        };
+        let config = TapConfig::named(&name)
+            .queues(if i % 2 == 0 { 1 } else { 3 })
+            .up(i % 3 == 0);
         let tap = TapDevice::open(&config).unwrap();
         assert!(interface_exists(&name));
         drop(tap);

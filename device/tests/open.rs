@@ -79,12 +79,8 @@ fn multi_queue_opens_one_fd_per_queue() {
     }
     for queues in [1, 2, 4, 64] {
         let name = unique_name("trt");
-        let tap = TapDevice::open(&TapConfig {
-            queues,
-            multi_queue: true,
-            ..TapConfig::named(&name)
-        })
-        .unwrap();
+        let tap =
+            TapDevice::open(&TapConfig::named(&name).queues(queues).multi_queue(true)).unwrap();
         assert_eq!(tap.num_queues(), queues);
         assert!(tap.is_multi_queue() && tap.has_keep_alive());
         let mut fds: Vec<i32> = (0..queues)
@@ -118,11 +114,7 @@ fn queue_count_out_of_range_is_typed() {
     }
     for (queues, max) in [(0, 1), (257, MAX_QUEUES)] {
         let name = unique_name("trt");
-        let err = TapDevice::open(&TapConfig {
-            queues,
-            ..TapConfig::named(&name)
-        })
-        .unwrap_err();
+        let err = TapDevice::open(&TapConfig::named(&name).queues(queues)).unwrap_err();
         assert_eq!(
             err,
             DeviceError::QueueCount {
@@ -141,11 +133,7 @@ fn multi_queue_flag_of_existing_device_is_checked() {
     }
     let name = unique_name("trt");
     let _single = TapDevice::open(&TapConfig::named(&name)).unwrap();
-    let err = TapDevice::open(&TapConfig {
-        queues: 2,
-        ..TapConfig::named(&name)
-    })
-    .unwrap_err();
+    let err = TapDevice::open(&TapConfig::named(&name).queues(2)).unwrap_err();
     assert!(matches!(err, DeviceError::Incompatible { .. }), "{err}");
 }
 
@@ -156,11 +144,7 @@ fn vnet_header_sizes_are_set() {
     }
     for vnet_hdr in [VnetHdrLen::Short, VnetHdrLen::Mergeable] {
         let name = unique_name("trt");
-        let tap = TapDevice::open(&TapConfig {
-            vnet_hdr,
-            ..TapConfig::named(&name)
-        })
-        .unwrap();
+        let tap = TapDevice::open(&TapConfig::named(&name).vnet_hdr(vnet_hdr)).unwrap();
         assert_ne!(tun_flags(&name) & 0x4000, 0, "IFF_VNET_HDR in tun_flags");
         assert_eq!(tap.vnet_hdr_len(), vnet_hdr.len());
         assert_eq!(tap.kernel_vnet_hdr_len().unwrap(), vnet_hdr.len());
@@ -173,11 +157,7 @@ fn the_kernel_queue_limit_fits_with_the_keep_alive() {
         return;
     }
     let name = unique_name("trt");
-    let tap = TapDevice::open(&TapConfig {
-        queues: MAX_QUEUES,
-        ..TapConfig::named(&name)
-    })
-    .unwrap();
+    let tap = TapDevice::open(&TapConfig::named(&name).queues(MAX_QUEUES)).unwrap();
     assert_eq!(tap.num_queues(), MAX_QUEUES);
     assert_eq!(MAX_QUEUES + 1, tapring_device::KERNEL_MAX_QUEUES);
 }

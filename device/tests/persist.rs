@@ -10,11 +10,7 @@ fn persistent_device_survives_close_and_reattaches() {
     }
     let name = unique_name("trp");
     let guard = InterfaceGuard::new(&name);
-    let first = TapDevice::open(&TapConfig {
-        persist: true,
-        ..TapConfig::named(&name)
-    })
-    .unwrap();
+    let first = TapDevice::open(&TapConfig::named(&name).persist(true)).unwrap();
     let ifindex = first.ifindex();
     assert_ne!(first.tun_flags().unwrap() & libc::IFF_PERSIST as u32, 0);
     first.set_owner(4321).unwrap();
@@ -28,11 +24,7 @@ fn persistent_device_survives_close_and_reattaches() {
         "persistent device gone"
     );
 
-    let again = TapDevice::open(&TapConfig {
-        attach_only: true,
-        ..TapConfig::named(&name)
-    })
-    .unwrap();
+    let again = TapDevice::open(&TapConfig::named(&name).attach_only(true)).unwrap();
     assert_eq!(again.ifindex(), ifindex);
     // An existing device keeps its MAC when none is asked for.
     assert_eq!(again.mac().unwrap(), mac);
@@ -53,11 +45,7 @@ fn attach_only_without_device_is_not_found() {
         return;
     }
     let name = unique_name("trp");
-    let err = TapDevice::open(&TapConfig {
-        attach_only: true,
-        ..TapConfig::named(&name)
-    })
-    .unwrap_err();
+    let err = TapDevice::open(&TapConfig::named(&name).attach_only(true)).unwrap_err();
     assert_eq!(err, DeviceError::NotFound { name: name.clone() });
     assert!(!tapring_testkit::interface_exists(&name));
 }
@@ -69,12 +57,12 @@ fn offload_mask_is_reset_on_reattach_without_offloads() {
     }
     let name = unique_name("tro");
     let _guard = InterfaceGuard::new(&name);
-    let with = TapDevice::open(&TapConfig {
-        persist: true,
-        vnet_hdr: VnetHdrLen::Mergeable,
-        offloads: Offloads::CSUM | Offloads::TSO4,
-        ..TapConfig::named(&name)
-    })
+    let with = TapDevice::open(
+        &TapConfig::named(&name)
+            .persist(true)
+            .vnet_hdr(VnetHdrLen::Mergeable)
+            .offloads(Offloads::CSUM | Offloads::TSO4),
+    )
     .unwrap();
     assert_eq!(with.offloads(), Offloads::CSUM | Offloads::TSO4);
     let on = ethtool_features(&name).unwrap();
@@ -84,11 +72,11 @@ fn offload_mask_is_reset_on_reattach_without_offloads() {
     let still = ethtool_features(&name).unwrap();
     assert!(still.tx_checksum && still.tso, "{still:?}");
 
-    let mut without = TapDevice::open(&TapConfig {
-        attach_only: true,
-        vnet_hdr: VnetHdrLen::Mergeable,
-        ..TapConfig::named(&name)
-    })
+    let mut without = TapDevice::open(
+        &TapConfig::named(&name)
+            .attach_only(true)
+            .vnet_hdr(VnetHdrLen::Mergeable),
+    )
     .unwrap();
     assert_eq!(without.offloads(), Offloads::NONE);
     let off = ethtool_features(&name).unwrap();
@@ -110,11 +98,7 @@ fn offloads_need_a_vnet_header() {
         return;
     }
     let name = unique_name("tro");
-    let err = TapDevice::open(&TapConfig {
-        offloads: Offloads::CSUM,
-        ..TapConfig::named(&name)
-    })
-    .unwrap_err();
+    let err = TapDevice::open(&TapConfig::named(&name).offloads(Offloads::CSUM)).unwrap_err();
     assert!(matches!(err, DeviceError::InvalidConfig { .. }), "{err}");
     let mut tap = TapDevice::open(&TapConfig::named(&name)).unwrap();
     assert!(matches!(

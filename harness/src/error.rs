@@ -1,13 +1,20 @@
 //! The harness's error type: every failure says what to do next.
-
-use std::fmt;
+//!
+//! A typed enum rather than `anyhow`: each command turns it into one line
+//! and an exit status, and callers (the self-test) match on the kind; no
+//! failure needs a chain of context beyond its message.
 
 /// Why a `tapring` command failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     /// The process lacks CAP_NET_ADMIN (or /dev/net/tun is missing).
+    #[error(
+        "{0}: run as root, or give the binary CAP_NET_ADMIN and CAP_SYS_ADMIN \
+         (sudo setcap cap_net_admin,cap_sys_admin+ep $(which tapring))"
+    )]
     NeedsPrivilege(String),
     /// A system call failed.
+    #[error("{op} failed: {errno}")]
     Sys {
         /// What was being done.
         op: &'static str,
@@ -15,6 +22,7 @@ pub enum HarnessError {
         errno: nix::errno::Errno,
     },
     /// An external command (`ip`, ...) failed.
+    #[error("`{cmd}` failed: {detail} (is iproute2 installed?)")]
     Command {
         /// The command line.
         cmd: String,
@@ -22,10 +30,13 @@ pub enum HarnessError {
         detail: String,
     },
     /// A backend failed.
+    #[error("{0}")]
     Backend(String),
     /// Bad arguments.
+    #[error("{0}")]
     Usage(String),
     /// A self-test check failed.
+    #[error("check failed: {0}")]
     Check(String),
 }
 
@@ -34,27 +45,6 @@ impl HarnessError {
         HarnessError::Sys { op, errno }
     }
 }
-
-impl fmt::Display for HarnessError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HarnessError::NeedsPrivilege(what) => write!(
-                f,
-                "{what}: run as root, or give the binary CAP_NET_ADMIN and CAP_SYS_ADMIN \
-                 (sudo setcap cap_net_admin,cap_sys_admin+ep $(which tapring))"
-            ),
-            HarnessError::Sys { op, errno } => write!(f, "{op} failed: {errno}"),
-            HarnessError::Command { cmd, detail } => {
-                write!(f, "`{cmd}` failed: {detail} (is iproute2 installed?)")
-            }
-            HarnessError::Backend(e) => write!(f, "{e}"),
-            HarnessError::Usage(e) => write!(f, "{e}"),
-            HarnessError::Check(e) => write!(f, "check failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for HarnessError {}
 
 impl From<tapring::Error> for HarnessError {
     fn from(e: tapring::Error) -> Self {

@@ -162,13 +162,11 @@ impl<B: SuiteBackend> Fixture<B> {
         let name = super::unique_name("trs");
         let guard = InterfaceGuard::new(&name);
         let pool = Pool::new(pool_cfg).expect("test pool");
-        let cfg = TapConfig {
-            queues,
-            multi_queue: queues > 1,
-            vnet_hdr: vnet,
-            up: false,
-            ..TapConfig::named(&name)
-        };
+        let cfg = TapConfig::named(&name)
+            .queues(queues)
+            .multi_queue(queues > 1)
+            .vnet_hdr(vnet)
+            .up(false);
         let port =
             B::open(&cfg, &pool, &opts).unwrap_or_else(|e| panic!("{}: open {name}: {e}", B::NAME));
         assert!(disable_ipv6(&name), "disable IPv6 on {name}");
@@ -270,10 +268,7 @@ impl<B: SuiteBackend> BridgedPair<B> {
         ];
         let pool = Pool::new(pool_cfg).expect("test pool");
         let opts = SuiteOptions::default();
-        let base = |name: &str| TapConfig {
-            up: false,
-            ..TapConfig::named(name)
-        };
+        let base = |name: &str| TapConfig::named(name).up(false);
         let pa = B::open(&cfg_a(base(&a)), &pool, &opts)
             .unwrap_or_else(|e| panic!("{}: open {a}: {e}", B::NAME));
         let pb = B::open(&cfg_b(base(&b)), &pool, &opts)
@@ -516,11 +511,7 @@ pub fn rx_oversize_frame_is_truncated_and_counted<B: SuiteBackend>() {
     if !require_tap() {
         return;
     }
-    let pool = PoolConfig {
-        count: 256,
-        data_room: 256,
-        headroom: 64,
-    };
+    let pool = PoolConfig::standard(256).data_room(256).headroom(64);
     let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, pool, SuiteOptions::default());
     let mut rx = fx.rx(0);
     let inj = fx.injector(TEST_ETHERTYPE);
@@ -550,11 +541,7 @@ pub fn rx_chain_when_frame_exceeds_buffer<B: SuiteBackend>() {
     if !require_tap() || !B::RX_CHAINS {
         return;
     }
-    let pool = PoolConfig {
-        count: 256,
-        data_room: 512,
-        headroom: 64,
-    };
+    let pool = PoolConfig::standard(256).data_room(512).headroom(64);
     let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, pool, SuiteOptions { rx_segments: 4 });
     let mut rx = fx.rx(0);
     let inj = fx.injector(TEST_ETHERTYPE);
@@ -942,10 +929,11 @@ pub fn take_queue_twice_is_an_error<B: SuiteBackend>() {
     let tx = fx.tx(1);
     // Each backend wraps core's error transparently: the message is the
     // core error's, whatever the backend's error type.
+    let taken = |queue| tapring_core::Error::QueueTaken { queue }.to_string();
     let no_such = |queue, count| tapring_core::Error::NoSuchQueue { queue, count }.to_string();
     let err = |r: Result<_, <B::Port as Port>::Error>| r.err().map(|e| e.to_string());
-    assert_eq!(err(fx.port().take_rx(1).map(drop)), Some(no_such(1, 2)));
-    assert_eq!(err(fx.port().take_tx(1).map(drop)), Some(no_such(1, 2)));
+    assert_eq!(err(fx.port().take_rx(1).map(drop)), Some(taken(1)));
+    assert_eq!(err(fx.port().take_tx(1).map(drop)), Some(taken(1)));
     assert_eq!(err(fx.port().take_rx(2).map(drop)), Some(no_such(2, 2)));
     drop((rx, tx));
     fx.finish();
@@ -1123,15 +1111,13 @@ pub fn gso_frames_up_to_64k_cross_a_bridge<B: SuiteBackend>() {
     let mut pair = BridgedPair::<B>::new(
         "trg",
         PoolConfig::large(256),
-        |c| TapConfig {
-            vnet_hdr: VnetHdrLen::Mergeable,
-            offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
-            ..c
+        |c| {
+            c.vnet_hdr(VnetHdrLen::Mergeable)
+                .offloads(Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6)
         },
-        |c| TapConfig {
-            vnet_hdr: VnetHdrLen::Mergeable,
-            offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
-            ..c
+        |c| {
+            c.vnet_hdr(VnetHdrLen::Mergeable)
+                .offloads(Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6)
         },
     );
     let pool = pair.pool.clone();
@@ -1306,11 +1292,7 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
     let mut pair = BridgedPair::<B>::new(
         "trh",
         PoolConfig::large(256),
-        |c| TapConfig {
-            vnet_hdr: VnetHdrLen::Mergeable,
-            offloads,
-            ..c
-        },
+        |c| c.vnet_hdr(VnetHdrLen::Mergeable).offloads(offloads),
         |c| c,
     );
     let pool = pair.pool.clone();

@@ -25,6 +25,7 @@ pub const MAX_POOL_BUFFERS: u32 = 1 << 24;
 
 /// Shape of a buffer pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// How many buffers the pool holds.
     pub count: u32,
@@ -33,6 +34,28 @@ pub struct PoolConfig {
     /// Bytes reserved in front of the data for headers prepended in place
     /// (at least [`VNET_HDR_MAX`]).
     pub headroom: u32,
+}
+
+/// Setters, one per field: `PoolConfig` is `#[non_exhaustive]` (new fields may
+/// come), so other crates build one from a constructor and chain these.
+impl PoolConfig {
+    /// With [`PoolConfig::count`] set to `count`.
+    pub const fn count(mut self, count: u32) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// With [`PoolConfig::data_room`] set to `data_room`.
+    pub const fn data_room(mut self, data_room: u32) -> Self {
+        self.data_room = data_room;
+        self
+    }
+
+    /// With [`PoolConfig::headroom`] set to `headroom`.
+    pub const fn headroom(mut self, headroom: u32) -> Self {
+        self.headroom = headroom;
+        self
+    }
 }
 
 impl PoolConfig {

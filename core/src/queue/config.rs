@@ -74,6 +74,7 @@ impl core::str::FromStr for RxMode {
 
 /// Shape of one queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueConfig {
     /// Rx: buffers kept posted to the kernel; Tx: the most transmissions in
     /// flight. A power of two no larger than [`MAX_RING_ENTRIES`].
@@ -83,6 +84,37 @@ pub struct QueueConfig {
     pub burst: u32,
     /// Rx buffer hand-over mode.
     pub rx_mode: RxMode,
+}
+
+/// Setters, one per field: `QueueConfig` is `#[non_exhaustive]` (new fields may
+/// come), so other crates build one from a constructor and chain these.
+impl QueueConfig {
+    /// A queue shape from its three parts.
+    pub const fn new(depth: u32, burst: u32, rx_mode: RxMode) -> Self {
+        QueueConfig {
+            depth,
+            burst,
+            rx_mode,
+        }
+    }
+
+    /// With [`QueueConfig::depth`] set to `depth`.
+    pub const fn depth(mut self, depth: u32) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// With [`QueueConfig::burst`] set to `burst`.
+    pub const fn burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// With [`QueueConfig::rx_mode`] set to `rx_mode`.
+    pub const fn rx_mode(mut self, rx_mode: RxMode) -> Self {
+        self.rx_mode = rx_mode;
+        self
+    }
 }
 
 impl Default for QueueConfig {

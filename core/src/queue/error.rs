@@ -40,13 +40,22 @@ pub enum Error {
         /// The errno.
         errno: i32,
     },
-    /// The queue does not exist or was already taken.
-    #[error("queue {queue} does not exist or was already taken (the port has {count})")]
+    /// The port has no queue of that index.
+    #[error(
+        "queue {queue} does not exist (the port has {count}): ask for 0..{count}, or open the port with more queues"
+    )]
     NoSuchQueue {
         /// The queue asked for.
         queue: u16,
         /// Queues the port has.
         count: u16,
+    },
+    /// The queue was taken from its port already: each queue is taken
+    /// once, then moved to the thread that drives it.
+    #[error("queue {queue} was already taken from this port: take each queue once")]
+    QueueTaken {
+        /// The queue asked for.
+        queue: u16,
     },
     /// Teardown could not get these buffers back from the kernel in time;
     /// they stay reserved (never reused) so the kernel cannot corrupt a

@@ -84,7 +84,7 @@ pub struct PortInfo {
 /// whether or not the queues were taken out of the port, and include what
 /// only the kernel knows (frames it dropped because the port was slow).
 /// Counted from the port's side: `tx_*` is what the port wrote, `rx_*`
-/// what the kernel queued for it. Per-queue counters are each queue's
+/// what it read. Per-queue counters are each queue's
 /// `stats()`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -96,8 +96,8 @@ pub struct PortStats {
     pub tx_bytes: u64,
     /// Frames written that the kernel dropped (the interface's rx_dropped).
     pub tx_dropped: u64,
-    /// Frames the kernel queued for the port's Rx queues (the interface's
-    /// tx_packets).
+    /// Frames the port's Rx queues read (the interface's tx_packets, which
+    /// tun counts as frames are read).
     pub rx_packets: u64,
     /// Bytes of those frames.
     pub rx_bytes: u64,

@@ -30,10 +30,12 @@ pub struct FwdArgs {
     /// once to reflect frames back.
     #[arg(long = "port", value_name = "NAME", required = true)]
     pub ports: Vec<String>,
-    /// The data path: uring (io_uring) or rw (read-write).
-    #[arg(long, default_value_t = Backend::IoUring)]
+    /// The data path: auto (io_uring where the kernel allows, else
+    /// read-write), uring (io_uring) or rw (read-write).
+    #[arg(long, default_value_t = Backend::Auto)]
     pub backend: Backend,
-    /// Queues per port (multi-queue TAP); one forwarding thread per queue.
+    /// Queues per port (multi-queue TAP); one forwarding thread per queue
+    /// and direction.
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
     /// Stop after this many seconds (default: run until Ctrl-C).
@@ -158,9 +160,14 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
         Some(s) => format!("for {s} s"),
         None => "until Ctrl-C".into(),
     };
+    let ran = ports[0].backend();
+    let fallback = ports[0]
+        .fallback_reason()
+        .map(|why| format!(" (io_uring unusable: {why})"))
+        .unwrap_or_default();
     println!(
-        "tapring fwd: {what}, backend {}, {queues} queue(s), offloads {}, {until}",
-        args.backend.name(),
+        "tapring fwd: {what}, backend {}{fallback}, {queues} queue(s), offloads {}, {until}",
+        ran.name(),
         if args.offload { "on" } else { "off" }
     );
     let fwd = Forwarder::start(ports).map_err(|e| HarnessError::Backend(e.to_string()))?;

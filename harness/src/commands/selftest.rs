@@ -225,10 +225,7 @@ fn check_csum() -> Result<String, HarnessError> {
 
 /// One open/use/close cycle of a fresh port.
 fn cycle(kind: Backend, name: &str, pool: &Pool) -> Result<(), HarnessError> {
-    let cfg = TapConfig {
-        up: true,
-        ..TapConfig::named(name)
-    };
+    let cfg = TapConfig::named(name).up(true);
     let mut o = ports::open(kind, &cfg, pool, RxMode::Auto, UringConfig::default(), 0)
         .map_err(|e| HarnessError::Check(format!("open {name}: {e}")))?;
     let mut burst: Burst<8> = Burst::new();

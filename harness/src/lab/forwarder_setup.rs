@@ -48,12 +48,10 @@ pub fn open_forwarding_port(
 /// The device of a forwarding port: `queues` queues, up, and with
 /// `offload` the 12-byte virtio-net header and [`forwarding_offloads`].
 pub fn forwarding_device(name: &str, queues: usize, offload: bool) -> TapConfig {
-    let mut cfg = TapConfig {
-        queues,
-        multi_queue: queues > 1,
-        up: true,
-        ..TapConfig::named(name)
-    };
+    let mut cfg = TapConfig::named(name)
+        .queues(queues)
+        .multi_queue(queues > 1)
+        .up(true);
     if offload {
         cfg.vnet_hdr = VnetHdrLen::Mergeable;
         cfg.offloads = forwarding_offloads();

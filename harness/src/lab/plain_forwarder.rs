@@ -53,7 +53,12 @@ impl PlainForwarder {
             match spawned {
                 Ok(h) => threads.push(h),
                 Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
+                    // Dropping the forwarder stops and joins what started.
+                    drop(PlainForwarder {
+                        stop,
+                        frames,
+                        threads,
+                    });
                     return Err(HarnessError::Backend(format!("spawn plain forwarder: {e}")));
                 }
             }
@@ -65,7 +70,7 @@ impl PlainForwarder {
         })
     }
 
-    /// Frames forwarded so far, per direction (A -> B, B -> A).
+    /// Frames forwarded (written) so far, per direction (A -> B, B -> A).
     pub fn frames(&self) -> [u64; 2] {
         [0, 1].map(|d| self.frames[d].load(Ordering::Relaxed))
     }
@@ -107,15 +112,16 @@ fn pass_through(
     let mut buf = vec![0u8; FRAME_ROOM];
     while !stop.load(Ordering::Relaxed) {
         match nix::unistd::read(from, &mut buf) {
-            Ok(n) => {
-                // A full kernel queue on the far side drops the frame, as
-                // the kernel's own forwarding would.
-                match nix::unistd::write(to, &buf[..n]) {
-                    Ok(_) | Err(Errno::EAGAIN | Errno::ENOBUFS | Errno::EIO) => {}
-                    Err(e) => return Err(e),
+            Ok(n) => match nix::unistd::write(to, &buf[..n]) {
+                Ok(_) => {
+                    count.fetch_add(1, Ordering::Relaxed);
                 }
-                count.fetch_add(1, Ordering::Relaxed);
-            }
+                // The kernel refused the frame now (full queue, link
+                // down): it is lost, as the kernel's own forwarding would
+                // lose it, and not counted as forwarded.
+                Err(Errno::EAGAIN | Errno::ENOBUFS | Errno::EIO) => {}
+                Err(e) => return Err(e),
+            },
             Err(Errno::EAGAIN | Errno::EINTR) => {
                 let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
                 match nix::poll::poll(&mut fds, PollTimeout::from(IDLE_POLL_MS)) {

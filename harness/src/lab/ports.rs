@@ -38,7 +38,7 @@ pub fn open_port(
     rings: UringConfig,
     port_id: u16,
 ) -> Result<AnyPort, HarnessError> {
-    let cfg = UringConfig { rx_mode, ..rings };
+    let cfg = rings.rx_mode(rx_mode);
     PortBuilder::from_device(tap.clone())
         .backend(kind)
         .port_id(port_id)

@@ -159,23 +159,19 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
         queues: args.queues,
         burst: args.burst,
         rx_mode: args.rx_mode,
-        uring: UringConfig {
-            rx_depth: args.rx_depth,
-            multishot_buffers: args.multishot_buffers,
-            fixed_buffers: args.fixed_buffers,
-            sqpoll: args.sqpoll,
-            sqpoll_cpu: args.sqpoll.then(|| online_cpus().saturating_sub(1) as u32),
-            ..UringConfig::default()
-        },
+        uring: UringConfig::default()
+            .rx_depth(args.rx_depth)
+            .multishot_buffers(args.multishot_buffers)
+            .fixed_buffers(args.fixed_buffers)
+            .sqpoll(args.sqpoll)
+            .sqpoll_cpu(args.sqpoll.then(|| online_cpus().saturating_sub(1) as u32)),
         duration: per,
     };
     let overhead = RunSpec {
         queues: 1,
-        uring: UringConfig {
-            rx_depth: args.rx_depth,
-            fixed_buffers: args.fixed_buffers,
-            ..UringConfig::default()
-        },
+        uring: UringConfig::default()
+            .rx_depth(args.rx_depth)
+            .fixed_buffers(args.fixed_buffers),
         ..frame
     };
     let steps = plan::plan(&plan::Inputs {

@@ -19,7 +19,7 @@ pub struct Record {
     pub queues: u16,
     /// The backend that drove the port.
     pub backend: Backend,
-    /// The io_uring Rx mode in use (`auto` resolved); `None` for tap.
+    /// The io_uring Rx mode in use (`auto` resolved); `None` for read-write.
     pub rx_mode: Option<&'static str>,
     /// Which queues used registered buffers: off, rx, tx or all.
     pub fixed_buffers: &'static str,

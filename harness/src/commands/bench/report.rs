@@ -85,7 +85,7 @@ pub struct Summary {
     pub drops: u64,
     /// Median offered packets/s (Rx).
     pub offered_pps: Option<f64>,
-    /// Paired ratios against the tap backend, round by round.
+    /// Paired ratios against the read/write backend, round by round.
     pub ratios: Vec<f64>,
     /// Median of `ratios`.
     pub ratio: Option<f64>,
