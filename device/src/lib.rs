@@ -10,14 +10,12 @@
 //! use tapring_device::{Offloads, TapConfig, TapDevice, VnetHdrLen};
 //!
 //! # fn main() -> Result<(), tapring_device::DeviceError> {
-//! let config = TapConfig {
-//!     queues: 2,
-//!     vnet_hdr: VnetHdrLen::Mergeable,
-//!     offloads: Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6,
-//!     mtu: Some(9000),
-//!     up: true,
-//!     ..TapConfig::named("tap%d")
-//! };
+//! let config = TapConfig::named("tap%d")
+//!     .queues(2)
+//!     .vnet_hdr(VnetHdrLen::Mergeable)
+//!     .offloads(Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6)
+//!     .mtu(Some(9000))
+//!     .up(true);
 //! let tap = TapDevice::open(&config)?;
 //! println!("{} (ifindex {}) with {} queues", tap.name(), tap.ifindex(), tap.num_queues());
 //! let rx_fd = tap.queue_fd(0); // read/write frames, each after a 12-byte header

@@ -26,6 +26,15 @@ pub struct Environment {
     pub tapring: &'static str,
     /// Whether the bridge's netfilter hooks were switched off.
     pub bridge_netfilter_off: bool,
+    /// The kernel's CPU vulnerability mitigations in force
+    /// (`/sys/devices/system/cpu/vulnerabilities`): they set what a system
+    /// call costs, and so how much io_uring's batching gains.
+    pub mitigations: std::collections::BTreeMap<String, String>,
+    /// What `Backend::Auto` picks on this machine: `io_uring` or
+    /// `read-write`, and the Rx mode.
+    pub auto_backend: &'static str,
+    /// The Rx mode `auto` resolves to here.
+    pub auto_rx_mode: tapring::RxMode,
 }
 
 impl Environment {
@@ -43,12 +52,32 @@ impl Environment {
                     .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
             })
             .unwrap_or_else(|| "unknown".into());
+        let mitigations = std::fs::read_dir("/sys/devices/system/cpu/vulnerabilities")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                Some((
+                    e.file_name().to_string_lossy().into_owned(),
+                    text.trim().to_string(),
+                ))
+            })
+            .collect();
+        let uring = tapring::uring::probe();
         Environment {
             kernel,
             cpu,
             cpus: online_cpus(),
             tapring: env!("CARGO_PKG_VERSION"),
             bridge_netfilter_off,
+            mitigations,
+            auto_backend: if uring.usable() {
+                tapring::Backend::IoUring.name()
+            } else {
+                tapring::Backend::ReadWrite.name()
+            },
+            auto_rx_mode: uring.auto_rx_mode(),
         }
     }
 }
@@ -143,7 +172,18 @@ pub fn table(records: &[Record]) -> String {
         "{:<6} {:>5} {:<10} {:>8} {:>8} {:>11} {:>9} {:>10}  vs read-write: median [min..max] (pairs)",
         "test", "size", "backend", "Mpps", "Gbit/s", "CPU s/Mpkt", "drops", "offered",
     );
+    let mut wide = Vec::new();
     for sm in summarize(records) {
+        if let (Some(r), Some(lo), Some(hi)) = (sm.ratio, sm.ratios.first(), sm.ratios.last())
+            && (hi / r > 1.1 || lo / r < 0.9)
+        {
+            wide.push(format!(
+                "{} {} {} [{lo:.2}..{hi:.2}]",
+                sm.test.name(),
+                sm.size,
+                sm.backend.name()
+            ));
+        }
         let ratio = match sm.ratio {
             Some(r) => format!(
                 "{r:.2}x [{:.2}..{:.2}] ({})",
@@ -171,13 +211,27 @@ pub fn table(records: &[Record]) -> String {
             ratio
         );
     }
+    let _ = writeln!(
+        s,
+        "Mpps, Gbit/s and CPU are medians over the rounds; the ratio is taken pair by pair \
+         (io_uring and read-write alternate within a round, the same minute) and its median is \
+         shown, so it need not equal the quotient of the two Mpps medians."
+    );
+    if !wide.is_empty() {
+        let _ = writeln!(
+            s,
+            "warning: ratios spread wider than +-10% around their median: {}; \
+             steady them with longer pairs (--rounds 8 --seconds 8) on an otherwise idle machine",
+            wide.join(", ")
+        );
+    }
     s
 }
 
 /// The line naming the machine a run was measured on.
 pub fn header(env: &Environment) -> String {
     format!(
-        "tapring bench: kernel {}, {} x {}, private network namespace{}\n",
+        "tapring bench: kernel {}, {} x {}, private network namespace{}, Backend::Auto picks {} ({} Rx)\n",
         env.kernel,
         env.cpus,
         env.cpu,
@@ -185,7 +239,9 @@ pub fn header(env: &Environment) -> String {
             ", bridge netfilter off"
         } else {
             ""
-        }
+        },
+        env.auto_backend,
+        env.auto_rx_mode,
     )
 }
 

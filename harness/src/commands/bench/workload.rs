@@ -239,12 +239,11 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> 
     burst.clear();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let dropped0 = counters(&name)?.tx_dropped;
     let src = spawn_source(o.ifindex, flows(spec.size, 64), stop.clone(), sent.clone());
     // Let the source reach speed before measuring.
     std::thread::sleep(Duration::from_millis(20));
     let before = rx.packets();
-    let sent0 = sent.load(Ordering::Relaxed);
+    let (sent0, full0) = (sent.load(Ordering::Relaxed), counters(&name)?.tx_dropped);
     let (t0, c0) = (Instant::now(), thread_cpu());
     while t0.elapsed() < spec.duration {
         if rx.rx_burst(&mut burst)? > 0 {
@@ -253,7 +252,11 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> 
     }
     let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
     let packets = rx.packets() - before;
-    let offered = sent.load(Ordering::Relaxed) - sent0;
+    // What the source sent: the frames the TAP queued for us, plus those it
+    // dropped because its queue was full (the socket reports those as
+    // failed sends, so `sent` alone would only count what fitted).
+    let full1 = counters(&name)?.tx_dropped;
+    let offered = sent.load(Ordering::Relaxed) - sent0 + full1 - full0;
     stop.store(true, Ordering::Relaxed);
     src.join()
         .map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
@@ -262,7 +265,9 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> 
         packets,
         secs,
         cpu_secs: cpu,
-        drops: counters(&name)?.tx_dropped - dropped0 + rx.drops(),
+        // In the measured window only: the source starts before it, while
+        // nothing reads yet, and the queue overflows then.
+        drops: full1 - full0 + rx.drops(),
         offered: Some(offered),
     };
     Ok(Measured { ran, sample })
@@ -446,7 +451,8 @@ fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     }
     let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
     let packets = counters(&b)?.rx_packets - before;
-    let offered = sent.load(Ordering::Relaxed) - sent0;
+    // Sent by the source: queued by tapA, plus dropped at its full queue.
+    let offered = sent.load(Ordering::Relaxed) - sent0 + counters(&a)?.tx_dropped - dropped0;
     stop.store(true, Ordering::Relaxed);
     src.join()
         .map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
