@@ -40,7 +40,8 @@ pub struct BenchArgs {
     /// Packets per burst call (1..=256).
     #[arg(long, default_value_t = 32)]
     pub burst: usize,
-    /// Queues per port: Tx uses queue 0; Rx polls every queue round-robin
+    /// Queues per port (multi-queue TAP): tx drives every queue, one thread
+    /// per queue pinned to CPU i; the Rx tests poll every queue round-robin
     /// from the one measuring thread (flows are spread by the kernel).
     #[arg(long, default_value_t = 1)]
     pub queues: u16,

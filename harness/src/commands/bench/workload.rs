@@ -205,25 +205,57 @@ fn tx(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let name = names.next("trtx");
     let (mut o, ran) = open_up(spec, &name, &pool)?;
     let frame = udp_frame(spec.size, 0, 0);
-    let mut cache: PoolCache = pool.cache();
-    let tx = &mut o.tx[0];
-    let mut burst: Burst<256> = Burst::new();
     let before = counters(&name)?.rx_packets;
-    let (t0, c0) = (Instant::now(), thread_cpu());
-    while t0.elapsed() < spec.duration {
-        refill(&mut burst, spec.burst, &mut cache, &frame);
-        tx.tx_burst(&mut burst)?;
+    let t0 = Instant::now();
+    // One thread per queue, each pinned to its own CPU (in turn) and the
+    // first to use its queue (an io_uring ring binds to it).
+    // The machine's CPUs, not this thread's affinity (the measuring thread
+    // is pinned to one).
+    let cpus = crate::lab::cpu::online_cpus().max(1);
+    let per_queue: Vec<Result<(f64, u64), HarnessError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> =
+            o.tx.iter_mut()
+                .enumerate()
+                .map(|(i, tx)| {
+                    let (pool, frame) = (&pool, &frame);
+                    scope.spawn(move || -> Result<(f64, u64), HarnessError> {
+                        if spec.queues > 1 {
+                            pin(i % cpus);
+                        }
+                        let mut cache: PoolCache = pool.cache();
+                        let mut burst: Burst<256> = Burst::new();
+                        let c0 = thread_cpu();
+                        while t0.elapsed() < spec.duration {
+                            refill(&mut burst, spec.burst, &mut cache, frame);
+                            tx.tx_burst(&mut burst)?;
+                        }
+                        tx.stop()?;
+                        burst.clear();
+                        Ok((thread_cpu() - c0, tx.stats().drops.total()))
+                    })
+                })
+                .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(HarnessError::Check("tx thread panicked".into())))
+            })
+            .collect()
+    });
+    let secs = t0.elapsed().as_secs_f64();
+    let (mut cpu, mut drops) = (0.0, 0);
+    for r in per_queue {
+        let (c, d) = r?;
+        cpu += c;
+        drops += d;
     }
-    tx.stop()?;
-    let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
-    burst.clear();
     let packets = counters(&name)?.rx_packets - before;
-    let s = tx.stats();
     let sample = Sample {
         packets,
         secs,
         cpu_secs: cpu,
-        drops: s.drops.total(),
+        drops,
         offered: None,
     };
     Ok(Measured { ran, sample })
