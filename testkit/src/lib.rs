@@ -11,8 +11,11 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+pub mod icmp;
 mod packet;
 pub mod suite;
+
+pub use icmp::{PingReport, ping_in_netns};
 
 pub use packet::{
     ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_DST, TEST_ETHERTYPE, TEST_SRC, inet_checksum,
