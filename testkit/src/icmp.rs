@@ -266,9 +266,12 @@ fn ping_here(
         if report.sent < count && now >= next_send {
             let seq = report.sent as u16;
             let msg = echo_request(ident, seq, &echo_payload(seq, payload));
+            // Stamped before the send: a fast peer's reply may be queued
+            // before sendto returns.
+            let t0 = Instant::now();
             sendto(sock.as_raw_fd(), &msg, &to, MsgFlags::empty())
                 .map_err(|e| format!("sendto {dst} ({payload}-byte payload): {e}"))?;
-            sent_at[usize::from(seq)] = Some(Instant::now());
+            sent_at[usize::from(seq)] = Some(t0);
             report.sent += 1;
             next_send += interval;
             continue;

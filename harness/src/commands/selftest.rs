@@ -11,7 +11,7 @@
 use crate::error::HarnessError;
 use crate::lab::namespaces::{self, ADDR, NS, in_ns};
 use crate::lab::ports;
-use crate::lab::sandbox::{self, Names, command_output, link_names};
+use crate::lab::sandbox::{self, Names, link_names};
 use crate::lab::tcp_load::{self, Amount};
 use crate::lab::topology::Topology;
 use std::time::{Duration, Instant};
@@ -31,8 +31,8 @@ of 64 MiB (--quick: 8 MiB) whose SHA-256 must match on both ends, the same \
 with checksum/TSO offloads negotiated (GSO frames must cross the \
 forwarder), the same over 2- and 4-queue forwarders, 100 open/close cycles leaving no fd, \
 interface or buffer behind, and the kernel's TCP/UDP checksum error \
-counters in both namespaces staying zero. Needs ping (iputils-ping) and \
-ip (iproute2). Prints a table; the exit code is non-zero if any check \
+counters in both namespaces staying zero. Needs ip (iproute2); pings with \
+its own ICMP client (no ping binary). Prints a table; the exit code is non-zero if any check \
 fails.")]
 pub struct SelftestArgs {
     /// Backends to check: rw (read-write) and uring (io_uring).
@@ -128,50 +128,23 @@ impl Table {
 }
 
 /// Pings B from A with `size` bytes of payload (DF set): every echo must
-/// come back.
+/// come back. tapring-testkit's ICMP client, not the `ping` binary: like
+/// `ping -c 3 -i 0.2 -W 2 -s SIZE -M do`.
 fn ping(size: usize) -> Result<String, HarnessError> {
-    let size = size.to_string();
-    let out = command_output(
-        "ip",
-        &[
-            "netns", "exec", NS[0], "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", "-w", "10",
-            "-s", &size, "-M", "do", ADDR[1],
-        ],
-    )?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let summary = text
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .unwrap_or("")
-        .to_string();
-    let rtt = text
-        .lines()
-        .find(|l| l.starts_with("rtt"))
-        .and_then(|l| l.split('=').nth(1))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default();
-    let count = |what: &str| -> Option<u32> {
-        summary
-            .split(',')
-            .find(|p| p.contains(what))
-            .and_then(|p| p.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-    };
-    match (count("transmitted"), count("received")) {
-        (Some(t), Some(r)) if t > 0 && t == r && out.status.success() => {
-            Ok(format!("{r}/{t} replies, rtt min/avg/max/mdev {rtt}"))
-        }
-        _ => {
-            let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            Err(HarnessError::Check(format!(
-                "ping -s {size}: {} {err}",
-                if summary.is_empty() {
-                    "no summary"
-                } else {
-                    &summary
-                }
-            )))
-        }
+    let dst: std::net::Ipv4Addr = ADDR[1].parse().expect("ADDR[1] is an IPv4 address");
+    let report = tapring_testkit::ping_in_netns(
+        Some(NS[0]),
+        dst,
+        size,
+        3,
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+    )
+    .map_err(|e| HarnessError::Check(format!("ping -s {size}: {e}")))?;
+    if report.all_replied() {
+        Ok(report.to_string())
+    } else {
+        Err(HarnessError::Check(format!("ping -s {size}: {report}")))
     }
 }
 
