@@ -2,9 +2,13 @@
 # Runs the examples against the kernel, in private network namespaces:
 # the responder answers a kernel ping, and the two-port forwarder carries a
 # ping between two namespaces. Everything it makes is removed on exit.
+# The pings are `tapring ping` (the harness's ICMP client), so this needs
+# no ping binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ex=target/release/examples
+cargo build --release -q -p tapring-harness
+tapring=target/release/tapring
 ns="tapring-ex-$$"
 cleanup() {
   for n in "$ns" "$ns-a" "$ns-b"; do ip netns del "$n" 2>/dev/null || true; done
@@ -17,7 +21,7 @@ ip netns exec "$ns" "$ex/responder" trex0 198.18.0.2 8 &
 resp=$!
 for _ in $(seq 50); do ip netns exec "$ns" ip link show trex0 >/dev/null 2>&1 && break; sleep 0.1; done
 ip netns exec "$ns" ip addr add 198.18.0.1/24 dev trex0
-ip netns exec "$ns" ping -c 3 -i 0.2 -W 2 198.18.0.2
+"$tapring" ping --netns "$ns" -c 3 -i 0.2 -W 2 198.18.0.2
 wait "$resp"
 
 echo "forward: two namespaces joined by examples/forward.rs"
@@ -33,6 +37,6 @@ ip -n "$ns-a" addr add 198.18.1.1/24 dev trfa0
 ip -n "$ns-b" addr add 198.18.1.2/24 dev trfb0
 ip -n "$ns-a" link set trfa0 up
 ip -n "$ns-b" link set trfb0 up
-ip netns exec "$ns-a" ping -c 3 -i 0.2 -W 2 198.18.1.2
+"$tapring" ping --netns "$ns-a" -c 3 -i 0.2 -W 2 198.18.1.2
 wait "$fwd"
 echo "examples ok"

@@ -13,7 +13,7 @@ mod error;
 mod lab;
 
 use clap::{Parser, Subcommand};
-use commands::{bench, fwd, probe, selftest};
+use commands::{bench, fwd, ping, probe, selftest};
 use error::HarnessError;
 use std::process::ExitCode;
 
@@ -40,6 +40,10 @@ enum Command {
     Selftest(selftest::SelftestArgs),
     /// What this kernel offers tapring, and what `auto` would pick.
     Probe,
+    /// ICMP echo to an address, optionally from a named namespace (for
+    /// scripts on machines without `ping`).
+    #[command(hide = true)]
+    Ping(ping::PingArgs),
 }
 
 fn needs_privilege() -> Option<HarnessError> {
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         }
         Command::Fwd(args) => privileged(|| fwd::run(args)),
         Command::Selftest(args) => privileged(|| selftest::run(args)),
+        Command::Ping(args) => ping::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

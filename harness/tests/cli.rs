@@ -106,6 +106,8 @@ fn help_lists_the_subcommands() {
 #[test]
 fn bad_arguments_are_one_line_errors() {
     for args in [
+        &["ping", "--netns", "tapring-no-such-ns", "198.18.0.9"][..],
+        &["ping", "--count", "0", "198.18.0.9"][..],
         &["fwd", "--port", "a", "--port", "a"][..],
         &["fwd", "--port", "a", "--port", "b", "--port", "c"][..],
         &["fwd", "--port", "a", "--queues", "0"][..],

@@ -3,5 +3,6 @@
 
 pub mod bench;
 pub mod fwd;
+pub mod ping;
 pub mod probe;
 pub mod selftest;
