@@ -23,6 +23,17 @@ pub enum UringError {
         /// What is missing.
         what: &'static str,
     },
+    /// A field of [`UringConfig`](crate::UringConfig) cannot work (with
+    /// this pool, or at all); the message says what would.
+    #[error("UringConfig::{field} = {value} cannot work: {why}")]
+    Setting {
+        /// The field to change.
+        field: &'static str,
+        /// The value given.
+        value: u32,
+        /// Why, and what would work.
+        why: String,
+    },
     /// Device control failed.
     #[error(transparent)]
     Device(#[from] DeviceError),
@@ -77,8 +88,8 @@ impl UringError {
 }
 
 impl From<UringError> for tapring_core::Error {
-    /// Lossy, for the generic `Port` trait; the inherent methods of
-    /// `UringPort` return the full `UringError`.
+    /// Lossy, for the queue traits' `Error` (a queue's ring set-up failing
+    /// at first use); ports return the full `UringError`.
     fn from(e: UringError) -> Self {
         match e {
             UringError::Core(c) => c,
@@ -86,6 +97,7 @@ impl From<UringError> for tapring_core::Error {
                 tapring_core::Error::Unsupported("io_uring (disabled for this process)")
             }
             UringError::Unsupported { what } => tapring_core::Error::Unsupported(what),
+            UringError::Setting { field, .. } => tapring_core::Error::Unsupported(field),
             UringError::Os { op, errno } => tapring_core::Error::Os { op, errno },
             UringError::Device(t) => tapring_core::Error::Os {
                 op: "TAP device control",

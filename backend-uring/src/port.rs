@@ -234,9 +234,14 @@ pub struct UringPort {
     max_frame: u32,
 }
 
-fn check_depth(n: u32) -> Result<(), UringError> {
+/// Checks ring size `n` of `field`: the error names the field to change.
+fn check_depth(field: &'static str, n: u32) -> Result<(), UringError> {
     let cfg = tapring_core::QueueConfig::new(n, 1, RxMode::Auto);
-    cfg.validate(1).map_err(|e| UringError::Core(e.into()))
+    cfg.validate(1).map_err(|e| UringError::Setting {
+        field,
+        value: n,
+        why: e.to_string(),
+    })
 }
 
 impl UringPort {
@@ -264,14 +269,17 @@ impl UringPort {
                 what: "no-wait reads on tun (RWF_NOWAIT, kernel 6.4+)",
             });
         }
-        check_depth(cfg.rx_depth)?;
-        check_depth(cfg.tx_depth)?;
+        check_depth("rx_depth", cfg.rx_depth)?;
+        check_depth("tx_depth", cfg.tx_depth)?;
         if cfg.multishot_buffers > 32768 {
-            return Err(UringError::Unsupported {
-                what: "provided buffer rings beyond 32768 buffers",
+            return Err(UringError::Setting {
+                field: "multishot_buffers",
+                value: cfg.multishot_buffers,
+                why: "a provided-buffer ring holds at most 32768 buffers: use 32768 or fewer"
+                    .into(),
             });
         }
-        check_depth(cfg.multishot_buffers)?;
+        check_depth("multishot_buffers", cfg.multishot_buffers)?;
         tap.offloads
             .check_rx_room(pool.config().data_room as usize)?;
         let dev = TapDevice::open(tap)?;
@@ -340,11 +348,25 @@ impl UringPort {
         let have = self.pool.config().count;
         // A no-wait queue lends buffers only for the length of a burst.
         if mode != RxMode::Nowait && u64::from(depth) * 2 > u64::from(have) {
-            let e = tapring_core::ConfigError::PoolTooSmall {
-                ring: depth,
-                pool: have,
+            // Name the knob that set the ring's size in this mode.
+            let field = if mode == RxMode::Multishot {
+                "multishot_buffers"
+            } else {
+                "rx_depth"
             };
-            return Err(UringError::Core(e.into()));
+            let fits = (have / 2)
+                .checked_next_power_of_two()
+                .map_or(0, |p| if p > have / 2 { p / 2 } else { p });
+            return Err(UringError::Setting {
+                field,
+                value: depth,
+                why: format!(
+                    "the {mode} Rx ring lends {depth} buffers and may lend at most half the pool \
+                     ({have} buffers): set {field} to {fits} or less, or give the pool at least {} \
+                     buffers",
+                    u64::from(depth) * 2
+                ),
+            });
         }
         let fd = self
             .dev

@@ -339,3 +339,47 @@ fn fixed_buffers_follow_the_setting() {
         }
     }
 }
+
+/// A configuration that cannot work is refused with a message that names
+/// the `UringConfig` field to change and a value that would work.
+#[test]
+fn bad_settings_name_the_field_and_what_would_work() {
+    if !require_tap() {
+        return;
+    }
+    let pool = Pool::new(PoolConfig::standard(1024)).unwrap();
+    let bad_depth = UringPort::open(
+        &TapConfig::named(unique_name("trcf")),
+        &pool,
+        UringConfig::default().rx_depth(3),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad_depth.contains("UringConfig::rx_depth = 3") && bad_depth.contains("power of two"),
+        "{bad_depth}"
+    );
+    // The default ring of 2048 provided buffers needs a pool of 4096.
+    let modes = supported_modes();
+    for (mode, field) in [
+        (RxMode::Multishot, "multishot_buffers = 2048"),
+        (RxMode::Posted, "rx_depth = 2048"),
+    ] {
+        if !modes.contains(&mode) {
+            eprintln!("skipped {mode}: this kernel lacks it");
+            continue;
+        }
+        let cfg = UringConfig::default().rx_mode(mode).rx_depth(2048);
+        let mut port = UringPort::open(&TapConfig::named(unique_name("trcf")), &pool, cfg).unwrap();
+        let err = port.take_rx(0).unwrap_err().to_string();
+        assert!(
+            err.contains(field) && err.contains("512 or less") && err.contains("4096"),
+            "{mode}: {err}"
+        );
+        // Refused, not claimed: asking again gives the same reason, not
+        // "already taken".
+        let again = port.take_rx(0).unwrap_err().to_string();
+        assert_eq!(again, err, "{mode}");
+        eprintln!("{err}");
+    }
+}
