@@ -120,6 +120,23 @@ fn bad_arguments_are_one_line_errors() {
 }
 
 #[test]
+fn forcing_iperf3_where_it_is_missing_is_a_one_line_error() {
+    // An empty PATH: no iperf3 (nor anything else) can be found.
+    let out = Command::new(BIN)
+        .args(["bench", "--test", "tcp", "--tcp-load", "iperf3"])
+        .env("PATH", "")
+        .output()
+        .expect("run tapring");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("iperf3 is not installed") && err.contains("--tcp-load builtin"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bench_output_into_a_missing_directory_fails_before_the_run() {
     for flag in ["--json", "--plot"] {
         let path = "/nonexistent-tapring-dir/out.file";

@@ -131,6 +131,16 @@ pub fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
     if args.queues == 0 {
         return Err(HarnessError::Usage("--queues must be at least 1".into()));
     }
+    if args.tcp_load == TcpLoad::Iperf3
+        && args.test.contains(&TestKind::Tcp)
+        && crate::lab::tcp_load::iperf3_version().is_none()
+    {
+        return Err(HarnessError::Usage(
+            "--tcp-load iperf3: iperf3 is not installed here (apt-get install iperf3), \
+             or use --tcp-load builtin (or auto, which picks iperf3 only when present)"
+                .into(),
+        ));
+    }
     if let Some(p) = &args.json {
         check_output("json", p)?;
     }
