@@ -571,7 +571,12 @@ fn pump<R: RxQueue, T: TxQueue>(
         attempts += 1;
     }
     let left = burst.len();
-    let left_bytes: usize = burst.iter().map(|p| p.pkt_len()).sum();
+    // Usually nothing is left: only then walk the burst again.
+    let left_bytes: usize = if left > 0 {
+        burst.iter().map(|p| p.pkt_len()).sum()
+    } else {
+        0
+    };
     burst.clear();
     dir.packets.fetch_add((n - left) as u64, Ordering::Relaxed);
     dir.bytes

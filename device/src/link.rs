@@ -14,6 +14,13 @@ use nix::sys::socket::{MsgFlags, MultiHeaders};
 use crate::error::DeviceError;
 use crate::sys;
 
+/// Sets Don't Fragment on every datagram of the IPv4 socket `fd`
+/// (`IP_MTU_DISCOVER = IP_PMTUDISC_DO`, as `ping -M do`): one larger than
+/// the path MTU then fails with EMSGSIZE instead of being fragmented.
+pub fn set_dont_fragment(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), DeviceError> {
+    sys::ip_dont_fragment(fd).map_err(|errno| DeviceError::os("setsockopt(IP_MTU_DISCOVER)", errno))
+}
+
 /// `ETH_P_ALL`: every frame.
 pub const ETH_P_ALL: u16 = 0x0003;
 /// `ETH_P_IP`.

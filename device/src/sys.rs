@@ -335,3 +335,22 @@ pub(crate) fn packet_qdisc_bypass(fd: BorrowedFd<'_>) -> nix::Result<()> {
     };
     Errno::result(rc).map(drop)
 }
+
+/// `setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)`: datagrams
+/// sent on the IPv4 socket `fd` carry Don't Fragment and one larger than
+/// the path MTU fails with EMSGSIZE instead of being fragmented.
+pub(crate) fn ip_dont_fragment(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let value: libc::c_int = libc::IP_PMTUDISC_DO;
+    // SAFETY: `value` is a c_int on our stack that outlives the call, and
+    // the length passed is exactly its size; the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Errno::result(rc).map(drop)
+}

@@ -240,11 +240,10 @@ fn ping_here(
         SockProtocol::Icmp,
     )
     .map_err(|e| format!("raw ICMP socket (needs CAP_NET_RAW): {e}"))?;
-    // Don't Fragment: nix 0.30 has no IP_MTU_DISCOVER socket option (and
-    // this crate has no unsafe code to call setsockopt itself), so the
-    // socket keeps Linux's default IP_PMTUDISC_WANT, which sets DF on every
-    // datagram that fits the route's MTU; only an oversized request would
-    // be fragmented locally instead of failing with EMSGSIZE.
+    // Don't Fragment, as `ping -M do`: an echo larger than the path MTU
+    // fails instead of crossing in fragments.
+    tapring_device::link::set_dont_fragment(sock.as_fd())
+        .map_err(|e| format!("raw ICMP socket: {e}"))?;
     let to = SockaddrIn::from(SocketAddrV4::new(dst, 0));
     let ident = next_ident();
     let mut report = PingReport {

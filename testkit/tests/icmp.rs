@@ -74,6 +74,22 @@ fn pings_across_a_veth_pair() {
     .expect("ping");
     assert_eq!((lost.sent, lost.received), (2, 0), "{lost}");
     assert!(t0.elapsed() < Duration::from_secs(2));
+    // Don't Fragment, as `ping -M do`: a request larger than the 1500-byte
+    // MTU is refused, not sent in fragments.
+    let too_big = ping_in_netns(
+        Some(a.name()),
+        dst,
+        1600,
+        1,
+        Duration::ZERO,
+        Duration::from_millis(300),
+    );
+    assert!(
+        too_big
+            .as_ref()
+            .is_err_and(|e| e.contains("1600-byte payload")),
+        "{too_big:?}"
+    );
     // A namespace that does not exist is an error, not a panic.
     assert!(
         ping_in_netns(
