@@ -68,10 +68,12 @@
 #![warn(missing_docs)]
 
 pub use tapring_core::{
-    Burst, BurstSlice, Checksum, ConfigError, Error, Gso, GsoKind, Offload, Pkt, PktError, Pool,
-    PoolCache, PoolConfig, PoolStats, Port, PortInfo, PortStats, QueueStats, RxMode, RxQueue,
-    TxQueue,
+    Burst, BurstSlice, Checksum, ConfigError, Error, Gso, GsoKind, Interest, Offload, Pkt,
+    PktError, Pool, PoolCache, PoolConfig, PoolStats, Port, PortInfo, PortStats, QueueStats,
+    Readiness, RxMode, RxQueue, TxQueue, Wakeup,
 };
+/// Sleeping on queues' [`Readiness`] fds without an async runtime.
+pub use tapring_device::{MAX_WAIT_SET, ReadySet, wait_ready};
 
 /// Frame headers and the transmit offload requests built from them: the
 /// parser ([`tapring_core::wire::headers`]) and the requests

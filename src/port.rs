@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use tapring_core::{
-    BurstSlice, Error, Port, PortInfo, PortStats, QueueStats, RxMode, RxQueue, TxQueue,
+    BurstSlice, Error, Port, PortInfo, PortStats, QueueStats, Readiness, RxMode, RxQueue, TxQueue,
+    Wakeup,
 };
 use tapring_device::{DeviceError, TapDevice};
 
@@ -233,6 +234,12 @@ impl RxQueue for AnyRxQueue {
     fn stop(&mut self) -> Result<(), Error> {
         dispatch!(AnyRxQueue, self, q => q.stop())
     }
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        dispatch!(AnyRxQueue, self, q => q.readiness())
+    }
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        dispatch!(AnyRxQueue, self, q => q.arm_wakeup())
+    }
 }
 
 /// A Tx queue of an [`AnyPort`].
@@ -289,6 +296,12 @@ impl TxQueue for AnyTxQueue {
     }
     fn stop(&mut self) -> Result<(), Error> {
         dispatch!(AnyTxQueue, self, q => q.stop())
+    }
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        dispatch!(AnyTxQueue, self, q => q.readiness())
+    }
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        dispatch!(AnyTxQueue, self, q => q.arm_wakeup())
     }
 }
 

@@ -16,12 +16,14 @@
 //! times `rx_segments`), far above MTU + 18 with standard pools.
 
 use std::io::IoSliceMut;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use tapring_core::{BurstSlice, Error, Pkt, Pool, PoolCache, QueueStats, RxQueue};
+use tapring_core::{
+    BurstSlice, Error, Interest, Pkt, Pool, PoolCache, QueueStats, Readiness, RxQueue, Wakeup,
+};
 
 use crate::options::{CACHE, MAX_RX_SEGS, RwOptions, count_io_error, os_error};
 
@@ -284,6 +286,20 @@ impl RxQueue for RwRxQueue {
 
     fn stats(&self) -> QueueStats {
         self.stats
+    }
+
+    /// The queue's fd, which is readable while tun holds a frame for it.
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        Ok(Readiness {
+            fd: self.fd.as_raw_fd(),
+            interest: Interest::Readable,
+        })
+    }
+
+    /// Always [`Wakeup::Armed`]: the fd itself is readable while a frame
+    /// waits, so there is nothing to prepare.
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        Ok(Wakeup::Armed)
     }
 }
 

@@ -15,12 +15,15 @@
 //! packet stays in the burst, unchanged, for the caller to retry.
 
 use std::io::IoSlice;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use tapring_core::backend::tx_prep::{self, TxLimits};
 use tapring_core::packet::MAX_SEGS;
-use tapring_core::{BurstSlice, Error, Pkt, Pool, PoolCache, QueueStats, TxQueue, VnetHdrLen};
+use tapring_core::{
+    BurstSlice, Error, Interest, Pkt, Pool, PoolCache, QueueStats, Readiness, TxQueue, VnetHdrLen,
+    Wakeup,
+};
 
 use crate::options::{CACHE, RwOptions, count_io_error};
 
@@ -39,6 +42,8 @@ pub struct RwTxQueue {
     max_frame: u32,
     burst: usize,
     queue: u16,
+    /// The last write met a full device (EAGAIN/ENOBUFS).
+    blocked: bool,
 }
 
 impl RwTxQueue {
@@ -58,6 +63,7 @@ impl RwTxQueue {
             max_frame,
             burst: opts.burst.max(1) as usize,
             queue,
+            blocked: false,
         }
     }
 
@@ -102,6 +108,7 @@ impl RwTxQueue {
                 break r;
             }
         };
+        self.blocked = false;
         let s = &mut self.stats;
         match result {
             Ok(n) if n == total => {
@@ -114,6 +121,7 @@ impl RwTxQueue {
             }
             Err(Errno::EAGAIN | Errno::ENOBUFS) => {
                 tx_prep::unprepare(&mut pkt, &limits);
+                self.blocked = true;
                 return Err(pkt);
             }
             Err(errno) => count_io_error(s, errno),
@@ -152,6 +160,25 @@ impl TxQueue for RwTxQueue {
 
     fn stats(&self) -> QueueStats {
         self.stats
+    }
+
+    /// The queue's fd, for writability.
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        Ok(Readiness {
+            fd: self.fd.as_raw_fd(),
+            interest: Interest::Writable,
+        })
+    }
+
+    /// [`Wakeup::Armed`] only after a write met a full device (EAGAIN or
+    /// ENOBUFS): the fd turns writable when there is room again. Otherwise
+    /// the next write can go now.
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        Ok(if self.blocked {
+            Wakeup::Armed
+        } else {
+            Wakeup::Pending
+        })
     }
 }
 

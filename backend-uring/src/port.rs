@@ -4,12 +4,14 @@
 use crate::error::UringError;
 use crate::probe::probe;
 use crate::ring::{RingSetup, UringRing};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 use tapring_core::RxMode;
 use tapring_core::backend::engine::{EngineConfig, RxEngine, Slot, TxEngine};
 use tapring_core::wire::ETH_HDR_LEN;
 use tapring_core::{
-    BurstSlice, Error, Pool, Port, PortInfo, PortStats, QueueStats, RxQueue, TxQueue,
+    BurstSlice, Error, Interest, Pool, Port, PortInfo, PortStats, QueueStats, Readiness, RxQueue,
+    TxQueue, Wakeup,
 };
 use tapring_device::{QueueClaims, TapConfig, TapDevice};
 
@@ -480,33 +482,6 @@ impl UringRxQueue {
         self.ensure_started()
     }
 
-    /// An eventfd that becomes readable when this queue has completions to
-    /// harvest: add it to an epoll/mio/tokio loop; before each sleep call
-    /// [`UringRxQueue::arm_wakeup`], and on readiness read the eventfd (to
-    /// reset it) and call `rx_burst` until it returns 0. Created and
-    /// registered on first call; lives as long as the queue.
-    pub fn eventfd(&mut self) -> Result<std::os::fd::BorrowedFd<'_>, UringError> {
-        self.engine.ring_mut().eventfd()
-    }
-
-    /// Makes sure the [eventfd](UringRxQueue::eventfd) fires when the next
-    /// frame arrives, without waiting: call it before sleeping elsewhere.
-    /// No-wait mode keeps nothing posted between bursts and arms a one-shot
-    /// poll here; in the other modes the posted reads already do it. If
-    /// completions are already waiting (say, frames that arrived before the
-    /// eventfd was created, which the kernel does not signal again), it
-    /// makes the eventfd readable at once, so the sleep ends immediately.
-    pub fn arm_wakeup(&mut self) -> Result<(), Error> {
-        self.ensure_started()?;
-        self.engine.arm_wakeup()?;
-        // Whatever is already waiting (completions, or deferred work from
-        // before the eventfd existed) signals the eventfd now.
-        self.engine
-            .ring_mut()
-            .kick_eventfd_if_pending()
-            .map_err(Error::from)
-    }
-
     /// The Rx mode in use.
     pub fn mode(&self) -> RxMode {
         self.engine.mode()
@@ -542,6 +517,35 @@ impl RxQueue for UringRxQueue {
 
     fn stats(&self) -> QueueStats {
         *self.engine.stats()
+    }
+
+    /// An eventfd the ring signals on completions (created and registered
+    /// on first call, kept for the queue's life).
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        let fd = self.engine.ring_mut().eventfd()?.as_raw_fd();
+        Ok(Readiness {
+            fd,
+            interest: Interest::Readable,
+        })
+    }
+
+    /// Starts the queue if needed (binding it to this thread) and makes
+    /// sure the eventfd fires when the next frame arrives: no-wait mode
+    /// keeps nothing posted between bursts and arms a one-shot poll; the
+    /// other modes have reads posted already. Resets the eventfd (each
+    /// completion signals it, a no-wait read's EAGAIN included) and reports
+    /// [`Wakeup::Pending`] when completions or deferred work already wait.
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        self.ensure_started()?;
+        // The eventfd exists before anything is armed, so the arming
+        // cannot complete unseen.
+        self.engine.ring_mut().eventfd()?;
+        self.engine.arm_wakeup()?;
+        Ok(if self.engine.ring_mut().prepare_sleep()? {
+            Wakeup::Pending
+        } else {
+            Wakeup::Armed
+        })
     }
 }
 
@@ -592,6 +596,32 @@ impl TxQueue for UringTxQueue {
 
     fn stats(&self) -> QueueStats {
         *self.engine.stats()
+    }
+
+    /// An eventfd the ring signals when writes complete (created and
+    /// registered on first call, kept for the queue's life).
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        let fd = self.engine.ring_mut().eventfd()?.as_raw_fd();
+        Ok(Readiness {
+            fd,
+            interest: Interest::Readable,
+        })
+    }
+
+    /// [`Wakeup::Pending`] when nothing is in flight (the ring has room) or
+    /// completions already wait to be reclaimed; otherwise
+    /// [`Wakeup::Armed`]: the eventfd fires when a write completes.
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        self.ensure_started()?;
+        self.engine.ring_mut().eventfd()?;
+        if self.engine.in_flight() == 0 {
+            return Ok(Wakeup::Pending);
+        }
+        Ok(if self.engine.ring_mut().prepare_sleep()? {
+            Wakeup::Pending
+        } else {
+            Wakeup::Armed
+        })
     }
 }
 

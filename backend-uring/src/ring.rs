@@ -125,36 +125,40 @@ impl UringRing {
         self.ring
             .submitter()
             .register_enable_rings()
-            .map_err(|e| UringError::os("io_uring_register(ENABLE_RINGS)", &e))?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EEXIST) => UringError::Core(tapring_core::Error::WrongThread),
+                _ => UringError::os("io_uring_register(ENABLE_RINGS)", &e),
+            })?;
         self.enabled = true;
         Ok(())
     }
 
-    /// Makes the eventfd readable now if completions, or deferred work that
-    /// will produce them, are already waiting. The kernel signals the
-    /// eventfd only when such work first appears: work that was pending
-    /// before the eventfd was registered, or that nobody has harvested
-    /// since, would otherwise never wake a sleeper.
-    pub(crate) fn kick_eventfd_if_pending(&mut self) -> Result<(), UringError> {
-        if self.eventfd.is_none() {
-            return Ok(());
+    /// Readies the eventfd for a sleep and says whether work is already
+    /// waiting (then the caller must not sleep). Resets the eventfd first:
+    /// every completion posted (even a no-wait read's EAGAIN, harvested at
+    /// once) signals it, so without a reset a poll loop would wake for work
+    /// long done. Then any completion, overflow or deferred task work
+    /// counts as pending: the kernel signals a DEFER_TASKRUN ring's eventfd
+    /// only when deferred work first appears, so work that is already
+    /// queued would never signal again.
+    pub(crate) fn prepare_sleep(&mut self) -> Result<bool, UringError> {
+        if let Some(efd) = &self.eventfd {
+            use std::io::Read;
+            let mut count = [0u8; 8];
+            match (&*efd).read(&mut count) {
+                // EAGAIN: nothing to reset.
+                Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {
+                    return Err(UringError::os("read(eventfd)", &e));
+                }
+                _ => {}
+            }
         }
         let pending = self.deferred_work_pending() || {
             let mut cq = self.ring.completion();
             cq.sync();
             !cq.is_empty()
         };
-        if let (true, Some(efd)) = (pending, &self.eventfd) {
-            use std::io::Write;
-            match (&*efd).write(&1u64.to_ne_bytes()) {
-                // EAGAIN: the counter is saturated, so it is readable anyway.
-                Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {
-                    return Err(UringError::os("write(eventfd)", &e));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        Ok(pending)
     }
 
     /// Whether the pool's area is registered and buffers inside it are read

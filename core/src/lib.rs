@@ -59,7 +59,7 @@ pub use packet::{
     PoolCache, PoolConfig, PoolStats,
 };
 pub use queue::{
-    Error, ParseRxModeError, Port, PortInfo, PortStats, QueueConfig, QueueStats, RxMode, RxQueue,
-    TxQueue,
+    Error, Interest, ParseRxModeError, Port, PortInfo, PortStats, QueueConfig, QueueStats,
+    Readiness, RxMode, RxQueue, TxQueue, Wakeup,
 };
 pub use wire::{HeaderError, Headers, IpVersion, L4, VnetError, VnetHdrLen};

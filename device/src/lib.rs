@@ -52,6 +52,7 @@ mod netlink;
 mod probe;
 #[allow(unsafe_code)] // the one module allowed to: ioctls, each with a SAFETY comment
 mod sys;
+mod wait;
 
 // For backend crates: which queues were taken (not part of the user API).
 #[doc(hidden)]
@@ -64,3 +65,4 @@ pub use device::TapDevice;
 pub use error::DeviceError;
 pub use ifname::{MAX_NAME_LEN, interface_exists, unique_name};
 pub use probe::{TUN_PATH, TapProbe, has_cap_net_admin, probe};
+pub use wait::{MAX_WAIT_SET, ReadySet, wait_ready};

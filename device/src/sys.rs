@@ -354,3 +354,14 @@ pub(crate) fn ip_dont_fragment(fd: BorrowedFd<'_>) -> nix::Result<()> {
     };
     Errno::result(rc).map(drop)
 }
+
+/// poll(2) over raw descriptor numbers (an event loop's readiness fds,
+/// which their queues own): fills each entry's `revents`; returns how many
+/// are ready. An fd that is not open reports POLLNVAL rather than touching
+/// anything, so a raw number is memory-safe here.
+pub(crate) fn poll_raw(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> nix::Result<usize> {
+    // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()`
+    // pollfd structs; poll(2) writes only their `revents` fields.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    Errno::result(n).map(|n| n as usize)
+}

@@ -88,6 +88,10 @@ pub struct Cqe {
     pub buffer_id: Option<u16>,
 }
 
+/// Linux's EEXIST (the same on every architecture): core is `no_std` and
+/// has no libc.
+const EEXIST: i32 = 17;
+
 /// A ring failure the queue cannot work around.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RingError {
@@ -108,6 +112,9 @@ impl From<RingError> for Error {
     fn from(e: RingError) -> Self {
         match e {
             RingError::Full => Error::RingFull,
+            // io_uring_enter's answer to a task other than a SINGLE_ISSUER
+            // ring's submitter (no other enter failure is EEXIST).
+            RingError::Submit(errno) if errno == -EEXIST => Error::WrongThread,
             RingError::Submit(errno) => Error::Os {
                 op: "submitting to the io_uring",
                 errno: -errno,

@@ -40,6 +40,16 @@ pub enum Error {
         /// The errno.
         errno: i32,
     },
+    /// The queue was driven from another thread than the one its kernel
+    /// rings are bound to (io_uring's SINGLE_ISSUER: the first thread that
+    /// used the queue).
+    #[error(
+        "this queue is bound to the thread that first used it (io_uring SINGLE_ISSUER + \
+         DEFER_TASKRUN rings): drive it from that one thread, or open the port with \
+         UringConfig::defer_taskrun(false) so any thread may (needed on a multi-thread \
+         async runtime)"
+    )]
+    WrongThread,
     /// The port has no queue of that index.
     #[error(
         "queue {queue} does not exist (the port has {count}): ask for 0..{count}, or open the port with more queues"

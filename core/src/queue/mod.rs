@@ -7,10 +7,12 @@
 
 mod config;
 mod error;
+mod readiness;
 pub mod stats;
 
 pub use config::{MAX_RING_ENTRIES, ParseRxModeError, QueueConfig, RxMode};
 pub use error::Error;
+pub use readiness::{Interest, Readiness, Wakeup};
 pub use stats::QueueStats;
 
 use crate::packet::BurstSlice;
@@ -37,6 +39,21 @@ pub trait RxQueue: Send {
     fn stop(&mut self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// The file descriptor an event loop (epoll, mio, tokio) watches to
+    /// learn that frames may have arrived. Stable for the queue's life;
+    /// see [`Readiness`] for the protocol.
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        Err(Error::Unsupported("readiness (an fd for an event loop)"))
+    }
+
+    /// Prepares to sleep on [`RxQueue::readiness`]: call it after
+    /// `rx_burst` returned 0. [`Wakeup::Armed`]: the fd will signal when a
+    /// frame arrives, sleep. [`Wakeup::Pending`]: something is waiting
+    /// already, call `rx_burst` again instead.
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        Err(Error::Unsupported("readiness (an fd for an event loop)"))
+    }
 }
 
 /// A transmit queue, used by one thread at a time.
@@ -60,6 +77,22 @@ pub trait TxQueue: Send {
     /// every buffer to the pool. The next `tx_burst` starts it again.
     fn stop(&mut self) -> Result<(), Error> {
         Ok(())
+    }
+
+    /// The file descriptor an event loop watches to learn that the queue
+    /// can take packets again or has finished transmissions to reclaim.
+    /// Stable for the queue's life; see [`Readiness`].
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        Err(Error::Unsupported("readiness (an fd for an event loop)"))
+    }
+
+    /// Prepares to sleep on [`TxQueue::readiness`]: call it when `tx_burst`
+    /// left packets in the burst (no room) or to wait for what is in
+    /// flight. [`Wakeup::Armed`]: the fd will signal when transmissions
+    /// complete, sleep. [`Wakeup::Pending`]: the queue can make progress
+    /// now (room, or completions to reclaim), so do not sleep.
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        Err(Error::Unsupported("readiness (an fd for an event loop)"))
     }
 }
 
@@ -169,6 +202,12 @@ impl<T: RxQueue + ?Sized> RxQueue for std::boxed::Box<T> {
     fn stop(&mut self) -> Result<(), Error> {
         (**self).stop()
     }
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        (**self).readiness()
+    }
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        (**self).arm_wakeup()
+    }
 }
 
 /// A boxed queue is a queue (so ports can hand out trait objects).
@@ -188,5 +227,11 @@ impl<T: TxQueue + ?Sized> TxQueue for std::boxed::Box<T> {
     }
     fn stop(&mut self) -> Result<(), Error> {
         (**self).stop()
+    }
+    fn readiness(&mut self) -> Result<Readiness, Error> {
+        (**self).readiness()
+    }
+    fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
+        (**self).arm_wakeup()
     }
 }

@@ -1,0 +1,174 @@
+//! Event-loop integration on real TAPs, for every backend and Rx mode: a
+//! loop that follows the readiness protocol (`rx_burst` until 0,
+//! `arm_wakeup`, sleep on `readiness()`) sleeps while the queue is idle,
+//! wakes for frames, and a Tx queue's fd signals its completions.
+
+use std::time::{Duration, Instant};
+
+use tapring::prelude::*;
+use tapring::uring::UringConfig;
+use tapring::{AnyRxQueue, RxMode};
+use tapring::{Readiness, Wakeup};
+use tapring_device::link::PacketSocket;
+use tapring_testkit::{InterfaceGuard, disable_ipv6, quiet_ip, require_tap, unique_name};
+
+/// How to open a port of one variant, on an interface named so.
+type Opener = Box<dyn Fn(&str) -> PortBuilder>;
+
+/// Every backend and Rx mode this kernel runs, named for messages.
+fn variants() -> Vec<(String, Opener)> {
+    let mut out: Vec<(String, Opener)> = vec![(
+        "read-write".to_owned(),
+        Box::new(|name| PortBuilder::new(name).backend(Backend::ReadWrite)),
+    )];
+    let p = tapring::uring::probe();
+    if !p.usable() {
+        eprintln!("io_uring variants skipped: io_uring is not usable here");
+        return out;
+    }
+    for (mode, supported) in [
+        (RxMode::Posted, true),
+        (RxMode::Multishot, p.multishot()),
+        (RxMode::Nowait, p.nowait()),
+    ] {
+        if !supported {
+            eprintln!("io_uring {mode} skipped: not supported by this kernel");
+            continue;
+        }
+        out.push((
+            format!("io_uring {mode}"),
+            Box::new(move |name| {
+                PortBuilder::new(name)
+                    .backend(Backend::IoUring)
+                    .io_uring(UringConfig::default().rx_mode(mode))
+            }),
+        ));
+    }
+    out
+}
+
+/// A port on a fresh TAP with IPv6 off (so the kernel sends nothing of its
+/// own), up.
+fn open_quiet(open: &Opener, pool: &Pool) -> (AnyPort, InterfaceGuard) {
+    let name = unique_name("trw");
+    let guard = InterfaceGuard::new(name.clone());
+    let port = open(&name).open(pool).expect("port opens");
+    assert!(disable_ipv6(&name), "IPv6 off on {name}");
+    assert!(quiet_ip(&["link", "set", &name, "up"]), "{name} up");
+    (port, guard)
+}
+
+/// Sleeps on `r` for up to `timeout`; whether it became ready.
+fn sleep_on(r: Readiness, timeout: Duration) -> bool {
+    !tapring::wait_ready(&[r], Some(timeout))
+        .expect("poll")
+        .is_empty()
+}
+
+/// Runs the readiness protocol on `rx` until `until` or until `want`
+/// frames came; returns (wake-ups, frames).
+fn event_loop(rx: &mut AnyRxQueue, until: Instant, want: usize) -> (usize, usize) {
+    let r = rx.readiness().expect("readiness");
+    let mut burst: Burst = Burst::new();
+    let (mut wakes, mut frames) = (0, 0);
+    while Instant::now() < until && frames < want {
+        let n = rx.rx_burst(&mut burst).expect("rx_burst");
+        frames += n;
+        burst.clear();
+        if n > 0 {
+            continue;
+        }
+        if rx.arm_wakeup().expect("arm_wakeup") == Wakeup::Pending {
+            continue;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if sleep_on(r, left.min(Duration::from_millis(200))) {
+            wakes += 1;
+        }
+    }
+    (wakes, frames)
+}
+
+#[test]
+fn an_idle_queue_sleeps_and_wakes_for_frames() {
+    if !require_tap() {
+        return;
+    }
+    let pool = Pool::new(PoolConfig::standard(4096)).unwrap();
+    for (what, open) in variants() {
+        let (mut port, _guard) = open_quiet(&open, &pool);
+        let ifindex = port.info().ifindex;
+        let mut rx = port.take_rx(0).unwrap();
+        // Whatever the link brought up goes first.
+        let _ = event_loop(&mut rx, Instant::now() + Duration::from_millis(200), 1000);
+
+        let (wakes, frames) = event_loop(&mut rx, Instant::now() + Duration::from_secs(1), 1);
+        assert_eq!(frames, 0, "{what}: nothing was sent");
+        assert!(
+            wakes <= 3,
+            "{what}: an idle queue woke its event loop {wakes} times in one second"
+        );
+
+        let sock = PacketSocket::send_only(ifindex).expect("packet socket");
+        let sender = std::thread::spawn(move || {
+            for seq in 0..5 {
+                std::thread::sleep(Duration::from_millis(50));
+                let frame = tapring_testkit::test_frame(seq, 80);
+                sock.send(&frame).expect("frame sent");
+            }
+        });
+        let (wakes, frames) = event_loop(&mut rx, Instant::now() + Duration::from_secs(5), 5);
+        sender.join().unwrap();
+        assert_eq!(frames, 5, "{what}: every frame sent woke the loop");
+        assert!(
+            wakes <= 15,
+            "{what}: 5 frames 50 ms apart took {wakes} wake-ups"
+        );
+    }
+}
+
+#[test]
+fn a_tx_queue_signals_its_completions() {
+    if !require_tap() {
+        return;
+    }
+    let pool = Pool::new(PoolConfig::standard(4096)).unwrap();
+    for (what, open) in variants() {
+        let (mut port, _guard) = open_quiet(&open, &pool);
+        let mut tx = port.take_tx(0).unwrap();
+        let r = tx.readiness().expect("readiness");
+        assert_eq!(
+            tx.arm_wakeup().unwrap(),
+            Wakeup::Pending,
+            "{what}: idle Tx has room"
+        );
+        let mut burst: Burst = Burst::new();
+        for seq in 0..32 {
+            let mut p = pool.alloc().unwrap();
+            p.extend_from_slice(&tapring_testkit::test_frame(seq, 100))
+                .unwrap();
+            burst.push(p).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut sleeps = 0;
+        while !burst.is_empty() || tx.in_flight() > 0 {
+            assert!(Instant::now() < deadline, "{what}: Tx never drained");
+            tx.reclaim().unwrap();
+            tx.tx_burst(&mut burst).unwrap();
+            tx.reclaim().unwrap();
+            if burst.is_empty() && tx.in_flight() == 0 {
+                break;
+            }
+            if tx.arm_wakeup().unwrap() == Wakeup::Armed {
+                assert!(
+                    sleep_on(r, Duration::from_secs(2)),
+                    "{what}: {} writes in flight and the fd never signalled",
+                    tx.in_flight()
+                );
+                sleeps += 1;
+            }
+        }
+        assert!(sleeps <= 32, "{what}: {sleeps} sleeps for 32 frames");
+        assert_eq!(tx.stats().packets, 32, "{what}: every frame written");
+    }
+}
