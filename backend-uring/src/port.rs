@@ -33,7 +33,11 @@ pub struct UringConfig {
     /// Most writes in flight per Tx queue (power of two).
     pub tx_depth: u32,
     /// Use SINGLE_ISSUER + DEFER_TASKRUN when the kernel has it. Completion
-    /// work then runs in the queue's own thread instead of interrupting it.
+    /// work then runs in the queue's own thread instead of interrupting it,
+    /// and each queue is bound to the thread that first uses it: any other
+    /// thread gets [`Error::WrongThread`]. Set it to `false` for queues that
+    /// move between threads (tasks of a multi-thread async runtime; the
+    /// `tokio` adaptor of the `tapring` crate does).
     pub defer_taskrun: bool,
     /// Register the TAP fd with each ring (saves a file lookup per operation).
     pub fixed_file: bool,
@@ -472,6 +476,8 @@ impl UringRxQueue {
             self.engine.ring_mut().enable()?;
             self.engine.start()?;
             self.started = true;
+        } else {
+            self.engine.ring().check_thread()?;
         }
         Ok(())
     }
@@ -561,6 +567,8 @@ impl UringTxQueue {
             self.engine.ring_mut().enable()?;
             self.engine.start()?;
             self.started = true;
+        } else {
+            self.engine.ring().check_thread()?;
         }
         Ok(())
     }
@@ -587,6 +595,7 @@ impl TxQueue for UringTxQueue {
         if !self.started {
             return Ok(0);
         }
+        self.engine.ring().check_thread()?;
         self.engine.reclaim()
     }
 

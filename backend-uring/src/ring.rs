@@ -55,6 +55,16 @@ pub(crate) struct UringRing {
     eventfd: Option<std::fs::File>,
     setup: RingSetup,
     enabled: bool,
+    /// The thread a single-issuer ring is bound to (see [`this_thread`]),
+    /// once enabled.
+    bound_to: Option<usize>,
+}
+
+/// This thread's identity, cheaply (one thread-local access, no atomic):
+/// the address of a thread-local, unique among live threads.
+fn this_thread() -> usize {
+    thread_local!(static MARK: u8 = const { 0 });
+    MARK.with(|m| std::ptr::from_ref(m) as usize)
 }
 
 fn errno_of(e: &std::io::Error) -> i32 {
@@ -109,6 +119,7 @@ impl UringRing {
             eventfd: None,
             setup,
             enabled: false,
+            bound_to: None,
         })
     }
 
@@ -120,7 +131,7 @@ impl UringRing {
     /// that thread exits, while a queue may be dropped on another thread.
     pub(crate) fn enable(&mut self) -> Result<(), UringError> {
         if self.enabled {
-            return Ok(());
+            return self.check_thread();
         }
         self.ring
             .submitter()
@@ -130,7 +141,25 @@ impl UringRing {
                 _ => UringError::os("io_uring_register(ENABLE_RINGS)", &e),
             })?;
         self.enabled = true;
+        if self.setup.defer_taskrun {
+            self.bound_to = Some(this_thread());
+        }
         Ok(())
+    }
+
+    /// Fails with [`tapring_core::Error::WrongThread`] when a single-issuer
+    /// ring is used from another thread than the one that enabled it. The
+    /// kernel would refuse the submissions (EEXIST), and worse, run the
+    /// completions' deferred work only for the bound thread: a queue moved
+    /// between threads (a multi-thread async runtime's tasks are) would
+    /// wait forever for frames that already arrived.
+    pub(crate) fn check_thread(&self) -> Result<(), UringError> {
+        match self.bound_to {
+            Some(owner) if owner != this_thread() => {
+                Err(UringError::Core(tapring_core::Error::WrongThread))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Readies the eventfd for a sleep and says whether work is already

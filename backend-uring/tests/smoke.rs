@@ -323,3 +323,40 @@ fn bad_settings_name_the_field_and_what_would_work() {
         eprintln!("{err}");
     }
 }
+
+/// A queue whose rings are bound to one thread (SINGLE_ISSUER, the default
+/// with DEFER_TASKRUN) says so when driven from another, with a typed error
+/// that names the rule; with `defer_taskrun(false)` any thread may drive it.
+#[test]
+fn a_queue_driven_from_another_thread_names_the_rule() {
+    if !require_tap() {
+        return;
+    }
+    if !tapring_uring::probe().defer_taskrun {
+        eprintln!("skipped: this kernel has no DEFER_TASKRUN, so rings are not thread-bound");
+        return;
+    }
+    for (defer, mode) in [(true, RxMode::Posted), (false, RxMode::Posted)] {
+        let name = unique_name("trb");
+        let pool = Pool::new(PoolConfig::standard(1024)).unwrap();
+        let cfg = UringConfig::default().rx_mode(mode).defer_taskrun(defer);
+        let mut port = UringPort::open(&TapConfig::named(&name).up(true), &pool, cfg).unwrap();
+        let mut rx = port.take_rx(0).unwrap();
+        rx.start().unwrap();
+        let mut burst: Burst = Burst::new();
+        let on_other_thread = std::thread::spawn(move || {
+            let r = (0..4).try_for_each(|_| rx.rx_burst(&mut burst).map(drop));
+            burst.clear();
+            (r, rx)
+        });
+        let (result, rx) = on_other_thread.join().unwrap();
+        if defer {
+            let e = result.expect_err("a bound ring refuses another thread");
+            assert_eq!(e, tapring_core::Error::WrongThread, "{e}");
+            assert!(e.to_string().contains("defer_taskrun(false)"), "{e}");
+        } else {
+            result.expect("an unbound ring works from any thread");
+        }
+        drop(rx);
+    }
+}
