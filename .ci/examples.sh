@@ -24,19 +24,28 @@ ip netns exec "$ns" ip addr add 198.18.0.1/24 dev trex0
 "$tapring" ping --netns "$ns" -c 3 -i 0.2 -W 2 198.18.0.2
 wait "$resp"
 
-echo "forward: two namespaces joined by examples/forward.rs"
-ip netns add "$ns" 2>/dev/null || true
-ip netns add "$ns-a"
-ip netns add "$ns-b"
-ip netns exec "$ns" "$ex/forward" trfa0 trfb0 6 &
-fwd=$!
-for _ in $(seq 50); do ip netns exec "$ns" ip link show trfb0 >/dev/null 2>&1 && break; sleep 0.1; done
-ip -n "$ns" link set trfa0 netns "$ns-a"
-ip -n "$ns" link set trfb0 netns "$ns-b"
-ip -n "$ns-a" addr add 198.18.1.1/24 dev trfa0
-ip -n "$ns-b" addr add 198.18.1.2/24 dev trfb0
-ip -n "$ns-a" link set trfa0 up
-ip -n "$ns-b" link set trfb0 up
-"$tapring" ping --netns "$ns-a" -c 3 -i 0.2 -W 2 198.18.1.2
-wait "$fwd"
+# A two-port forwarder example joins two namespaces: a ping crosses it.
+forwarder() {
+  local example=$1
+  echo "$example: two namespaces joined by examples/$example.rs"
+  ip netns add "$ns" 2>/dev/null || true
+  ip netns add "$ns-a"
+  ip netns add "$ns-b"
+  ip netns exec "$ns" "$ex/$example" trfa0 trfb0 6 &
+  local fwd=$!
+  for _ in $(seq 50); do ip netns exec "$ns" ip link show trfb0 >/dev/null 2>&1 && break; sleep 0.1; done
+  ip -n "$ns" link set trfa0 netns "$ns-a"
+  ip -n "$ns" link set trfb0 netns "$ns-b"
+  ip -n "$ns-a" addr add 198.18.1.1/24 dev trfa0
+  ip -n "$ns-b" addr add 198.18.1.2/24 dev trfb0
+  ip -n "$ns-a" link set trfa0 up
+  ip -n "$ns-b" link set trfb0 up
+  "$tapring" ping --netns "$ns-a" -c 3 -i 0.2 -W 2 198.18.1.2
+  wait "$fwd"
+  ip netns del "$ns-a"
+  ip netns del "$ns-b"
+}
+forwarder forward
+forwarder tokio_forward
+
 echo "examples ok"

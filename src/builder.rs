@@ -188,6 +188,22 @@ impl PortBuilder {
         Ok(port)
     }
 
+    /// Opens the port for the [`tokio`](crate::tokio) adaptor: as
+    /// [`open`](PortBuilder::open), with io_uring rings that any thread may
+    /// drive (`UringConfig::defer_taskrun(false)`), since a multi-thread
+    /// runtime moves tasks between workers. Its queues come out as
+    /// [`AsyncRx`](crate::tokio::AsyncRx) / [`AsyncTx`](crate::tokio::AsyncTx),
+    /// registered with the runtime they are taken in.
+    #[cfg(feature = "tokio")]
+    pub fn open_async(&self, pool: &Pool) -> Result<crate::tokio::AsyncPort, PortError> {
+        let mut builder = self.clone();
+        #[cfg(feature = "uring")]
+        {
+            builder.uring = builder.uring.defer_taskrun(false);
+        }
+        Ok(crate::tokio::AsyncPort::new(builder.open(pool)?))
+    }
+
     #[cfg(feature = "uring")]
     fn open_uring(&self, pool: &Pool) -> Result<AnyPort, PortError> {
         let config = self.uring.port_id(self.port_id);

@@ -92,6 +92,8 @@ mod builder;
 mod forwarder;
 #[cfg(any(feature = "uring", feature = "rw"))]
 mod port;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use backend::{Backend, ParseBackendError};
 #[cfg(any(feature = "uring", feature = "rw"))]

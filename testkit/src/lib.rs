@@ -14,8 +14,10 @@ use std::process::{Command, Stdio};
 pub mod icmp;
 mod packet;
 pub mod suite;
+mod tcp;
 
 pub use icmp::{PingReport, ping_in_netns};
+pub use tcp::tcp_transfer_between;
 
 pub use packet::{
     ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_DST, TEST_ETHERTYPE, TEST_SRC, inet_checksum,

@@ -127,6 +127,24 @@ impl BurstOf<[Option<Pkt>]> {
         self.len = 0;
     }
 
+    /// Keeps the packets for which `keep` returns true, in order, and drops
+    /// the others (their buffers go back to their pools). `keep` may change
+    /// the packets it keeps: a responder rewrites requests into replies and
+    /// drops the rest in one pass.
+    pub fn retain(&mut self, mut keep: impl FnMut(&mut Pkt) -> bool) {
+        let mut kept = 0;
+        for i in 0..self.len {
+            let Some(mut pkt) = self.slots[i].take() else {
+                continue;
+            };
+            if keep(&mut pkt) {
+                self.slots[kept] = Some(pkt);
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
     /// Drops every packet (returning the buffers to their pools).
     pub fn clear(&mut self) {
         self.drain_each(drop);
@@ -162,5 +180,35 @@ impl BurstOf<[Option<Pkt>]> {
 impl<S: ?Sized> core::fmt::Debug for BurstOf<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Burst").field("len", &self.len).finish()
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::Burst;
+    use crate::packet::{Pool, PoolConfig};
+
+    #[test]
+    fn retain_keeps_order_drops_the_rest_and_may_rewrite() {
+        let pool = Pool::new(PoolConfig::standard(16)).unwrap();
+        let mut burst: Burst<8> = Burst::new();
+        for i in 0..6u8 {
+            let mut p = pool.alloc().unwrap();
+            p.extend_from_slice(&[i]).unwrap();
+            burst.push(p).unwrap();
+        }
+        burst.retain(|p| {
+            let keep = p.data()[0] % 2 == 0;
+            if keep {
+                p.data_mut()[0] += 100;
+            }
+            keep
+        });
+        let kept: std::vec::Vec<u8> = burst.iter().map(|p| p.data()[0]).collect();
+        assert_eq!(kept, [100, 102, 104]);
+        assert_eq!(pool.stats().in_use, 3, "dropped packets went back");
+        burst.retain(|_| false);
+        assert!(burst.is_empty());
+        assert_eq!(pool.stats().in_use, 0);
     }
 }
