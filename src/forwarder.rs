@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tapring_core::{Burst, Error, Port, PortInfo, QueueStats, RxQueue, TxQueue};
+use tapring_core::{Burst, Error, Port, PortInfo, QueueStats, Readiness, RxQueue, TxQueue, Wakeup};
+use tapring_device::{MAX_WAIT_SET, wait_ready};
 
 /// Packets per burst call (the capacity of the forwarder's bursts).
 pub const FORWARD_BURST: usize = 64;
@@ -634,9 +635,44 @@ fn pin_to(cpu: usize) -> Option<String> {
         .map(|e| format!("cannot pin to CPU {cpu}: {e}"))
 }
 
+/// The readiness fds of every route's Rx queue, when each has one (both
+/// real backends do; the mock does not): a worker with several routes
+/// then sleeps on all of them at once.
+fn rx_readiness<R: RxQueue, T: TxQueue>(routes: &mut [Route<R, T>]) -> Option<Vec<Readiness>> {
+    if routes.len() < 2 || routes.len() > MAX_WAIT_SET {
+        return None;
+    }
+    routes.iter_mut().map(|r| r.rx.readiness().ok()).collect()
+}
+
+/// Sleeps until a frame may be ready on any of `routes` (whose Rx
+/// readiness fds are `set`) or `timeout` passes; returns at once when one
+/// of them already has work.
+fn sleep_on_all<R: RxQueue, T: TxQueue>(
+    routes: &mut [Route<R, T>],
+    set: &[Readiness],
+    timeout: Duration,
+) -> Result<(), RouteError> {
+    for r in routes.iter_mut() {
+        if r.rx.arm_wakeup().map_err(|e| (r.from, e))? == Wakeup::Pending {
+            return Ok(());
+        }
+    }
+    let from = routes[0].from;
+    wait_ready(set, Some(timeout)).map_err(|e| {
+        let errno = match e {
+            tapring_device::DeviceError::Os { errno, .. } => errno,
+            _ => nix::errno::Errno::EINVAL as i32,
+        };
+        (from, Error::Os { op: "poll", errno })
+    })?;
+    Ok(())
+}
+
 /// The polling loop: busy-polls while frames move, reclaims finished
 /// transmissions once when idle starts, and after `spin_rounds` idle
-/// rounds sleeps on one Rx queue (in turn) for at most `idle_wait`.
+/// rounds sleeps for at most `idle_wait`: on every Rx queue at once when
+/// they have readiness fds, else on one Rx queue in turn.
 fn forward<R: RxQueue, T: TxQueue>(
     routes: &mut [Route<R, T>],
     stop: &StopHandle,
@@ -646,6 +682,7 @@ fn forward<R: RxQueue, T: TxQueue>(
     let mut burst: Burst<FORWARD_BURST> = Burst::new();
     let mut idle = 0u32;
     let mut turn = 0usize;
+    let wake_set = rx_readiness(routes);
     while !stop.is_stopped() {
         let mut moved = 0;
         for r in routes.iter_mut() {
@@ -664,6 +701,10 @@ fn forward<R: RxQueue, T: TxQueue>(
         }
         if idle <= config.spin_rounds {
             std::hint::spin_loop();
+            continue;
+        }
+        if let Some(set) = &wake_set {
+            sleep_on_all(routes, set, config.idle_wait)?;
             continue;
         }
         turn = (turn + 1) % routes.len();
