@@ -201,7 +201,7 @@ impl PortBuilder {
         {
             builder.uring = builder.uring.defer_taskrun(false);
         }
-        Ok(crate::tokio::AsyncPort::new(builder.open(pool)?))
+        Ok(crate::tokio::AsyncPort::from_port(builder.open(pool)?))
     }
 
     #[cfg(feature = "uring")]

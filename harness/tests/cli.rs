@@ -399,9 +399,10 @@ fn bench_leaves_nothing_behind() {
             other => panic!("backend {other:?}"),
         }
     }
-    assert_eq!(doc["tcp"].as_array().map(Vec::len), Some(7));
+    assert_eq!(doc["tcp"].as_array().map(Vec::len), Some(9));
     // The TCP table: veth, the plain forwarder and each backend with
-    // offloads off and on, every one with a positive rate.
+    // offloads off and on, the tokio forwarder on both runtimes (offloads
+    // on), every one with a positive rate.
     let stdout = text(&out.stdout);
     for (path, offload) in [
         ("veth", "on"),
@@ -411,12 +412,18 @@ fn bench_leaves_nothing_behind() {
         ("read-write", "on"),
         ("io_uring", "off"),
         ("io_uring", "on"),
+        ("tokio-ct/", "on"),
+        ("tokio-mt/", "on"),
     ] {
         let row = stdout
             .lines()
             .find(|l| {
                 let w: Vec<&str> = l.split_whitespace().collect();
-                w.len() > 2 && w[0] == path && w[1] == offload
+                // Tokio rows name their backend after the slash.
+                let same = w
+                    .first()
+                    .is_some_and(|p| *p == path || (path.ends_with('/') && p.starts_with(path)));
+                w.len() > 2 && same && w[1] == offload
             })
             .unwrap_or_else(|| panic!("no tcp row {path} {offload}:\n{stdout}"));
         let gbps: f64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
@@ -426,7 +433,8 @@ fn bench_leaves_nothing_behind() {
     // interfaces meanwhile: look for what bench would have left.
     let after = root_view();
     let bench_names = [
-        "trtx", "trrx", "trdr", "trfa", "trfb", "trbr", "strw", "stur", "stpl", "trveth",
+        "trtx", "trrx", "trdr", "trfa", "trfb", "trbr", "strw", "stur", "stpl", "stkc", "stkm",
+        "trveth",
     ];
     let left: Vec<&String> = after
         .0

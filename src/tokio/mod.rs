@@ -253,7 +253,12 @@ pub struct AsyncPort {
 
 #[cfg(any(feature = "uring", feature = "rw"))]
 impl AsyncPort {
-    pub(crate) fn new(port: crate::AnyPort) -> AsyncPort {
+    /// Wraps a port opened by [`PortBuilder::open`](crate::PortBuilder::open).
+    /// Its io_uring queues keep their thread binding: on a multi-thread
+    /// runtime open the port with `UringConfig::defer_taskrun(false)` (as
+    /// [`PortBuilder::open_async`](crate::PortBuilder::open_async) does),
+    /// or drive each queue from one thread only.
+    pub fn from_port(port: crate::AnyPort) -> AsyncPort {
         AsyncPort { port }
     }
 

@@ -10,5 +10,6 @@ pub mod plain_forwarder;
 pub mod ports;
 pub mod sandbox;
 pub mod tcp_load;
+pub mod tokio_forwarder;
 pub mod topology;
 pub mod traffic;

@@ -1,7 +1,7 @@
 //! The two-namespace topology the self-test and the TCP benchmark run on:
 //! nsA and nsB (see [`namespaces`](super::namespaces)), each holding one
-//! tapring port, joined by the library's forwarder (or two plain TAP
-//! devices joined by the baseline forwarder).
+//! tapring port, joined by the library's forwarder (or by the tokio
+//! forwarder, or two plain TAP devices joined by the baseline forwarder).
 
 use crate::error::HarnessError;
 use crate::lab::forwarder_setup::{self, PortSpec, open_forwarding_port};
@@ -9,8 +9,10 @@ use crate::lab::namespaces::{self, ADDR, NS};
 use crate::lab::plain_forwarder::PlainForwarder;
 use crate::lab::ports;
 use crate::lab::sandbox::{self, Names};
+use crate::lab::tokio_forwarder::{Flavor, TokioForwarder};
 use tapring::Backend;
 use tapring::Pool;
+use tapring::PortBuilder;
 use tapring::RxMode;
 use tapring::device::TapDevice;
 use tapring::{AnyPort, Forwarder};
@@ -197,5 +199,80 @@ impl Topology {
         }
         detail.push_str("; pool in use 0");
         Ok(detail)
+    }
+}
+
+/// The two namespaces, two ports moved into them, and the tokio forwarder
+/// (one task per direction) between them.
+pub struct TokioTopology {
+    pool: Pool,
+    fwd: Option<TokioForwarder>,
+    backend: Backend,
+}
+
+impl TokioTopology {
+    /// Builds nsA and nsB, a port in each opened for async use (offloads
+    /// negotiated when `offload`, the same ring sizes as the threaded
+    /// forwarder's), addressed, and starts the tokio forwarder of `flavor`.
+    pub fn build(
+        kind: Backend,
+        flavor: Flavor,
+        offload: bool,
+        names: &mut Names,
+    ) -> Result<TokioTopology, HarnessError> {
+        namespaces::create()?;
+        let pool = forwarder_setup::pool_for(2, 1, offload)?;
+        let mut backend = kind;
+        let mut ports = Vec::with_capacity(2);
+        for (i, ns) in NS.iter().enumerate() {
+            let side = if i == 0 { "a" } else { "b" };
+            let o = if offload { "o" } else { "" };
+            let f = match flavor {
+                Flavor::CurrentThread => "c",
+                Flavor::MultiThread => "m",
+            };
+            let name = names.next(&format!("stk{f}{o}{side}"));
+            let cfg = forwarder_setup::forwarding_device(&name, 1, offload);
+            let port = PortBuilder::from_device(cfg)
+                .backend(kind)
+                .io_uring(forwarder_setup::uring_tuning(offload))
+                .port_id(i as u16)
+                .open_async(&pool)
+                .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))?;
+            backend = port.port().backend();
+            ports.push(port);
+            sandbox::ip(&["link", "set", "dev", &name, "netns", ns])?;
+            let cidr = format!("{}/24", ADDR[i]);
+            sandbox::ip(&["-n", ns, "addr", "add", &cidr, "dev", &name])?;
+            sandbox::ip(&["-n", ns, "link", "set", "dev", &name, "up"])?;
+        }
+        let b = ports.pop().expect("two ports");
+        let a = ports.pop().expect("two ports");
+        let fwd = TokioForwarder::start(flavor, a, b)?;
+        Ok(TokioTopology {
+            pool,
+            fwd: Some(fwd),
+            backend,
+        })
+    }
+
+    /// The backend actually driving the ports.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Stops the forwarder (closing the ports), deletes the namespaces;
+    /// an error if a direction failed or a buffer was not returned.
+    pub fn teardown(mut self) -> Result<[u64; 2], HarnessError> {
+        let frames = self.fwd.take().map(TokioForwarder::stop);
+        namespaces::remove();
+        let frames = frames.unwrap_or(Ok([0, 0]))?;
+        let in_use = self.pool.stats().in_use;
+        if in_use != 0 {
+            return Err(HarnessError::Check(format!(
+                "{in_use} buffers still in use after the tokio forwarder closed"
+            )));
+        }
+        Ok(frames)
     }
 }

@@ -157,7 +157,8 @@ mod tests {
             .filter(|s| matches!(s, Step::Overhead { .. }))
             .count();
         assert_eq!(frames, 2 * 2 * 2 * 3); // tests x sizes x backends x rounds
-        assert_eq!(tcp, 3 * (1 + 2 + 2 * 2)); // rounds x (veth + plain x offloads + backends x offloads)
+        // rounds x (veth + plain x offloads + backends x offloads + tokio x runtimes)
+        assert_eq!(tcp, 3 * (1 + 2 + 2 * 2 + 2));
         assert_eq!(overhead, 2 * 2 * 3); // (tx, drain) x sizes x rounds
         // Backends alternate within a round.
         let Step::Frame { spec: a, round: 0 } = steps[0] else {

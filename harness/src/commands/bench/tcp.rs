@@ -7,7 +7,8 @@ use crate::error::HarnessError;
 use crate::lab::namespaces;
 use crate::lab::sandbox::Names;
 use crate::lab::tcp_load::{self, Amount, TcpLoad, Transfer};
-use crate::lab::topology::{PlainTopology, Topology};
+use crate::lab::tokio_forwarder::Flavor;
+use crate::lab::topology::{PlainTopology, TokioTopology, Topology};
 use serde::Serialize;
 use std::time::Duration;
 use tapring::Backend;
@@ -30,6 +31,12 @@ pub enum TcpPath {
     /// The plain forwarder: two threads in read()/write(), no library.
     #[serde(rename = "plain")]
     Plain,
+    /// The tokio forwarder on a current-thread runtime.
+    #[serde(rename = "tokio-current-thread")]
+    TokioCurrentThread,
+    /// The tokio forwarder on a multi-thread runtime.
+    #[serde(rename = "tokio-multi-thread")]
+    TokioMultiThread,
 }
 
 impl TcpPath {
@@ -39,6 +46,8 @@ impl TcpPath {
             TcpPath::ReadWrite => "read-write",
             TcpPath::IoUring => "io_uring",
             TcpPath::Plain => "plain",
+            TcpPath::TokioCurrentThread => "tokio-ct",
+            TcpPath::TokioMultiThread => "tokio-mt",
         }
     }
 }
@@ -50,6 +59,9 @@ pub struct TcpRecord {
     pub path: TcpPath,
     /// Offloads negotiated on the forwarder's ports (veth: always on).
     pub offload: bool,
+    /// The backend that drove a tapring forwarder (threaded or tokio);
+    /// `None` for veth and the plain forwarder.
+    pub backend: Option<Backend>,
     /// Round (pair) number.
     pub round: usize,
     /// Payload Gbit/s.
@@ -79,11 +91,22 @@ pub enum TcpRun {
         /// Offloads negotiated on its devices.
         offload: bool,
     },
+    /// The tokio forwarder (one task per direction) between them, over
+    /// io_uring when the plan has it (else its first backend).
+    Tokio {
+        /// Its runtime.
+        flavor: Flavor,
+        /// The backend asked for.
+        backend: Backend,
+        /// Offloads negotiated on its ports.
+        offload: bool,
+    },
 }
 
 impl TcpRun {
     /// The runs of one round: veth, then the plain forwarder and each
-    /// backend, each without and with offloads.
+    /// backend, each without and with offloads, then the tokio forwarder
+    /// on both runtimes (over io_uring if planned) with offloads on.
     pub fn round(backends: &[Backend]) -> Vec<TcpRun> {
         let mut runs = vec![TcpRun::Veth];
         for offload in [false, true] {
@@ -92,6 +115,20 @@ impl TcpRun {
         for &backend in backends {
             for offload in [false, true] {
                 runs.push(TcpRun::Forwarder { backend, offload });
+            }
+        }
+        // The headline backend where it is in the plan.
+        let tokio_backend = backends
+            .iter()
+            .find(|&&b| b == Backend::IoUring)
+            .or(backends.first());
+        if let Some(&backend) = tokio_backend {
+            for flavor in [Flavor::CurrentThread, Flavor::MultiThread] {
+                runs.push(TcpRun::Tokio {
+                    flavor,
+                    backend,
+                    offload: true,
+                });
             }
         }
         runs
@@ -109,6 +146,16 @@ impl TcpRun {
             TcpRun::Plain { offload } => {
                 format!("tcp plain offloads {}", if offload { "on" } else { "off" })
             }
+            TcpRun::Tokio {
+                flavor,
+                backend,
+                offload,
+            } => format!(
+                "tcp tokio {} {} offloads {}",
+                flavor.name(),
+                backend.name(),
+                if offload { "on" } else { "off" }
+            ),
         }
     }
 }
@@ -133,11 +180,12 @@ pub fn measure(
             namespaces::veth_pair()?;
             let t = transfer();
             namespaces::remove();
-            Ok(record(TcpPath::Veth, true, round, load, t?))
+            Ok(record(TcpPath::Veth, true, None, round, load, t?))
         }
         TcpRun::Forwarder { backend, offload } => {
             let topo = Topology::build(backend, 1, offload, names)?;
-            let path = match topo.backend() {
+            let topo_backend = topo.backend();
+            let path = match topo_backend {
                 Backend::ReadWrite => TcpPath::ReadWrite,
                 _ => TcpPath::IoUring,
             };
@@ -146,7 +194,7 @@ pub fn measure(
             // teardown's own complaints (lost buffers, lane errors) fail
             // the bench too.
             let down = topo.teardown();
-            let r = record(path, offload, round, load, t?);
+            let r = record(path, offload, Some(topo_backend), round, load, t?);
             down?;
             Ok(r)
         }
@@ -154,17 +202,42 @@ pub fn measure(
             let topo = PlainTopology::build(offload, names)?;
             let t = transfer();
             let down = topo.teardown();
-            let r = record(TcpPath::Plain, offload, round, load, t?);
+            let r = record(TcpPath::Plain, offload, None, round, load, t?);
+            down?;
+            Ok(r)
+        }
+        TcpRun::Tokio {
+            flavor,
+            backend,
+            offload,
+        } => {
+            let topo = TokioTopology::build(backend, flavor, offload, names)?;
+            let topo_backend = topo.backend();
+            let path = match flavor {
+                Flavor::CurrentThread => TcpPath::TokioCurrentThread,
+                Flavor::MultiThread => TcpPath::TokioMultiThread,
+            };
+            let t = transfer();
+            let down = topo.teardown();
+            let r = record(path, offload, Some(topo_backend), round, load, t?);
             down?;
             Ok(r)
         }
     }
 }
 
-fn record(path: TcpPath, offload: bool, round: usize, load: TcpLoad, t: Transfer) -> TcpRecord {
+fn record(
+    path: TcpPath,
+    offload: bool,
+    backend: Option<Backend>,
+    round: usize,
+    load: TcpLoad,
+    t: Transfer,
+) -> TcpRecord {
     TcpRecord {
         path,
         offload,
+        backend,
         round,
         gbps: t.gbps(),
         bytes: t.bytes,
@@ -210,7 +283,7 @@ pub fn table(records: &[TcpRecord]) -> String {
     let load = records.first().map_or("-", |r| r.load.name());
     let mut out = format!("TCP load: {load}, one stream from nsA to nsB\n");
     out.push_str(&format!(
-        "{:<10} {:<8} {:>8}  {:<22} {:<22} {:<22}\n",
+        "{:<14} {:<8} {:>8}  {:<22} {:<22} {:<22}\n",
         "tcp", "offloads", "Gbit/s", "on vs off", "vs veth", "vs plain (same offloads)"
     ));
     let mut seen = Vec::new();
@@ -243,9 +316,20 @@ pub fn table(records: &[TcpRecord]) -> String {
                 paired(records, (path, offload), (TcpPath::Veth, true)),
             )
         };
+        let name = match (path, records.iter().find(|r| r.path == path)) {
+            (TcpPath::TokioCurrentThread | TcpPath::TokioMultiThread, Some(r)) => {
+                let b = r.backend.map_or("?", |b| b.name());
+                format!(
+                    "{}/{}",
+                    path.name(),
+                    if b == "read-write" { "rw" } else { "uring" }
+                )
+            }
+            _ => path.name().to_string(),
+        };
         out.push_str(&format!(
-            "{:<10} {:<8} {gbps:>8.2}  {gain:<22} {share:<22} {vs_plain:<22}\n",
-            path.name(),
+            "{:<14} {:<8} {gbps:>8.2}  {gain:<22} {share:<22} {vs_plain:<22}\n",
+            name,
             if offload { "on" } else { "off" },
         ));
     }
