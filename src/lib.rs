@@ -61,6 +61,11 @@
 //! # Ok::<(), tapring::Error>(())
 //! ```
 //!
+//! Event loops: every queue has a `readiness()` fd and `arm_wakeup()`
+//! (see [`Readiness`] for the protocol); [`wait_ready`] sleeps on several
+//! queues without a runtime, and the `tokio` feature adds `tapring::tokio`
+//! (`PortBuilder::open_async`, futures for `rx_burst`/`tx_burst`).
+//!
 //! Users who want one backend only can use its types directly:
 //! [`uring::UringPort`], [`rw::RwPort`]; [`device`] controls the TAP
 //! device itself (MTU, MAC, link state, counters). `examples/` has a
