@@ -474,6 +474,7 @@ impl UringRxQueue {
     fn ensure_started(&mut self) -> Result<(), Error> {
         if !self.started {
             self.engine.ring_mut().enable()?;
+            self.engine.ring_mut().restore_file();
             self.engine.start()?;
             self.started = true;
         } else {
@@ -508,7 +509,11 @@ impl UringRxQueue {
 impl RxQueue for UringRxQueue {
     fn stop(&mut self) -> Result<(), Error> {
         self.started = false;
-        self.engine.stop()
+        self.engine.stop()?;
+        // Nothing is in flight now: let go of the TAP fd here, on the
+        // queue's own thread, so that closing the port closes the device.
+        self.engine.ring_mut().release_file();
+        Ok(())
     }
 
     fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
@@ -565,6 +570,7 @@ impl UringTxQueue {
     fn ensure_started(&mut self) -> Result<(), Error> {
         if !self.started {
             self.engine.ring_mut().enable()?;
+            self.engine.ring_mut().restore_file();
             self.engine.start()?;
             self.started = true;
         } else {
@@ -583,7 +589,11 @@ impl UringTxQueue {
 impl TxQueue for UringTxQueue {
     fn stop(&mut self) -> Result<(), Error> {
         self.started = false;
-        self.engine.stop()
+        self.engine.stop()?;
+        // Nothing is in flight now: let go of the TAP fd here, on the
+        // queue's own thread, so that closing the port closes the device.
+        self.engine.ring_mut().release_file();
+        Ok(())
     }
 
     fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {

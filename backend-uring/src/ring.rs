@@ -55,6 +55,8 @@ pub(crate) struct UringRing {
     eventfd: Option<std::fs::File>,
     setup: RingSetup,
     enabled: bool,
+    /// The TAP fd is registered as fixed file 0 (and operations use it).
+    file_registered: bool,
     /// The thread a single-issuer ring is bound to (see [`this_thread`]),
     /// once enabled.
     bound_to: Option<usize>,
@@ -65,6 +67,16 @@ pub(crate) struct UringRing {
 fn this_thread() -> usize {
     thread_local!(static MARK: u8 = const { 0 });
     MARK.with(|m| std::ptr::from_ref(m) as usize)
+}
+
+impl Drop for UringRing {
+    /// Unregisters the TAP fd before the ring goes (see
+    /// [`UringRing::release_file`]).
+    fn drop(&mut self) {
+        // Fails (EEXIST) from another thread than a single-issuer ring's:
+        // the queues' `stop` releases it on their own thread first.
+        self.release_file();
+    }
 }
 
 fn errno_of(e: &std::io::Error) -> i32 {
@@ -117,6 +129,7 @@ impl UringRing {
             buf_rings: Vec::new(),
             fd,
             eventfd: None,
+            file_registered: setup.fixed_file,
             setup,
             enabled: false,
             bound_to: None,
@@ -145,6 +158,33 @@ impl UringRing {
             self.bound_to = Some(this_thread());
         }
         Ok(())
+    }
+
+    /// Unregisters the TAP fd (if registered) so that closing the queue
+    /// closes the device at once. A ring's teardown is asynchronous in the
+    /// kernel (a workqueue frees the context after close returns) and a
+    /// registered file stays referenced until then: a non-persistent TAP
+    /// outlived its port by that long, and opening the same name at once
+    /// failed with EBUSY. Synchronous once nothing is in flight (after the
+    /// engine's stop), and only from the ring's own thread when it is
+    /// single-issuer.
+    pub(crate) fn release_file(&mut self) {
+        if self.file_registered && self.ring.submitter().unregister_files().is_ok() {
+            self.file_registered = false;
+        }
+    }
+
+    /// Registers the TAP fd again after [`UringRing::release_file`] (a
+    /// queue restarted after `stop`); best effort: without it operations
+    /// name the fd itself.
+    pub(crate) fn restore_file(&mut self) {
+        if self.setup.fixed_file && !self.file_registered {
+            self.file_registered = self
+                .ring
+                .submitter()
+                .register_files(&[self.fd.as_raw_fd()])
+                .is_ok();
+        }
     }
 
     /// Fails with [`tapring_core::Error::WrongThread`] when a single-issuer
@@ -216,7 +256,7 @@ impl UringRing {
 
     fn entry_for(&mut self, token: u64, op: Sqe<'_>) -> Result<squeue::Entry, RingError> {
         let slot = (token & 0xffff_ffff) as usize;
-        let fixed = self.setup.fixed_file;
+        let fixed = self.file_registered;
         let raw = self.fd.as_raw_fd();
         macro_rules! target {
             ($op:ident, $($arg:expr),*) => {
