@@ -1,5 +1,6 @@
 //! [`RwPort`]: a TAP device with read/write Rx and Tx queues.
 
+use tapring_core::backend::FrameFormat;
 use tapring_core::wire::ETH_HDR_LEN;
 use tapring_core::{Error, Pool, Port, PortInfo, PortStats};
 
@@ -116,6 +117,11 @@ impl RwPort {
         &self.pool
     }
 
+    /// The framing and prefixes of every read and write on the device.
+    fn format(&self) -> FrameFormat {
+        FrameFormat::tap(self.device.vnet_hdr())
+    }
+
     fn take(&mut self, q: u16, rx: bool) -> Result<std::os::fd::OwnedFd, Error> {
         let claimed = if rx {
             self.claims.claim_rx(q)
@@ -154,6 +160,7 @@ impl Port for RwPort {
         PortInfo {
             ifindex: self.device.ifindex(),
             max_frame: self.max_frame,
+            framing: tapring_core::Framing::Ethernet,
             rx_queues: n,
             tx_queues: n,
             vnet_hdr_len: self.device.vnet_hdr(),
@@ -163,17 +170,15 @@ impl Port for RwPort {
 
     fn take_rx(&mut self, q: u16) -> Result<RwRxQueue, RwError> {
         let fd = self.take(q, true)?;
-        let hdr = self.device.vnet_hdr_len() as u32;
-        Ok(RwRxQueue::new(fd, &self.pool, hdr, q, &self.opts))
+        Ok(RwRxQueue::new(fd, &self.pool, self.format(), q, &self.opts))
     }
 
     fn take_tx(&mut self, q: u16) -> Result<RwTxQueue, RwError> {
         let fd = self.take(q, false)?;
-        let hdr = self.device.vnet_hdr();
         Ok(RwTxQueue::new(
             fd,
             &self.pool,
-            hdr,
+            self.format(),
             self.max_frame,
             q,
             &self.opts,

@@ -303,6 +303,8 @@ impl UringPort {
         EngineConfig {
             vnet_hdr_len: self.dev.vnet_hdr(),
             max_frame: self.max_frame,
+            framing: tapring_core::Framing::Ethernet,
+            packet_info: false,
             port: self.cfg.port_id,
             queue: q,
             buffer_group: q,
@@ -426,6 +428,7 @@ impl Port for UringPort {
         PortInfo {
             ifindex: self.dev.ifindex(),
             max_frame: self.max_frame,
+            framing: tapring_core::Framing::Ethernet,
             rx_queues: n,
             tx_queues: n,
             vnet_hdr_len: self.dev.vnet_hdr(),

@@ -62,4 +62,4 @@ pub use queue::{
     Error, ParseRxModeError, Port, PortInfo, PortStats, QueueConfig, QueueStats, RxMode, RxQueue,
     TxQueue,
 };
-pub use wire::{HeaderError, Headers, IpVersion, L4, VnetError, VnetHdrLen};
+pub use wire::{Framing, HeaderError, Headers, IpVersion, L4, VnetError, VnetHdrLen};
