@@ -68,10 +68,11 @@
 #![warn(missing_docs)]
 
 pub use tapring_core::{
-    Burst, BurstSlice, Checksum, ConfigError, Error, Gso, GsoKind, Offload, Pkt, PktError, Pool,
-    PoolCache, PoolConfig, PoolStats, Port, PortInfo, PortStats, QueueStats, RxMode, RxQueue,
+    Burst, BurstSlice, Checksum, ConfigError, Error, Framing, Gso, GsoKind, Offload, Pkt, PktError,
+    Pool, PoolCache, PoolConfig, PoolStats, Port, PortInfo, PortStats, QueueStats, RxMode, RxQueue,
     TxQueue,
 };
+pub use tapring_device::{DeviceMode, Offloads, VnetHdrLen};
 
 /// Frame headers and the transmit offload requests built from them: the
 /// parser ([`tapring_core::wire::headers`]) and the requests
@@ -105,7 +106,10 @@ pub use port::{AnyPort, AnyRxQueue, AnyTxQueue, PortError};
 pub mod prelude {
     #[cfg(any(feature = "uring", feature = "rw"))]
     pub use crate::{AnyPort, PortBuilder};
-    pub use crate::{Backend, Burst, Forwarder, Pkt, Pool, PoolConfig, Port, RxQueue, TxQueue};
+    pub use crate::{
+        Backend, Burst, DeviceMode, Forwarder, Framing, Offloads, Pkt, Pool, PoolConfig, Port,
+        RxQueue, TxQueue,
+    };
 }
 
 /// TAP device control: open, configure and query the device itself.

@@ -7,7 +7,6 @@ use crate::ring::{RingSetup, UringRing};
 use std::time::Duration;
 use tapring_core::RxMode;
 use tapring_core::backend::engine::{EngineConfig, RxEngine, Slot, TxEngine};
-use tapring_core::wire::ETH_HDR_LEN;
 use tapring_core::{
     BurstSlice, Error, Pool, Port, PortInfo, PortStats, QueueStats, RxQueue, TxQueue,
 };
@@ -283,14 +282,15 @@ impl UringPort {
         tap.offloads
             .check_rx_room(pool.config().data_room as usize)?;
         let dev = TapDevice::open(tap)?;
-        let mtu = dev.mtu()?;
+        // TAP: MTU + Ethernet header + a VLAN tag; TUN: the MTU.
+        let max_frame = dev.framing().max_frame(dev.mtu()?);
         let n = dev.num_queues();
         Ok(UringPort {
             dev,
             pool: pool.clone(),
             cfg,
             claims: QueueClaims::new(n),
-            max_frame: mtu + ETH_HDR_LEN + 4,
+            max_frame,
         })
     }
 
@@ -303,8 +303,8 @@ impl UringPort {
         EngineConfig {
             vnet_hdr_len: self.dev.vnet_hdr(),
             max_frame: self.max_frame,
-            framing: tapring_core::Framing::Ethernet,
-            packet_info: false,
+            framing: self.dev.framing(),
+            packet_info: self.dev.packet_info(),
             port: self.cfg.port_id,
             queue: q,
             buffer_group: q,
@@ -428,7 +428,7 @@ impl Port for UringPort {
         PortInfo {
             ifindex: self.dev.ifindex(),
             max_frame: self.max_frame,
-            framing: tapring_core::Framing::Ethernet,
+            framing: self.dev.framing(),
             rx_queues: n,
             tx_queues: n,
             vnet_hdr_len: self.dev.vnet_hdr(),
