@@ -797,8 +797,13 @@ mod tests {
             let frame = [0x5au8; 100];
             let n = 2_000u64;
             for i in 0..n {
-                // The simulated kernel queue holds 1000 frames: pace it.
-                while !wire_a.inject(&frame) || !wire_b.inject(&frame[..80]) {
+                // The simulated kernel queue holds 1000 frames: pace it, each
+                // wire on its own (retrying both together would inject into
+                // A again whenever only B was full).
+                while !wire_a.inject(&frame) {
+                    std::thread::yield_now();
+                }
+                while !wire_b.inject(&frame[..80]) {
                     std::thread::yield_now();
                 }
                 if i % 256 == 0 {
