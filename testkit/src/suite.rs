@@ -220,6 +220,10 @@ macro_rules! tap_suite {
             tun_imissed_counts_kernel_ring_drops,
             tun_kernel_peer_ping,
             tun_pi_kernel_peer_ping,
+            tun_gso_packets_up_to_64k_are_routed_whole,
+            tun_pi_gso_packets_up_to_64k_are_routed_whole,
+            tun_kernel_finishes_what_the_headers_helper_asked,
+            tun_pi_kernel_finishes_what_the_headers_helper_asked,
         );
     };
     ($backend:ty; $($case:ident),+ $(,)?) => {
@@ -1797,4 +1801,396 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
     drop(recv);
     drop((rx, tx, pool));
     pair.finish();
+}
+
+/// Writes sysctls (`("net/ipv4/ip_forward", "1")`, paths under
+/// `/proc/sys`) in network namespace `netns`, from a thread that joins it
+/// (per-namespace sysctls are the writer's namespace's).
+fn sysctl_in_netns(netns: &str, settings: &[(&str, &str)]) {
+    use std::os::fd::AsFd;
+    let path = format!("/run/netns/{netns}");
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        for (key, value) in &settings {
+            std::fs::write(format!("/proc/sys/{key}"), value)
+                .unwrap_or_else(|e| panic!("sysctl {key} = {value} in {path}: {e}"));
+        }
+    })
+    .join()
+    .expect("sysctl thread");
+}
+
+/// Source and destination of the routed TUN cases: written on port A from
+/// a host "behind" A, routed by the kernel out of port B.
+const ROUTED_V4: ([u8; 4], [u8; 4]) = ([198, 18, 21, 2], [198, 18, 22, 2]);
+/// The IPv6 pair (fd00:21::2 -> fd00:22::2).
+const ROUTED_V6: ([u8; 16], [u8; 16]) = (
+    [0xfd, 0, 0, 0x21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+    [0xfd, 0, 0, 0x22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+);
+
+/// Two TUN ports in a fresh network namespace that routes between them:
+/// A is 198.18.21.1/24 and fd00:21::1/64, B 198.18.22.1/24 and
+/// fd00:22::1/64, forwarding on. A packet written on A from behind it
+/// (198.18.21.2 -> 198.18.22.2) leaves through B: the TUN equivalent of
+/// [`BridgedPair`], with the kernel's IP stack between the ports.
+struct RoutedTuns<B: SuiteBackend> {
+    a: Option<B::Port>,
+    b: Option<B::Port>,
+    pool: Pool,
+    fds_before: BTreeSet<i32>,
+    // Dropped after the ports: the devices go first, then the namespace.
+    _ns: NetnsGuard,
+    _guards: [InterfaceGuard; 2],
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl<B: SuiteBackend> RoutedTuns<B> {
+    fn new(
+        link: Link,
+        pool_cfg: PoolConfig,
+        cfg_a: impl Fn(TapConfig) -> TapConfig,
+        cfg_b: impl Fn(TapConfig) -> TapConfig,
+    ) -> Self {
+        let lock = serial();
+        let fds_before = open_fds();
+        let [a, b] = ["a", "b"].map(|s| super::unique_name(&format!("trr{s}")));
+        let guards = [InterfaceGuard::new(&a), InterfaceGuard::new(&b)];
+        let pool = Pool::new(pool_cfg).expect("test pool");
+        let opts = SuiteOptions::default();
+        let base = |name: &str| link.apply(TapConfig::named(name)).up(false);
+        let pa = B::open(&cfg_a(base(&a)), &pool, &opts)
+            .unwrap_or_else(|e| panic!("{}: open {a}: {e}", B::NAME));
+        let pb = B::open(&cfg_b(base(&b)), &pool, &opts)
+            .unwrap_or_else(|e| panic!("{}: open {b}: {e}", B::NAME));
+        let ns = NetnsGuard::new();
+        let nsn = ns.name().to_owned();
+        for dev in [&a, &b] {
+            assert!(quiet_ip(&["link", "set", "dev", dev, "netns", &nsn]));
+        }
+        sysctl_in_netns(
+            &nsn,
+            &[
+                ("net/ipv4/ip_forward", "1"),
+                ("net/ipv6/conf/all/forwarding", "1"),
+                ("net/ipv4/conf/all/rp_filter", "0"),
+                (&format!("net/ipv4/conf/{a}/rp_filter"), "0"),
+            ],
+        );
+        for (dev, v4, v6) in [
+            (&a, "198.18.21.1/24", "fd00:21::1/64"),
+            (&b, "198.18.22.1/24", "fd00:22::1/64"),
+        ] {
+            assert!(quiet_ip(&["-n", &nsn, "addr", "add", v4, "dev", dev]));
+            assert!(quiet_ip(&[
+                "-n", &nsn, "-6", "addr", "add", v6, "dev", dev, "nodad"
+            ]));
+            assert!(quiet_ip(&["-n", &nsn, "link", "set", "dev", dev, "up"]));
+        }
+        RoutedTuns {
+            a: Some(pa),
+            b: Some(pb),
+            pool,
+            fds_before,
+            _ns: ns,
+            _guards: guards,
+            _lock: lock,
+        }
+    }
+
+    /// Tx queue 0 of port A and Rx queue 0 of port B.
+    fn a_to_b(&mut self) -> (<B::Port as Port>::Tx, <B::Port as Port>::Rx) {
+        let tx = self.a.as_mut().expect("open").take_tx(0).expect("take_tx");
+        let rx = self.b.as_mut().expect("open").take_rx(0).expect("take_rx");
+        (tx, rx)
+    }
+
+    fn finish(mut self) {
+        drop((self.a.take(), self.b.take()));
+        assert_eq!(
+            self.pool.stats().in_use,
+            0,
+            "{}: every buffer back",
+            B::NAME
+        );
+        assert_fds_closed(&self.fds_before, B::NAME);
+    }
+}
+
+/// An [`l4_frame`] as the IP packet a TUN carries, from behind port A to
+/// behind port B ([`ROUTED_V4`] / [`ROUTED_V6`]), IPv4 header checksum
+/// recomputed.
+fn routed_packet(flavour: Flavour, seq: u32, payload: usize) -> Vec<u8> {
+    let mut p = l4_frame(flavour, seq, payload)[14..].to_vec();
+    if p[0] >> 4 == 4 {
+        p[12..16].copy_from_slice(&ROUTED_V4.0);
+        p[16..20].copy_from_slice(&ROUTED_V4.1);
+        p[10..12].fill(0);
+        let c = inet_checksum(&[&p[..20]]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    } else {
+        p[8..24].copy_from_slice(&ROUTED_V6.0);
+        p[24..40].copy_from_slice(&ROUTED_V6.1);
+    }
+    p
+}
+
+/// Whether `p` is one of ours (from behind port A), as routed to B.
+fn is_routed(p: &[u8]) -> bool {
+    match p.first().map(|b| b >> 4) {
+        Some(4) => p.get(12..16) == Some(&ROUTED_V4.0[..]),
+        Some(6) => p.get(8..24) == Some(&ROUTED_V6.0[..]),
+        _ => false,
+    }
+}
+
+/// `p` with what forwarding changes set to what it was sent with: TTL /
+/// hop limit back to 64, and the IPv4 header checksum recomputed.
+fn unrouted(p: &[u8]) -> Vec<u8> {
+    let mut p = p.to_vec();
+    if p[0] >> 4 == 4 {
+        p[8] = 64;
+        p[10..12].fill(0);
+        let c = inet_checksum(&[&p[..20]]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    } else {
+        p[7] = 64;
+    }
+    p
+}
+
+/// A packet of `bytes` from `pool`; from 9001 bytes of payload on, a chain
+/// of three segments (headers, then the payload in two parts).
+fn maybe_chained(pool: &Pool, bytes: &[u8], hdr_len: usize) -> Pkt {
+    if bytes.len() - hdr_len < 9001 {
+        return pkt_of(pool, bytes);
+    }
+    let mid = hdr_len + (bytes.len() - hdr_len) / 2;
+    let mut head = pkt_of(pool, &bytes[..hdr_len]);
+    for part in [&bytes[hdr_len..mid], &bytes[mid..]] {
+        head.chain(pkt_of(pool, part))
+            .unwrap_or_else(|(e, _)| panic!("chain: {e}"));
+    }
+    head
+}
+
+/// TUN mirror of [`gso_frames_up_to_64k_cross_a_bridge`]: TCP/IPv4 and
+/// TCP/IPv6 packets of 1 byte to about 64 KiB of payload, with checksum
+/// and segmentation requests from `request_segmentation_framed(..,
+/// Framing::Ip)` (the larger ones as chains), written on TUN port A; the
+/// kernel routes them out of TUN port B, both with CSUM and TSO
+/// negotiated, so they arrive whole (GSO packets up to 64 KiB) with the
+/// same requests in their metadata, byte-identical but for what routing
+/// changes (TTL / hop limit and the IPv4 header checksum).
+fn tun_gso_routed<B: SuiteBackend>(link: Link) {
+    if !require_tap() {
+        return;
+    }
+    let offloads = Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6;
+    let with_offloads = |c: TapConfig| c.vnet_hdr(VnetHdrLen::Mergeable).offloads(offloads);
+    let mut pair = RoutedTuns::<B>::new(link, PoolConfig::large(256), with_offloads, with_offloads);
+    let pool = pair.pool.clone();
+    let (mut tx, mut rx) = pair.a_to_b();
+    let sizes = [1usize, 1447, 1449, 2897, 9001, 16384, 40000, 60000];
+    let mut sent = Vec::new();
+    let mut pkts = Vec::new();
+    for (i, &(flavour, mss)) in [(Flavour::Tcp4, 1448u16), (Flavour::Tcp6, 1428)]
+        .iter()
+        .enumerate()
+    {
+        for (j, &n) in sizes.iter().enumerate() {
+            let bytes = routed_packet(flavour, (i * 100 + j) as u32, n);
+            let hdr_len = tapring_core::wire::headers::parse_ip(&bytes)
+                .expect("packet parses")
+                .hdr_len();
+            let mut p = maybe_chained(&pool, &bytes, hdr_len);
+            tapring_core::wire::offload_request::request_segmentation_framed(
+                &mut p,
+                mss,
+                Framing::Ip,
+            )
+            .unwrap_or_else(|e| panic!("{flavour:?} {n}: {e}"));
+            sent.push((bytes_of(&p), p.offload()));
+            pkts.push(p);
+        }
+    }
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    assert_eq!(tx.stats().drops.total(), 0, "{}: {:?}", B::NAME, tx.stats());
+    let recv = receive(&mut rx, sent.len(), |p| is_routed(p.data()));
+    let got: Vec<(Vec<u8>, Offload)> = recv
+        .kept
+        .iter()
+        .map(|p| (unrouted(&bytes_of(p)), p.offload()))
+        .collect();
+    let lens: Vec<usize> = got.iter().map(|(b, _)| b.len()).collect();
+    let want: Vec<usize> = sent.iter().map(|(b, _)| b.len()).collect();
+    assert_eq!(lens, want, "{} {link:?}: packets routed whole", B::NAME);
+    for ((g, goff), (s, soff)) in got.iter().zip(&sent) {
+        assert!(
+            g == s,
+            "{} {link:?}: a {}-byte packet's bytes",
+            B::NAME,
+            s.len()
+        );
+        assert_eq!(
+            goff.csum,
+            soff.csum,
+            "{} {link:?}: {} bytes",
+            B::NAME,
+            s.len()
+        );
+        assert_eq!(
+            goff.gso.map(|g| (g.kind, g.size)),
+            soff.gso.map(|g| (g.kind, g.size)),
+            "{} {link:?}: {} bytes",
+            B::NAME,
+            s.len()
+        );
+    }
+    let rs = rx.stats();
+    assert_eq!(rs.drops.total(), 0, "{}: {rs:?}", B::NAME);
+    assert!(
+        rs.xstats.gso >= sent.iter().filter(|(_, o)| o.gso.is_some()).count() as u64,
+        "{}: GSO packets counted: {rs:?}",
+        B::NAME
+    );
+    drop(recv);
+    drop((rx, tx, pool));
+    pair.finish();
+}
+
+/// GSO packets up to 64 KiB routed whole between two TUN ports.
+pub fn tun_gso_packets_up_to_64k_are_routed_whole<B: SuiteBackend>() {
+    tun_gso_routed::<B>(Link::TUN);
+}
+
+/// The same with packet information on both ports.
+pub fn tun_pi_gso_packets_up_to_64k_are_routed_whole<B: SuiteBackend>() {
+    tun_gso_routed::<B>(Link::TUN_PI);
+}
+
+/// TUN mirror of [`kernel_finishes_what_the_headers_helper_asked`]:
+/// packets whose requests come from `request_segmentation_framed(..,
+/// Framing::Ip)`, written on TUN port A (CSUM + TSO, and USO where the
+/// kernel has it), are routed out of TUN port B, which negotiated no
+/// offloads: the kernel segments them and finishes every checksum in
+/// software. Every segment read on B must carry a valid L4 checksum, and
+/// the segments' payloads must add up to the original payload.
+fn tun_helper_routed<B: SuiteBackend>(link: Link) {
+    if !require_tap() {
+        return;
+    }
+    let uso = Offloads::USO4 | Offloads::USO6;
+    let has_uso = tapring_device::probe()
+        .accepted_offloads
+        .is_some_and(|o| o.contains(uso));
+    let mut offloads = Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6;
+    if has_uso {
+        offloads |= uso;
+    }
+    let mut pair = RoutedTuns::<B>::new(
+        link,
+        PoolConfig::large(256),
+        |c| c.vnet_hdr(VnetHdrLen::Mergeable).offloads(offloads),
+        |c| c,
+    );
+    let pool = pair.pool.clone();
+    let (mut tx, mut rx) = pair.a_to_b();
+    let mut cases = vec![
+        (Flavour::Tcp4, 20_000usize, 1448u16),
+        (Flavour::Tcp6, 9_000, 1428),
+        (Flavour::Tcp4, 1_000, 1448),
+    ];
+    if has_uso {
+        cases.push((Flavour::Udp4, 4_000, 1400));
+    }
+    let mut expected = 0;
+    let mut pkts = Vec::new();
+    let mut built = Vec::new();
+    for (i, &(flavour, payload, mss)) in cases.iter().enumerate() {
+        let bytes = routed_packet(flavour, i as u32, payload);
+        let mut p = pkt_of(&pool, &bytes);
+        let h = tapring_core::wire::offload_request::request_segmentation_framed(
+            &mut p,
+            mss,
+            Framing::Ip,
+        )
+        .unwrap_or_else(|e| panic!("{flavour:?}: {e}"));
+        assert_eq!(h.l3_offset(), 0);
+        expected += payload.div_ceil(usize::from(mss));
+        built.push((bytes, h));
+        pkts.push(p);
+    }
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    assert_eq!(tx.stats().drops.total(), 0, "{}: {:?}", B::NAME, tx.stats());
+    let recv = receive(&mut rx, expected, |p| is_routed(p.data()));
+    assert_eq!(
+        recv.kept.len(),
+        expected,
+        "{} {link:?}: segments of {cases:?}",
+        B::NAME
+    );
+    let mut payloads: Vec<Vec<u8>> = vec![Vec::new(); cases.len()];
+    for p in &recv.kept {
+        let seg = bytes_of(p);
+        assert!(
+            seg.len() <= 1500,
+            "{}: a {}-byte segment",
+            B::NAME,
+            seg.len()
+        );
+        let h = tapring_core::wire::headers::parse_ip(&seg).expect("segment parses");
+        let (addrs, proto) = match h.ip() {
+            tapring_core::IpVersion::V4 => (&seg[12..20], seg[9]),
+            tapring_core::IpVersion::V6 => (&seg[8..40], seg[6]),
+        };
+        let l4 = h.l4_offset();
+        let len = (seg.len() - l4) as u32;
+        assert_eq!(
+            inet_checksum(&[addrs, &[0, proto], &len.to_be_bytes(), &seg[l4..]]),
+            0,
+            "{} {link:?}: a segment with a bad L4 checksum: {:02x?}",
+            B::NAME,
+            &seg[..seg.len().min(80)]
+        );
+        let data = &seg[h.hdr_len()..];
+        let case = built
+            .iter()
+            .enumerate()
+            .position(|(i, (want, wh))| {
+                wh.ip() == h.ip()
+                    && wh.l4() == h.l4()
+                    && want[wh.hdr_len() + payloads[i].len()..].starts_with(data)
+            })
+            .unwrap_or_else(|| panic!("{}: a segment matching no packet", B::NAME));
+        payloads[case].extend_from_slice(data);
+    }
+    for ((fl, payload, _), ((want, h), got)) in cases.iter().zip(built.iter().zip(&payloads)) {
+        assert!(
+            got[..] == want[h.hdr_len()..],
+            "{} {link:?}: {fl:?} payload of {payload} bytes reassembled",
+            B::NAME
+        );
+    }
+    drop(recv);
+    drop((rx, tx, pool));
+    pair.finish();
+}
+
+/// The kernel finishes what the helper asked, routed between TUN ports.
+pub fn tun_kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
+    tun_helper_routed::<B>(Link::TUN);
+}
+
+/// The same with packet information on both ports.
+pub fn tun_pi_kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
+    tun_helper_routed::<B>(Link::TUN_PI);
 }

@@ -306,8 +306,7 @@ mod tests {
 
     #[test]
     fn every_drop_reason_is_summed_named_and_added() {
-        let mut s = QueueStats::default();
-        s.drops = Drops {
+        let drops = Drops {
             runt: 1,
             truncated: 2,
             bad_vnet_hdr: 3,
@@ -320,6 +319,10 @@ mod tests {
             io_error: 10,
             canceled: 11,
             not_ip: 12,
+        };
+        let s = QueueStats {
+            drops,
+            ..QueueStats::default()
         };
         assert_eq!(s.drops.total(), (1..=12).sum::<u64>());
         let named: u64 = s
