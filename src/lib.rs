@@ -61,6 +61,11 @@
 //! # Ok::<(), tapring::Error>(())
 //! ```
 //!
+//! TUN devices (IP packets, no Ethernet header; for VPNs and userspace IP
+//! stacks) open with [`PortBuilder::tun`]; their ports report
+//! [`Framing::Ip`] in [`PortInfo::framing`], and the header helpers take
+//! the framing (`headers::request_segmentation_framed`).
+//!
 //! Users who want one backend only can use its types directly:
 //! [`uring::UringPort`], [`rw::RwPort`]; [`device`] controls the TAP
 //! device itself (MTU, MAC, link state, counters). `examples/` has a

@@ -1127,7 +1127,7 @@ pub fn tun_vnet_hdr_12_round_trip<B: SuiteBackend>() {
     vnet_round_trip_on::<B>(Link::TUN);
 }
 
-/// On a TUN with packet information: [pi][vnet header][packet] both ways.
+/// On a TUN with packet information: `[pi][vnet header][packet]` both ways.
 pub fn tun_pi_vnet_hdr_12_round_trip<B: SuiteBackend>() {
     vnet_round_trip_on::<B>(Link::TUN_PI);
 }

@@ -6,7 +6,7 @@
 //! Getting such a request right by hand takes three things to agree: the
 //! checksum start and offset (where the L4 header is and which protocol it
 //! is), the segmentation header length, and the checksum field itself,
-//! which must already hold the sum of the IP pseudo header. [`parse`] finds
+//! which must already hold the sum of the IP pseudo header. [`parse`](super::headers::parse) finds
 //! the headers, [`Headers::checksum_request`] and
 //! [`Headers::segmentation_request`] build the request, and
 //! [`write_pseudo_header_checksum`] prepares the field. [`request_checksum`]
