@@ -2,7 +2,7 @@
 //! [`AnyPort`] over a pool.
 
 use tapring_core::Pool;
-use tapring_device::{MacAddr, Offloads, TapConfig, VnetHdrLen};
+use tapring_device::{DeviceMode, MacAddr, Offloads, TapConfig, VnetHdrLen};
 
 #[cfg(feature = "rw")]
 use tapring_rw::{RwOptions, RwPort};
@@ -25,6 +25,25 @@ use crate::{AnyPort, Backend, PortError};
 /// rx.wait(Some(std::time::Duration::from_millis(100)))?; // idle costs no CPU
 /// rx.rx_burst(&mut burst)?;
 /// tx.tx_burst(&mut burst)?; // takes a prefix; the rest stays in the burst
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A TUN port (IP packets, no Ethernet header: for VPNs, tunnels and
+/// userspace IP stacks) is the same builder with [`tun`](PortBuilder::tun)
+/// (or [`mode`](PortBuilder::mode)`(DeviceMode::Tun)`); every other option
+/// but the MAC applies to it too:
+///
+/// ```no_run
+/// use tapring::prelude::*;
+///
+/// let pool = Pool::new(PoolConfig::large(1024))?;
+/// let mut port = PortBuilder::new("vpn0")
+///     .tun()                    // IFF_TUN: packets start with the IP header
+///     .packet_info(false)       // no 4-byte tun_pi prefix (the default)
+///     .offloads(Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6) // 64 KiB GSO packets
+///     .up(true)
+///     .open(&pool)?;
+/// assert_eq!(port.info().framing, Framing::Ip);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -71,6 +90,30 @@ impl PortBuilder {
         }
     }
 
+    /// TAP (Ethernet frames, the default) or TUN (IP packets with no
+    /// link-layer header).
+    pub fn mode(mut self, mode: DeviceMode) -> PortBuilder {
+        self.device.mode = mode;
+        self
+    }
+
+    /// Shorthand for [`mode`](PortBuilder::mode)`(DeviceMode::Tun)`: a TUN
+    /// device, whose packets are IPv4 or IPv6 from their first byte. It has
+    /// no MAC ([`mac`](PortBuilder::mac) makes `open` fail).
+    pub fn tun(self) -> PortBuilder {
+        self.mode(DeviceMode::Tun)
+    }
+
+    /// Whether the device carries the kernel's 4-byte packet information
+    /// (`struct tun_pi`) before every packet (default `false`:
+    /// `IFF_NO_PI`). The port adds and strips it: packets' data never
+    /// includes it. Useful to interoperate with programs that open the same
+    /// device with packet information.
+    pub fn packet_info(mut self, packet_info: bool) -> PortBuilder {
+        self.device.packet_info = packet_info;
+        self
+    }
+
     /// The data path (default [`Backend::Auto`]).
     pub fn backend(mut self, backend: Backend) -> PortBuilder {
         self.backend = backend;
@@ -108,7 +151,7 @@ impl PortBuilder {
         self
     }
 
-    /// The MAC address to set on the device.
+    /// The MAC address to set on the device (TAP only: a TUN has none).
     pub fn mac(mut self, mac: MacAddr) -> PortBuilder {
         self.device.mac = Some(mac);
         self

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tapring_core::{Burst, Error, Port, PortInfo, QueueStats, Readiness, RxQueue, TxQueue, Wakeup};
+use tapring_core::{
+    Burst, Error, Framing, Port, PortInfo, QueueStats, Readiness, RxQueue, TxQueue, Wakeup,
+};
 use tapring_device::{MAX_WAIT_SET, wait_ready};
 
 /// Packets per burst call (the capacity of the forwarder's bursts).
@@ -125,6 +127,22 @@ pub enum ForwardError {
         b: usize,
         /// Its queue count.
         b_queues: u16,
+    },
+    /// The ports carry different framings (a TAP's Ethernet frames and a
+    /// TUN's IP packets): frames pass through the forwarder unchanged, so
+    /// one port's frames would be garbage on the other.
+    #[error(
+        "port {a} carries {a_framing} frames but port {b} carries {b_framing}: the forwarder passes frames through unchanged, so open both ports in the same mode (both TAP or both TUN), or add or strip the Ethernet header yourself between the queues"
+    )]
+    FramingMismatch {
+        /// First port's index.
+        a: usize,
+        /// Its framing.
+        a_framing: Framing,
+        /// Second port's index.
+        b: usize,
+        /// Its framing.
+        b_framing: Framing,
     },
     /// A queue could not be taken from its port.
     #[error("port {port} queue {queue}: {reason}")]
@@ -298,6 +316,8 @@ struct Route<R, T> {
     queue: u16,
     from: usize,
     to: usize,
+    /// The ports' framing: what reflect mode swaps (MACs or IP addresses).
+    framing: Framing,
     rx: R,
     tx: T,
 }
@@ -361,6 +381,17 @@ where
             return Err(ForwardError::PortCount { given: ports.len() });
         }
         let infos: Vec<PortInfo> = ports.iter().map(Port::info).collect();
+        for (i, info) in infos.iter().enumerate().skip(1) {
+            if info.framing != infos[0].framing {
+                return Err(ForwardError::FramingMismatch {
+                    a: 0,
+                    a_framing: infos[0].framing,
+                    b: i,
+                    b_framing: info.framing,
+                });
+            }
+        }
+        let framing = infos[0].framing;
         let queues = infos[0].rx_queues.min(infos[0].tx_queues);
         for (i, info) in infos.iter().enumerate().skip(1) {
             let n = info.rx_queues.min(info.tx_queues);
@@ -396,6 +427,7 @@ where
                         queue: q,
                         from,
                         to,
+                        framing,
                         rx: rxs[from].take().expect("each Rx queue is routed once"),
                         tx: txs[to].take().expect("each Tx queue is routed once"),
                     }
@@ -528,13 +560,25 @@ impl<P: Port> fmt::Debug for Forwarder<P> {
     }
 }
 
-/// Swaps destination and source MAC addresses (reflect mode).
-fn swap_macs(burst: &mut Burst<FORWARD_BURST>) {
+/// Swaps destination and source addresses (reflect mode): the MAC
+/// addresses of an Ethernet frame, the IP addresses of an IP packet (a TUN
+/// has no MACs). Swapping two fields of a header leaves every Internet
+/// checksum over it (IPv4 header, TCP/UDP pseudo header) valid.
+fn swap_addresses(burst: &mut Burst<FORWARD_BURST>, framing: Framing) {
     for p in burst.iter_mut() {
         let d = p.data_mut();
-        if d.len() >= 12 {
-            let (dst, src) = d.split_at_mut(6);
-            dst.swap_with_slice(&mut src[..6]);
+        // (source offset, length): the destination follows the source.
+        let (src, len) = match framing {
+            Framing::Ethernet => (0, 6),
+            Framing::Ip => match d.first().map(|b| b >> 4) {
+                Some(4) => (12, 4),
+                Some(6) => (8, 16),
+                _ => continue,
+            },
+        };
+        if let Some(both) = d.get_mut(src..src + 2 * len) {
+            let (a, b) = both.split_at_mut(len);
+            a.swap_with_slice(b);
         }
     }
 }
@@ -555,7 +599,7 @@ fn pump<R: RxQueue, T: TxQueue>(
     }
     let bytes: usize = burst.iter().map(|p| p.pkt_len()).sum();
     if route.from == route.to {
-        swap_macs(burst);
+        swap_addresses(burst, route.framing);
     }
     let mut attempts = 0;
     let mut result = Ok(n);
@@ -746,6 +790,7 @@ mod tests {
             queue: 0,
             from: 0,
             to: 1,
+            framing: Framing::Ethernet,
             rx: a.take_rx(0).unwrap(),
             tx: b.take_tx(0).unwrap(),
         };
@@ -795,8 +840,13 @@ mod tests {
             let frame = [0x5au8; 100];
             let n = 2_000u64;
             for i in 0..n {
-                // The simulated kernel queue holds 1000 frames: pace it.
-                while !wire_a.inject(&frame) || !wire_b.inject(&frame[..80]) {
+                // The simulated kernel queue holds 1000 frames: pace it, each
+                // wire on its own (retrying both together would inject into
+                // A again whenever only B was full).
+                while !wire_a.inject(&frame) {
+                    std::thread::yield_now();
+                }
+                while !wire_b.inject(&frame[..80]) {
                     std::thread::yield_now();
                 }
                 if i % 256 == 0 {
@@ -825,6 +875,61 @@ mod tests {
     }
 
     #[test]
+    fn ports_of_different_framing_are_refused_with_what_to_do() {
+        let pool = Pool::new(PoolConfig::standard(256)).unwrap();
+        let tun = |pool: &Pool| {
+            let mut cfg = MockPortConfig::default();
+            cfg.engine.framing = Framing::Ip;
+            MockPort::new(pool, cfg).unwrap()
+        };
+        let err = Forwarder::start(vec![port(&pool), tun(&pool)]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ForwardError::FramingMismatch {
+                    a: 0,
+                    a_framing: Framing::Ethernet,
+                    b: 1,
+                    b_framing: Framing::Ip
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("same mode"), "{err}");
+        // Two TUN ports forward.
+        let fwd = Forwarder::start(vec![tun(&pool), tun(&pool)]).unwrap();
+        assert_eq!(fwd.stop().errors().count(), 0);
+        assert_eq!(pool.stats().in_use, 0);
+    }
+
+    #[test]
+    fn reflect_on_ip_packets_swaps_the_ip_addresses() {
+        let pool = Pool::new(PoolConfig::standard(16)).unwrap();
+        let mut burst: Burst<FORWARD_BURST> = Burst::new();
+        let mut v4 = vec![0u8; 40];
+        v4[0] = 0x45;
+        v4[12..16].copy_from_slice(&[198, 18, 0, 1]);
+        v4[16..20].copy_from_slice(&[198, 18, 0, 2]);
+        let mut v6 = vec![0u8; 60];
+        v6[0] = 0x60;
+        v6[8..24].fill(1);
+        v6[24..40].fill(2);
+        let junk = vec![0x11u8; 30];
+        for f in [&v4, &v6, &junk] {
+            let mut p = pool.alloc().unwrap();
+            p.extend_from_slice(f).unwrap();
+            burst.push(p).unwrap();
+        }
+        swap_addresses(&mut burst, Framing::Ip);
+        let got: Vec<Vec<u8>> = burst.iter().map(|p| p.data().to_vec()).collect();
+        assert_eq!(&got[0][12..16], &[198, 18, 0, 2]);
+        assert_eq!(&got[0][16..20], &[198, 18, 0, 1]);
+        assert!(got[1][8..24].iter().all(|&b| b == 2) && got[1][24..40].iter().all(|&b| b == 1));
+        assert_eq!(got[2], junk, "not IP: unchanged");
+        burst.clear();
+    }
+
+    #[test]
     fn reflect_swaps_the_mac_addresses() {
         let pool = Pool::new(PoolConfig::standard(256)).unwrap();
         let cfg = MockPortConfig {
@@ -840,6 +945,7 @@ mod tests {
             queue: 0,
             from: 0,
             to: 0,
+            framing: Framing::Ethernet,
             rx: a.take_rx(0).unwrap(),
             tx: a.take_tx(0).unwrap(),
         };

@@ -66,6 +66,11 @@
 //! queues without a runtime, and the `tokio` feature adds `tapring::tokio`
 //! (`PortBuilder::open_async`, futures for `rx_burst`/`tx_burst`).
 //!
+//! TUN devices (IP packets, no Ethernet header; for VPNs and userspace IP
+//! stacks) open with [`PortBuilder::tun`]; their ports report
+//! [`Framing::Ip`] in [`PortInfo::framing`], and the header helpers take
+//! the framing (`headers::request_segmentation_framed`).
+//!
 //! Users who want one backend only can use its types directly:
 //! [`uring::UringPort`], [`rw::RwPort`]; [`device`] controls the TAP
 //! device itself (MTU, MAC, link state, counters). `examples/` has a
@@ -73,10 +78,11 @@
 #![warn(missing_docs)]
 
 pub use tapring_core::{
-    Burst, BurstSlice, Checksum, ConfigError, Error, Gso, GsoKind, Interest, Offload, Pkt,
+    Burst, BurstSlice, Checksum, ConfigError, Error, Framing, Gso, GsoKind, Interest, Offload, Pkt,
     PktError, Pool, PoolCache, PoolConfig, PoolStats, Port, PortInfo, PortStats, QueueStats,
     Readiness, RxMode, RxQueue, TxQueue, Wakeup,
 };
+pub use tapring_device::{DeviceMode, Offloads, VnetHdrLen};
 /// Sleeping on queues' [`Readiness`] fds without an async runtime.
 pub use tapring_device::{MAX_WAIT_SET, ReadySet, wait_ready};
 
@@ -114,7 +120,10 @@ pub use port::{AnyPort, AnyRxQueue, AnyTxQueue, PortError};
 pub mod prelude {
     #[cfg(any(feature = "uring", feature = "rw"))]
     pub use crate::{AnyPort, PortBuilder};
-    pub use crate::{Backend, Burst, Forwarder, Pkt, Pool, PoolConfig, Port, RxQueue, TxQueue};
+    pub use crate::{
+        Backend, Burst, DeviceMode, Forwarder, Framing, Offloads, Pkt, Pool, PoolConfig, Port,
+        RxQueue, TxQueue,
+    };
 }
 
 /// TAP device control: open, configure and query the device itself.

@@ -112,6 +112,7 @@ impl Port for MockPort {
         PortInfo {
             ifindex: 0,
             max_frame: self.cfg.engine.max_frame,
+            framing: self.cfg.engine.framing,
             rx_queues: self.cfg.queues,
             tx_queues: self.cfg.queues,
             vnet_hdr_len: self.cfg.engine.vnet_hdr_len,

@@ -30,7 +30,8 @@ pub struct RwOptions {
     pub rx_segments: u16,
     /// Tx: the largest frame (without virtio-net header) sent without a
     /// segmentation request; `None` for the MTU (read at open) + 14 + 4 (a
-    /// VLAN tag), as the io_uring backend does. Larger frames are counted
+    /// VLAN tag) on a TAP, the MTU alone on a TUN, as the io_uring backend
+    /// does. Larger frames are counted
     /// in `drops.oversize` and never written.
     pub max_frame: Option<u32>,
 }

@@ -1,6 +1,6 @@
 //! [`RwPort`]: a TAP device with read/write Rx and Tx queues.
 
-use tapring_core::wire::ETH_HDR_LEN;
+use tapring_core::backend::FrameFormat;
 use tapring_core::{Error, Pool, Port, PortInfo, PortStats};
 
 use crate::error::RwError;
@@ -8,9 +8,6 @@ use crate::options::{MAX_RX_SEGS, RwOptions, os_error};
 use crate::rx::RwRxQueue;
 use crate::tx::RwTxQueue;
 use tapring_device::{QueueClaims, TapConfig, TapDevice};
-
-/// Bytes of a VLAN tag, allowed on top of MTU + Ethernet header.
-const VLAN_TAG_LEN: u32 = 4;
 
 /// A TAP device driven with plain nonblocking `read`/`write` (`readv`/
 /// `writev` for chains): the synchronous baseline backend.
@@ -82,9 +79,24 @@ impl RwPort {
         device
             .offloads()
             .check_rx_room(data_room * usize::from(opts.rx_segments))?;
+        let prefix = FrameFormat {
+            framing: device.framing(),
+            packet_info: device.packet_info(),
+            vnet_hdr_len: device.vnet_hdr(),
+        }
+        .prefix_len() as u32;
+        if pool.config().headroom < prefix {
+            return Err(Error::from(tapring_core::ConfigError::HeadroomTooSmall {
+                headroom: pool.config().headroom,
+                min: prefix,
+            })
+            .into());
+        }
+        // TAP: MTU + Ethernet header + a VLAN tag; TUN: the MTU (an IP
+        // packet has no link-layer header).
         let max_frame = match opts.max_frame {
             Some(m) => m,
-            None => device.mtu()? + ETH_HDR_LEN + VLAN_TAG_LEN,
+            None => device.framing().max_frame(device.mtu()?),
         };
         let claims = QueueClaims::new(device.num_queues());
         Ok(RwPort {
@@ -114,6 +126,15 @@ impl RwPort {
     /// The pool the queues take buffers from.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The framing and prefixes of every read and write on the device.
+    fn format(&self) -> FrameFormat {
+        FrameFormat {
+            framing: self.device.framing(),
+            packet_info: self.device.packet_info(),
+            vnet_hdr_len: self.device.vnet_hdr(),
+        }
     }
 
     fn take(&mut self, q: u16, rx: bool) -> Result<std::os::fd::OwnedFd, Error> {
@@ -154,6 +175,7 @@ impl Port for RwPort {
         PortInfo {
             ifindex: self.device.ifindex(),
             max_frame: self.max_frame,
+            framing: self.device.framing(),
             rx_queues: n,
             tx_queues: n,
             vnet_hdr_len: self.device.vnet_hdr(),
@@ -163,17 +185,15 @@ impl Port for RwPort {
 
     fn take_rx(&mut self, q: u16) -> Result<RwRxQueue, RwError> {
         let fd = self.take(q, true)?;
-        let hdr = self.device.vnet_hdr_len() as u32;
-        Ok(RwRxQueue::new(fd, &self.pool, hdr, q, &self.opts))
+        Ok(RwRxQueue::new(fd, &self.pool, self.format(), q, &self.opts))
     }
 
     fn take_tx(&mut self, q: u16) -> Result<RwTxQueue, RwError> {
         let fd = self.take(q, false)?;
-        let hdr = self.device.vnet_hdr();
         Ok(RwTxQueue::new(
             fd,
             &self.pool,
-            hdr,
+            self.format(),
             self.max_frame,
             q,
             &self.opts,

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use tapring_core::backend::FrameFormat;
 use tapring_core::{
     BurstSlice, Error, Interest, Pkt, Pool, PoolCache, QueueStats, Readiness, RxQueue, Wakeup,
 };
@@ -37,7 +38,9 @@ pub struct RwRxQueue {
     fd: OwnedFd,
     cache: PoolCache<CACHE>,
     stats: QueueStats,
-    vnet_hdr_len: u32,
+    /// Framing and prefixes (packet information, virtio-net header) of
+    /// every read.
+    format: FrameFormat,
     rx_segments: usize,
     burst: usize,
     port: u16,
@@ -62,7 +65,7 @@ impl RwRxQueue {
     pub(crate) fn new(
         fd: OwnedFd,
         pool: &Pool,
-        vnet_hdr_len: u32,
+        format: FrameFormat,
         queue: u16,
         opts: &RwOptions,
     ) -> RwRxQueue {
@@ -70,7 +73,7 @@ impl RwRxQueue {
             fd,
             cache: pool.cache(),
             stats: QueueStats::default(),
-            vnet_hdr_len,
+            format,
             rx_segments: usize::from(opts.rx_segments).clamp(1, MAX_RX_SEGS),
             burst: opts.burst.max(1) as usize,
             port: opts.port_id,
@@ -96,13 +99,13 @@ impl RwRxQueue {
         let Some(mut pkt) = self.cache.alloc() else {
             return Read::NoBuf;
         };
-        let lead = self.vnet_hdr_len as usize;
-        let _ = pkt.rx_target(self.vnet_hdr_len);
+        let lead = self.format.prefix_len();
+        let _ = pkt.rx_target(lead as u32);
         let room = pkt.tailroom();
         let result = match pkt.append(room) {
             Ok(buf) => {
                 // tun leaves the bytes of a 12-byte header past the basic 10
-                // (num_buffers) untouched: start from zeros.
+                // (num_buffers) untouched: start the prefixes from zeros.
                 buf[..lead].fill(0);
                 loop {
                     match nix::unistd::read(&self.fd, buf) {
@@ -136,10 +139,11 @@ impl RwRxQueue {
                 }
                 return Read::NoBuf;
             };
-            let _ = pkt.rx_target(if i == 0 { self.vnet_hdr_len } else { 0 });
+            let lead = if i == 0 { self.format.prefix_len() } else { 0 };
+            let _ = pkt.rx_target(lead as u32);
             *slot = Some(pkt);
         }
-        let lead = self.vnet_hdr_len as usize;
+        let lead = self.format.prefix_len();
         let mut rooms = [0usize; MAX_RX_SEGS];
         let result = {
             let mut iovs: [IoSliceMut<'_>; MAX_RX_SEGS] =
@@ -197,8 +201,7 @@ impl RwRxQueue {
     /// Classifies a read of `n` bytes into `pkt` (which holds them), of at
     /// most `room` bytes; strips and decodes the virtio-net header.
     fn judge(&mut self, mut pkt: Pkt, n: usize, room: usize) -> Read {
-        match tapring_core::backend::rx_prep::accept(&mut pkt, n, room, self.vnet_hdr_len as usize)
-        {
+        match tapring_core::backend::rx_prep::accept(&mut pkt, n, room, &self.format) {
             Ok(off) => self.stats.count_offload(&off),
             Err(why) => {
                 why.count(&mut self.stats);
@@ -208,7 +211,8 @@ impl RwRxQueue {
         }
         pkt.set_origin(self.port, self.queue);
         let len = pkt.pkt_len();
-        self.stats.count_frame(pkt.data(), len);
+        self.stats
+            .count_framed(self.format.framing, pkt.data(), len);
         Read::Frame(pkt)
     }
 
@@ -322,7 +326,8 @@ mod tests {
             rx_segments: segs,
             ..RwOptions::default()
         };
-        RwRxQueue::new(fd, pool, hdr, 1, &opts)
+        let hdr = tapring_core::VnetHdrLen::try_from(hdr as usize).expect("a test header length");
+        RwRxQueue::new(fd, pool, FrameFormat::tap(hdr), 1, &opts)
     }
 
     fn frame(len: usize, fill: u8) -> Vec<u8> {

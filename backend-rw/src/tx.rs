@@ -18,11 +18,11 @@ use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
+use tapring_core::backend::FrameFormat;
 use tapring_core::backend::tx_prep::{self, TxLimits};
 use tapring_core::packet::MAX_SEGS;
 use tapring_core::{
-    BurstSlice, Error, Interest, Pkt, Pool, PoolCache, QueueStats, Readiness, TxQueue, VnetHdrLen,
-    Wakeup,
+    BurstSlice, Error, Interest, Pkt, Pool, PoolCache, QueueStats, Readiness, TxQueue, Wakeup,
 };
 
 use crate::options::{CACHE, RwOptions, count_io_error};
@@ -38,7 +38,9 @@ pub struct RwTxQueue {
     fd: OwnedFd,
     cache: PoolCache<CACHE>,
     stats: QueueStats,
-    vnet_hdr_len: VnetHdrLen,
+    /// Framing and prefixes (packet information, virtio-net header) of
+    /// every write.
+    format: FrameFormat,
     max_frame: u32,
     burst: usize,
     queue: u16,
@@ -50,7 +52,7 @@ impl RwTxQueue {
     pub(crate) fn new(
         fd: OwnedFd,
         pool: &Pool,
-        vnet_hdr_len: VnetHdrLen,
+        format: FrameFormat,
         max_frame: u32,
         queue: u16,
         opts: &RwOptions,
@@ -59,7 +61,7 @@ impl RwTxQueue {
             fd,
             cache: pool.cache(),
             stats: QueueStats::default(),
-            vnet_hdr_len,
+            format,
             max_frame,
             burst: opts.burst.max(1) as usize,
             queue,
@@ -81,7 +83,7 @@ impl RwTxQueue {
     /// freed), `Err(pkt)` to stop the burst with `pkt` unchanged.
     fn send_one(&mut self, mut pkt: Pkt) -> Result<(), Pkt> {
         let limits = TxLimits {
-            vnet_hdr_len: self.vnet_hdr_len,
+            format: self.format,
             max_frame: self.max_frame as usize,
             max_segs: MAX_SEGS,
         };
@@ -90,7 +92,7 @@ impl RwTxQueue {
             self.cache.free(pkt);
             return Ok(());
         }
-        let (hdr, off) = (limits.vnet_hdr_len.len(), pkt.offload());
+        let (hdr, off) = (limits.format.prefix_len(), pkt.offload());
         let total = pkt.pkt_len();
         let result = loop {
             let r = if pkt.nb_segs() == 1 {
@@ -112,7 +114,8 @@ impl RwTxQueue {
         let s = &mut self.stats;
         match result {
             Ok(n) if n == total => {
-                s.count_frame(pkt.data().get(hdr..).unwrap_or(&[]), total - hdr);
+                let frame = pkt.data().get(hdr..).unwrap_or(&[]);
+                s.count_framed(self.format.framing, frame, total - hdr);
                 s.count_offload(&off);
             }
             Ok(_) => {
@@ -193,11 +196,18 @@ mod tests {
     use super::*;
     use crate::socket_pair::datagram_pair as pair;
     use tapring_core::{Burst, PoolConfig};
-    use tapring_core::{Checksum, Offload};
+    use tapring_core::{Checksum, Offload, VnetHdrLen};
 
     fn queue(pool: &Pool, fd: OwnedFd, hdr: u32) -> RwTxQueue {
         let hdr = VnetHdrLen::try_from(hdr as usize).expect("a test header length");
-        RwTxQueue::new(fd, pool, hdr, 1518, 0, &RwOptions::default())
+        RwTxQueue::new(
+            fd,
+            pool,
+            FrameFormat::tap(hdr),
+            1518,
+            0,
+            &RwOptions::default(),
+        )
     }
 
     fn pkt(pool: &Pool, len: usize, fill: u8) -> Pkt {
@@ -320,7 +330,8 @@ mod tests {
             burst: 2,
             ..RwOptions::default()
         };
-        let mut tx = RwTxQueue::new(a, &pool, VnetHdrLen::None, 1518, 0, &opts);
+        let format = FrameFormat::tap(VnetHdrLen::None);
+        let mut tx = RwTxQueue::new(a, &pool, format, 1518, 0, &opts);
         let mut burst: Burst<4> = Burst::new();
         for i in 0..3 {
             burst.push(pkt(&pool, 60, i)).unwrap();

@@ -8,7 +8,6 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 use tapring_core::RxMode;
 use tapring_core::backend::engine::{EngineConfig, RxEngine, Slot, TxEngine};
-use tapring_core::wire::ETH_HDR_LEN;
 use tapring_core::{
     BurstSlice, Error, Interest, Pool, Port, PortInfo, PortStats, QueueStats, Readiness, RxQueue,
     TxQueue, Wakeup,
@@ -289,14 +288,15 @@ impl UringPort {
         tap.offloads
             .check_rx_room(pool.config().data_room as usize)?;
         let dev = TapDevice::open(tap)?;
-        let mtu = dev.mtu()?;
+        // TAP: MTU + Ethernet header + a VLAN tag; TUN: the MTU.
+        let max_frame = dev.framing().max_frame(dev.mtu()?);
         let n = dev.num_queues();
         Ok(UringPort {
             dev,
             pool: pool.clone(),
             cfg,
             claims: QueueClaims::new(n),
-            max_frame: mtu + ETH_HDR_LEN + 4,
+            max_frame,
         })
     }
 
@@ -309,6 +309,8 @@ impl UringPort {
         EngineConfig {
             vnet_hdr_len: self.dev.vnet_hdr(),
             max_frame: self.max_frame,
+            framing: self.dev.framing(),
+            packet_info: self.dev.packet_info(),
             port: self.cfg.port_id,
             queue: q,
             buffer_group: q,
@@ -432,6 +434,7 @@ impl Port for UringPort {
         PortInfo {
             ifindex: self.dev.ifindex(),
             max_frame: self.max_frame,
+            framing: self.dev.framing(),
             rx_queues: n,
             tx_queues: n,
             vnet_hdr_len: self.dev.vnet_hdr(),

@@ -62,4 +62,4 @@ pub use queue::{
     Error, Interest, ParseRxModeError, Port, PortInfo, PortStats, QueueConfig, QueueStats,
     Readiness, RxMode, RxQueue, TxQueue, Wakeup,
 };
-pub use wire::{HeaderError, Headers, IpVersion, L4, VnetError, VnetHdrLen};
+pub use wire::{Framing, HeaderError, Headers, IpVersion, L4, VnetError, VnetHdrLen};

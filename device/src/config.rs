@@ -1,5 +1,5 @@
-//! What to open: [`TapConfig`] and its parts ([`VnetHdrLen`], [`Offloads`],
-//! [`MacAddr`]).
+//! What to open: [`TapConfig`] and its parts ([`DeviceMode`], [`VnetHdrLen`],
+//! [`Offloads`], [`MacAddr`]).
 
 use std::fmt;
 use std::io::Read;
@@ -186,17 +186,91 @@ impl FromStr for MacAddr {
     }
 }
 
-/// How to open a TAP device.
+/// Which kind of device: a TAP (layer 2, Ethernet frames) or a TUN (layer 3,
+/// IP packets with no link-layer header).
 ///
-/// `TapConfig::default()` creates a new single-queue device named by the
-/// kernel from the template `tap%d`, without vnet header or offloads, not
-/// persistent, with a random locally administered MAC, the kernel's default
-/// MTU, and down.
+/// Everything else in [`TapConfig`] (queues, multi-queue, vnet header and
+/// offloads, MTU, up/down, persist) applies to both; a TUN device has no
+/// MAC address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DeviceMode {
+    /// `IFF_TAP`: Ethernet frames ([`Framing::Ethernet`](tapring_core::Framing::Ethernet)).
+    #[default]
+    Tap,
+    /// `IFF_TUN`: IPv4/IPv6 packets from their first byte
+    /// ([`Framing::Ip`](tapring_core::Framing::Ip)), for VPNs, tunnels and
+    /// userspace IP stacks.
+    Tun,
+}
+
+impl DeviceMode {
+    /// What the device's frames start with.
+    pub const fn framing(self) -> tapring_core::Framing {
+        match self {
+            DeviceMode::Tap => tapring_core::Framing::Ethernet,
+            DeviceMode::Tun => tapring_core::Framing::Ip,
+        }
+    }
+
+    /// The name: `"tap"` or `"tun"` (as `ip tuntap` spells it).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeviceMode::Tap => "tap",
+            DeviceMode::Tun => "tun",
+        }
+    }
+
+    /// The TUNSETIFF type flag.
+    pub(crate) const fn iff_flag(self) -> libc::c_int {
+        match self {
+            DeviceMode::Tap => libc::IFF_TAP,
+            DeviceMode::Tun => libc::IFF_TUN,
+        }
+    }
+}
+
+impl fmt::Display for DeviceMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing a [`DeviceMode`] from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown device mode {0:?}: use \"tap\" (Ethernet frames) or \"tun\" (IP packets)")]
+pub struct ParseDeviceModeError(pub String);
+
+impl FromStr for DeviceMode {
+    type Err = ParseDeviceModeError;
+    fn from_str(s: &str) -> Result<DeviceMode, ParseDeviceModeError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "tap" => Ok(DeviceMode::Tap),
+            "tun" => Ok(DeviceMode::Tun),
+            _ => Err(ParseDeviceModeError(s.to_owned())),
+        }
+    }
+}
+
+/// How to open a TAP (or TUN) device.
+///
+/// `TapConfig::default()` creates a new single-queue TAP device named by the
+/// kernel from the template `tap%d`, without packet information, vnet
+/// header or offloads, not persistent, with a random locally administered
+/// MAC, the kernel's default MTU, and down. With `mode` =
+/// [`DeviceMode::Tun`] it is a TUN device instead (no MAC; name it, or use a
+/// template such as `tun%d`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TapConfig {
     /// The interface name, or a template with one `%d` the kernel numbers.
     pub name: String,
+    /// TAP (Ethernet frames, the default) or TUN (IP packets).
+    pub mode: DeviceMode,
+    /// Open without `IFF_NO_PI`: the kernel puts its 4-byte packet
+    /// information (`struct tun_pi`: flags, protocol) in front of every
+    /// packet on the queue fds. The data paths add and strip it; their
+    /// users never see it. Default `false` (`IFF_NO_PI`).
+    pub packet_info: bool,
     /// Number of queue fds (1..=[`MAX_QUEUES`]); more than one implies
     /// multi-queue.
     pub queues: usize,
@@ -214,7 +288,8 @@ pub struct TapConfig {
     /// [`DeviceError::NotFound`] rather than create one.
     pub attach_only: bool,
     /// The MAC address. `None`: a random locally administered unicast
-    /// address for a device we create; an existing device keeps its own.
+    /// address for a TAP device we create; an existing device keeps its
+    /// own. Must be `None` in TUN mode (a TUN device has no MAC).
     pub mac: Option<MacAddr>,
     /// The MTU. `None` keeps the device's.
     pub mtu: Option<u32>,
@@ -228,6 +303,18 @@ impl TapConfig {
     /// With [`TapConfig::name`] set to `name`.
     pub fn name(mut self, name: String) -> Self {
         self.name = name;
+        self
+    }
+
+    /// With [`TapConfig::mode`] set to `mode`.
+    pub fn mode(mut self, mode: DeviceMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// With [`TapConfig::packet_info`] set to `packet_info`.
+    pub fn packet_info(mut self, packet_info: bool) -> Self {
+        self.packet_info = packet_info;
         self
     }
 
@@ -290,6 +377,8 @@ impl Default for TapConfig {
     fn default() -> Self {
         TapConfig {
             name: "tap%d".to_owned(),
+            mode: DeviceMode::Tap,
+            packet_info: false,
             queues: 1,
             multi_queue: false,
             vnet_hdr: VnetHdrLen::None,
@@ -341,6 +430,11 @@ impl TapConfig {
         }
         if let Err(reason) = self.offloads.check() {
             return Err(DeviceError::InvalidConfig { reason });
+        }
+        if self.mode == DeviceMode::Tun && self.mac.is_some() {
+            return Err(DeviceError::InvalidConfig {
+                reason: "a TUN device has no MAC address: leave mac = None in TUN mode (or use mode = DeviceMode::Tap)",
+            });
         }
         if let Some(mac) = self.mac
             && !mac.is_unicast()
@@ -446,5 +540,36 @@ mod tests {
         };
         assert!(template_attach.validate().is_err());
         TapConfig::default().validate().unwrap();
+        let tun_mac = TapConfig::named("tun0")
+            .mode(DeviceMode::Tun)
+            .mac(Some("02:00:00:00:00:01".parse().unwrap()));
+        match tun_mac.validate() {
+            Err(DeviceError::InvalidConfig { reason }) => {
+                assert!(reason.contains("TUN device has no MAC"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        TapConfig::named("tun0")
+            .mode(DeviceMode::Tun)
+            .packet_info(true)
+            .vnet_hdr(VnetHdrLen::Mergeable)
+            .offloads(Offloads::CSUM | Offloads::TSO4)
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn device_mode_text_and_framing() {
+        assert_eq!(DeviceMode::default(), DeviceMode::Tap);
+        assert_eq!(TapConfig::default().mode, DeviceMode::Tap);
+        assert!(!TapConfig::default().packet_info);
+        for m in [DeviceMode::Tap, DeviceMode::Tun] {
+            assert_eq!(m.to_string().parse::<DeviceMode>(), Ok(m));
+        }
+        assert_eq!("TUN".parse::<DeviceMode>(), Ok(DeviceMode::Tun));
+        let e = "tunnel".parse::<DeviceMode>().unwrap_err();
+        assert!(e.to_string().contains("\"tun\""), "{e}");
+        assert_eq!(DeviceMode::Tun.framing(), tapring_core::Framing::Ip);
+        assert_eq!(DeviceMode::Tap.framing(), tapring_core::Framing::Ethernet);
     }
 }

@@ -5,16 +5,23 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 
-use crate::config::{MAX_QUEUES, MacAddr, Offloads, TapConfig, VnetHdrLen};
+use crate::config::{DeviceMode, MAX_QUEUES, MacAddr, Offloads, TapConfig, VnetHdrLen};
 use crate::counters::KernelCounters;
 use crate::error::DeviceError;
 use crate::{ifname, netlink, sys};
 
-/// The MTU range of a TAP device in kernels without IFLA_MIN_MTU/MAX_MTU:
-/// tun.c's `MIN_MTU` and `MAX_MTU - ETH_HLEN`.
-const FALLBACK_MTU_RANGE: (u32, u32) = (68, 65535 - 14);
+/// The MTU range of a device in kernels without IFLA_MIN_MTU/MAX_MTU:
+/// tun.c's `MIN_MTU` and `MAX_MTU - hard_header_len` (`ETH_HLEN` for a TAP,
+/// 0 for a TUN).
+const fn fallback_mtu_range(mode: DeviceMode) -> (u32, u32) {
+    match mode {
+        DeviceMode::Tap => (68, 65535 - 14),
+        DeviceMode::Tun => (68, 65535),
+    }
+}
 
-/// An open TAP device: one fd per queue, plus the control operations.
+/// An open TAP (or TUN, see [`DeviceMode`]) device: one fd per queue, plus
+/// the control operations.
 ///
 /// Dropping it closes every fd; a device that is not persistent then
 /// disappears (possibly a moment later, see the crate docs).
@@ -35,6 +42,8 @@ pub struct TapDevice {
     keep_alive: Option<OwnedFd>,
     name: String,
     ifindex: u32,
+    mode: DeviceMode,
+    packet_info: bool,
     vnet_hdr: VnetHdrLen,
     offloads: Offloads,
     multi_queue: bool,
@@ -49,8 +58,11 @@ fn open_error(errno: Errno) -> DeviceError {
 }
 
 /// Checks an existing interface `name` against what we are about to ask of
-/// it, from its sysfs `tun_flags`.
-fn check_existing(name: &str, multi_queue: bool) -> Result<(), DeviceError> {
+/// it, from its sysfs `tun_flags`: its kind (TUN or TAP) and multi-queue
+/// flag must match (TUNSETIFF would fail with a bare EINVAL otherwise).
+/// The packet-information and vnet-header flags are the attaching fd's to
+/// set, not the device's to refuse.
+fn check_existing(name: &str, mode: DeviceMode, multi_queue: bool) -> Result<(), DeviceError> {
     let path = format!("/sys/class/net/{name}/tun_flags");
     let Ok(text) = std::fs::read_to_string(path) else {
         return Err(DeviceError::Incompatible {
@@ -59,11 +71,22 @@ fn check_existing(name: &str, multi_queue: bool) -> Result<(), DeviceError> {
         });
     };
     let flags = i64::from_str_radix(text.trim().trim_start_matches("0x"), 16).unwrap_or(0);
-    if flags & i64::from(libc::IFF_TAP) == 0 {
-        return Err(DeviceError::Incompatible {
-            name: name.to_owned(),
-            reason: "it is a TUN (layer 3) device, not TAP",
-        });
+    let is_tap = flags & i64::from(libc::IFF_TAP) != 0;
+    let is_tun = flags & i64::from(libc::IFF_TUN) != 0;
+    match mode {
+        DeviceMode::Tap if is_tun => {
+            return Err(DeviceError::Incompatible {
+                name: name.to_owned(),
+                reason: "it is a TUN (layer 3) device, not TAP; set mode = DeviceMode::Tun to attach to it",
+            });
+        }
+        DeviceMode::Tun if is_tap => {
+            return Err(DeviceError::Incompatible {
+                name: name.to_owned(),
+                reason: "it is a TAP (layer 2) device, not TUN; set mode = DeviceMode::Tap to attach to it",
+            });
+        }
+        _ => {}
     }
     let is_mq = flags & i64::from(libc::IFF_MULTI_QUEUE) != 0;
     if is_mq != multi_queue {
@@ -80,15 +103,17 @@ fn check_existing(name: &str, multi_queue: bool) -> Result<(), DeviceError> {
 }
 
 impl TapDevice {
-    /// Creates or attaches the TAP device `config` describes and configures
-    /// it.
+    /// Creates or attaches the TAP (or TUN) device `config` describes and
+    /// configures it.
     ///
     /// Steps: validate `config` (no syscall on error); open one fd per
     /// queue (`O_RDWR|O_NONBLOCK|O_CLOEXEC`) and TUNSETIFF each with
-    /// `IFF_TAP|IFF_NO_PI` (+ `IFF_MULTI_QUEUE`, `IFF_VNET_HDR`); for
+    /// `IFF_TAP` or `IFF_TUN` by `config.mode`, `IFF_NO_PI` unless
+    /// `config.packet_info` (+ `IFF_MULTI_QUEUE`, `IFF_VNET_HDR`); for
     /// multi-queue, a detached keep-alive fd; TUNSETVNETHDRSZ; TUNSETOFFLOAD
     /// with exactly `config.offloads` (0 included: the mask is device-wide
-    /// and survives re-attach); MAC, MTU, up; persist last. On any error
+    /// and survives re-attach); MAC (TAP only: a TAP we create gets a random
+    /// one), MTU, up; persist last. On any error
     /// every fd is closed again, so a device we created (not yet
     /// persistent) goes away.
     pub fn open(config: &TapConfig) -> Result<TapDevice, DeviceError> {
@@ -101,10 +126,13 @@ impl TapDevice {
             });
         }
         if existed {
-            check_existing(&config.name, multi_queue)?;
+            check_existing(&config.name, config.mode, multi_queue)?;
         }
 
-        let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+        let mut flags = config.mode.iff_flag();
+        if !config.packet_info {
+            flags |= libc::IFF_NO_PI;
+        }
         if multi_queue {
             flags |= libc::IFF_MULTI_QUEUE;
         }
@@ -169,12 +197,16 @@ impl TapDevice {
             keep_alive,
             name,
             ifindex,
+            mode: config.mode,
+            packet_info: config.packet_info,
             vnet_hdr: config.vnet_hdr,
             offloads: config.offloads,
             multi_queue,
         };
         let mac = match config.mac {
             Some(mac) => Some(mac),
+            // A TUN device has no MAC (validate refused one above).
+            None if config.mode == DeviceMode::Tun => None,
             None if !existed => Some(MacAddr::random_local().map_err(|e| DeviceError::Os {
                 op: "read /dev/urandom",
                 errno: e.raw_os_error().unwrap_or(libc::EIO),
@@ -205,6 +237,23 @@ impl TapDevice {
     /// The interface index when the device was opened.
     pub fn ifindex(&self) -> u32 {
         self.ifindex
+    }
+
+    /// TAP or TUN, as opened.
+    pub fn mode(&self) -> DeviceMode {
+        self.mode
+    }
+
+    /// What the frames on the queue fds start with: Ethernet (TAP) or the
+    /// IP header (TUN).
+    pub fn framing(&self) -> tapring_core::Framing {
+        self.mode.framing()
+    }
+
+    /// Whether the kernel's 4-byte packet information precedes every packet
+    /// on the queue fds (opened without `IFF_NO_PI`).
+    pub fn packet_info(&self) -> bool {
+        self.packet_info
     }
 
     /// The number of data queues (fds).
@@ -283,7 +332,9 @@ impl TapDevice {
     }
 
     /// The device's TUN flags (IFF_TAP, IFF_MULTI_QUEUE, IFF_VNET_HDR,
-    /// IFF_PERSIST, ...), asked of the fd.
+    /// IFF_PERSIST, ...), asked of the fd. Bit 0x1000 here is the fd's
+    /// IFF_NOFILTER (no socket filter attached), not IFF_NO_PI, which shares
+    /// its value: use [`TapDevice::packet_info`] for that.
     pub fn tun_flags(&self) -> Result<u32, DeviceError> {
         self.tun_ioctl(sys::tun_get_iff)
             .map(|(_, flags)| flags as u32)
@@ -326,7 +377,7 @@ impl TapDevice {
             Err(Errno::ENODEV) => Err(DeviceError::DeviceGone {
                 name: self.name.clone(),
             }),
-            Err(_) => Ok(FALLBACK_MTU_RANGE),
+            Err(_) => Ok(fallback_mtu_range(self.mode)),
         }
     }
 
@@ -349,8 +400,10 @@ impl TapDevice {
         })
     }
 
-    /// The MAC address.
+    /// The MAC address. A TUN device has none:
+    /// [`DeviceError::NoMacInTunMode`].
     pub fn mac(&self) -> Result<MacAddr, DeviceError> {
+        self.check_has_mac()?;
         let (sock, name) = self.locate()?;
         sys::if_get_hwaddr(sock.as_fd(), &name)
             .map(MacAddr)
@@ -358,8 +411,9 @@ impl TapDevice {
     }
 
     /// Sets the MAC address (must be unicast and not zero; a TAP accepts
-    /// it while up).
+    /// it while up). A TUN device has none: [`DeviceError::NoMacInTunMode`].
     pub fn set_mac(&self, mac: MacAddr) -> Result<(), DeviceError> {
+        self.check_has_mac()?;
         if !mac.is_unicast() {
             return Err(DeviceError::InvalidMac { mac });
         }
@@ -413,6 +467,16 @@ impl TapDevice {
     pub fn kernel_counters(&self) -> Result<KernelCounters, DeviceError> {
         let (_sock, name) = self.locate()?;
         KernelCounters::read(&name)
+    }
+
+    /// Fails in TUN mode, where there is no MAC address.
+    fn check_has_mac(&self) -> Result<(), DeviceError> {
+        match self.mode {
+            DeviceMode::Tap => Ok(()),
+            DeviceMode::Tun => Err(DeviceError::NoMacInTunMode {
+                name: self.name.clone(),
+            }),
+        }
     }
 
     /// Runs a fd-based TUN ioctl on the first queue fd that is attached (a

@@ -68,7 +68,7 @@ pub enum DeviceError {
     },
     /// `attach_only` was set and no device of that name exists.
     #[error(
-        "no TAP device {name:?} to attach to: create it first (persist = true, or `ip tuntap add dev {name} mode tap`), or clear attach_only"
+        "no TAP/TUN device {name:?} to attach to: create it first (persist = true, or `ip tuntap add dev {name} mode tap` / `mode tun`), or clear attach_only"
     )]
     NotFound {
         /// The device name.
@@ -114,6 +114,14 @@ pub enum DeviceError {
         room: usize,
         /// Data bytes a 64 KiB frame needs.
         need: usize,
+    },
+    /// A MAC address was asked of, or set on, a TUN device, which has none.
+    #[error(
+        "device {name:?} is a TUN (layer 3) device and has no MAC address: MAC addresses apply to TAP devices (mode = DeviceMode::Tap)"
+    )]
+    NoMacInTunMode {
+        /// The device name.
+        name: String,
     },
     /// The configuration contradicts itself (checked before any syscall).
     #[error("invalid TAP configuration: {reason}")]

@@ -6,6 +6,20 @@
 //! promiscuous and all-multicast modes, owner and group, counters. Both
 //! data paths (`tapring-rw`, `tapring-uring`) open their devices here.
 //!
+//! The same type opens TUN devices (`mode` = [`DeviceMode::Tun`]: IP packets
+//! with no Ethernet header, for VPNs and userspace IP stacks), with or
+//! without the kernel's packet-information prefix (`packet_info`), with
+//! the same queues, vnet header and offloads; a TUN device has no MAC:
+//!
+//! ```no_run
+//! use tapring_device::{DeviceMode, TapConfig, TapDevice};
+//!
+//! # fn main() -> Result<(), tapring_device::DeviceError> {
+//! let tun = TapDevice::open(&TapConfig::named("tun%d").mode(DeviceMode::Tun).up(true))?;
+//! assert_eq!(tun.mode(), DeviceMode::Tun);
+//! # Ok(()) }
+//! ```
+//!
 //! ```no_run
 //! use tapring_device::{Offloads, TapConfig, TapDevice, VnetHdrLen};
 //!
@@ -58,7 +72,8 @@ mod wait;
 #[doc(hidden)]
 pub use claims::{ClaimError, QueueClaims};
 pub use config::{
-    KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseMacError, TapConfig, VnetHdrLen,
+    DeviceMode, KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseDeviceModeError,
+    ParseMacError, TapConfig, VnetHdrLen,
 };
 pub use counters::KernelCounters;
 pub use device::TapDevice;

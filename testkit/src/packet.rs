@@ -135,6 +135,81 @@ pub fn udp_frame_seq(frame: &[u8]) -> Option<u32> {
     }
 }
 
+/// IP protocol number of [`test_packet`]s (253: for experimentation,
+/// RFC 3692).
+pub const TEST_IP_PROTOCOL: u8 = 253;
+
+/// A test packet for TUN devices (no Ethernet header) of `len` bytes (at
+/// least 28): an IPv4 header (protocol [`TEST_IP_PROTOCOL`], 198.18.3.1 ->
+/// 198.18.3.2, valid header checksum), then `seq` (big endian) and a
+/// marker, then a pattern that depends on `seq` and the position.
+pub fn test_packet(seq: u32, len: usize) -> Vec<u8> {
+    let len = len.max(28);
+    let mut p: Vec<u8> = (0..len)
+        .map(|i| (seq.wrapping_mul(31).wrapping_add(i as u32) & 0xff) as u8)
+        .collect();
+    p[..20].fill(0);
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+    p[8] = 64;
+    p[9] = TEST_IP_PROTOCOL;
+    p[12..16].copy_from_slice(&[198, 18, 3, 1]);
+    p[16..20].copy_from_slice(&[198, 18, 3, 2]);
+    let c = inet_checksum(&[&p[..20]]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..24].copy_from_slice(&seq.to_be_bytes());
+    p[24..28].copy_from_slice(UDP_MAGIC);
+    p
+}
+
+/// The sequence number of a [`test_packet`], or `None` for other packets.
+pub fn test_packet_seq(packet: &[u8]) -> Option<u32> {
+    if packet.len() >= 28
+        && packet[0] == 0x45
+        && packet[9] == TEST_IP_PROTOCOL
+        && &packet[24..28] == UDP_MAGIC
+    {
+        Some(u32::from_be_bytes([
+            packet[20], packet[21], packet[22], packet[23],
+        ]))
+    } else {
+        None
+    }
+}
+
+/// [`udp_frame`] without its Ethernet header: a valid IPv4/UDP packet of
+/// `len` bytes (at least 46) for a TUN device.
+pub fn udp_packet(len: usize, flow: u16, seq: u32) -> Vec<u8> {
+    udp_frame(len.max(46) + 14, flow, seq)[14..].to_vec()
+}
+
+/// The sequence number of a [`udp_packet`], or `None` for other packets.
+pub fn udp_packet_seq(packet: &[u8]) -> Option<u32> {
+    let mut frame = vec![0u8; 14];
+    frame[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
+    frame.extend_from_slice(packet.get(..packet.len().min(64))?);
+    udp_frame_seq(&frame)
+}
+
+/// A minimal IP host at `ip` on a TUN device: answers ICMP echo requests
+/// to it (addresses swapped; IPv4 and ICMP checksums recomputed), writing
+/// the reply into `out` (at least as long as `packet`). Returns the
+/// reply's length, or `None` for anything else.
+pub fn respond_ip(packet: &[u8], ip: [u8; 4], out: &mut [u8]) -> Option<usize> {
+    let mut frame = vec![0u8; 14];
+    frame[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
+    frame.extend_from_slice(packet);
+    let mut reply = vec![0u8; frame.len().max(60)];
+    match respond(&frame, ip, [0; 6], &mut reply) {
+        Reply::Echo(_) => {
+            let len = packet.len();
+            out.get_mut(..len)?.copy_from_slice(&reply[14..14 + len]);
+            Some(len)
+        }
+        _ => None,
+    }
+}
+
 /// What [`respond`] made of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
@@ -259,6 +334,47 @@ mod tests {
             !0xddf2
         );
         assert_eq!(inet_checksum(&[]), 0xffff);
+    }
+
+    #[test]
+    fn tun_packets_carry_their_sequence_and_valid_headers() {
+        for len in [0, 28, 61, 1500] {
+            let p = test_packet(9, len);
+            assert_eq!(p.len(), len.max(28));
+            assert_eq!(test_packet_seq(&p), Some(9));
+            assert_eq!(inet_checksum(&[&p[..20]]), 0);
+            assert_eq!(usize::from(u16::from_be_bytes([p[2], p[3]])), p.len());
+        }
+        let u = udp_packet(60, 3, 77);
+        assert_eq!((u.len(), udp_packet_seq(&u)), (60, Some(77)));
+        assert_eq!(u[0], 0x45);
+        assert_eq!(test_packet_seq(&u), None);
+        assert_eq!(udp_packet_seq(&test_packet(1, 60)), None);
+    }
+
+    #[test]
+    fn ip_echo_request_gets_a_valid_reply() {
+        let ip = [198, 18, 0, 2];
+        let mut req = vec![0u8; 20 + 16];
+        req[0] = 0x45;
+        req[2..4].copy_from_slice(&36u16.to_be_bytes());
+        req[8] = 64;
+        req[9] = 1;
+        req[12..16].copy_from_slice(&[198, 18, 0, 1]);
+        req[16..20].copy_from_slice(&ip);
+        req[20] = 8;
+        req[24..36].copy_from_slice(b"abcdefghijkl");
+        let mut out = [0u8; 64];
+        let n = respond_ip(&req, ip, &mut out).expect("an echo reply");
+        assert_eq!(n, 36);
+        assert_eq!(
+            (&out[12..16], &out[16..20]),
+            (&ip[..], &[198, 18, 0, 1][..])
+        );
+        assert_eq!(inet_checksum(&[&out[..20]]), 0);
+        assert_eq!(inet_checksum(&[&out[20..36]]), 0);
+        assert_eq!(out[20], 0);
+        assert_eq!(respond_ip(&req, [198, 18, 0, 9], &mut out), None);
     }
 
     #[test]

@@ -42,11 +42,13 @@ use tapring_core::{
 };
 
 use crate::packet::{
-    ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_ETHERTYPE, inet_checksum, respond, test_frame,
-    test_frame_seq, udp_frame, udp_frame_seq,
+    ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_ETHERTYPE, inet_checksum, respond, respond_ip,
+    test_frame, test_frame_seq, test_packet, test_packet_seq, udp_frame, udp_frame_seq, udp_packet,
+    udp_packet_seq,
 };
 use crate::{InterfaceGuard, NetnsGuard, disable_ipv6, quiet_ip, require_tap};
-use tapring_device::{Offloads, TapConfig, VnetHdrLen};
+use tapring_core::Framing;
+use tapring_device::{DeviceMode, Offloads, TapConfig, VnetHdrLen};
 
 /// Options a case asks of the backend's port, beyond the [`TapConfig`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +61,93 @@ pub struct SuiteOptions {
 impl Default for SuiteOptions {
     fn default() -> Self {
         SuiteOptions { rx_segments: 1 }
+    }
+}
+
+/// Which kind of device a case opens, and the test frames that go with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// A TAP device: Ethernet frames ([`test_frame`], [`udp_frame`]).
+    Tap,
+    /// A TUN device: IP packets with no link-layer header ([`test_packet`],
+    /// [`udp_packet`]), with the kernel's packet-information prefix when
+    /// `packet_info` (which the port must hide).
+    Tun {
+        /// Open without `IFF_NO_PI`.
+        packet_info: bool,
+    },
+}
+
+impl Link {
+    /// TUN without packet information.
+    pub const TUN: Link = Link::Tun { packet_info: false };
+    /// TUN with packet information.
+    pub const TUN_PI: Link = Link::Tun { packet_info: true };
+
+    /// `cfg` set to open this kind of device.
+    pub fn apply(self, cfg: TapConfig) -> TapConfig {
+        match self {
+            Link::Tap => cfg.mode(DeviceMode::Tap),
+            Link::Tun { packet_info } => cfg.mode(DeviceMode::Tun).packet_info(packet_info),
+        }
+    }
+
+    /// What the port's frames start with.
+    pub fn framing(self) -> Framing {
+        match self {
+            Link::Tap => Framing::Ethernet,
+            Link::Tun { .. } => Framing::Ip,
+        }
+    }
+
+    /// A test frame (TAP) or packet (TUN) carrying `seq`, of `len` bytes.
+    pub fn frame(self, seq: u32, len: usize) -> Vec<u8> {
+        match self {
+            Link::Tap => test_frame(seq, len),
+            Link::Tun { .. } => test_packet(seq, len),
+        }
+    }
+
+    /// The sequence number of a [`Link::frame`], or `None`.
+    pub fn seq(self, frame: &[u8]) -> Option<u32> {
+        match self {
+            Link::Tap => test_frame_seq(frame),
+            Link::Tun { .. } => test_packet_seq(frame),
+        }
+    }
+
+    /// A UDP/IPv4 frame or packet of flow `flow` carrying `seq`.
+    pub fn udp(self, len: usize, flow: u16, seq: u32) -> Vec<u8> {
+        match self {
+            Link::Tap => udp_frame(len, flow, seq),
+            Link::Tun { .. } => udp_packet(len, flow, seq),
+        }
+    }
+
+    /// The sequence number of a [`Link::udp`] frame, or `None`.
+    pub fn udp_seq(self, frame: &[u8]) -> Option<u32> {
+        match self {
+            Link::Tap => udp_frame_seq(frame),
+            Link::Tun { .. } => udp_packet_seq(frame),
+        }
+    }
+
+    /// The protocol an injecting packet socket is bound to for
+    /// [`Link::frame`]s (a TUN's packets go out as IPv4).
+    pub fn ethertype(self) -> u16 {
+        match self {
+            Link::Tap => TEST_ETHERTYPE,
+            Link::Tun { .. } => ETH_P_IP,
+        }
+    }
+
+    /// The sizes size-sweeping cases use, from the smallest test frame to
+    /// the largest at MTU 1500.
+    pub fn sizes(self) -> [usize; 5] {
+        match self {
+            Link::Tap => SIZES,
+            Link::Tun { .. } => [28, 61, 128, 1000, 1500],
+        }
     }
 }
 
@@ -108,6 +197,33 @@ macro_rules! tap_suite {
             kernel_peer_ping,
             gso_frames_up_to_64k_cross_a_bridge,
             kernel_finishes_what_the_headers_helper_asked,
+            tun_rx_packets_arrive_in_order,
+            tun_pi_rx_packets_arrive_in_order,
+            tun_rx_oversize_packet_is_truncated_and_counted,
+            tun_pi_rx_oversize_packet_is_truncated_and_counted,
+            tun_rx_chain_when_packet_exceeds_buffer,
+            tun_pi_rx_chain_when_packet_exceeds_buffer,
+            tun_pi_rx_pool_exhausted_counts_nombuf,
+            tun_tx_packets_are_captured_in_order,
+            tun_pi_tx_packets_are_captured_in_order,
+            tun_pi_tx_chain_of_three_segments_is_one_packet,
+            tun_tx_oversize_is_rejected_and_freed,
+            tun_pi_tx_oversize_is_rejected_and_freed,
+            tun_tx_runt_and_not_ip_are_counted,
+            tun_pi_tx_runt_and_not_ip_are_counted,
+            tun_tx_link_down_is_consumed_as_io_error,
+            tun_vnet_hdr_12_round_trip,
+            tun_pi_vnet_hdr_12_round_trip,
+            tun_multi_queue_2,
+            tun_multi_queue_4,
+            tun_pi_multi_queue_2,
+            tun_imissed_counts_kernel_ring_drops,
+            tun_kernel_peer_ping,
+            tun_pi_kernel_peer_ping,
+            tun_gso_packets_up_to_64k_are_routed_whole,
+            tun_pi_gso_packets_up_to_64k_are_routed_whole,
+            tun_kernel_finishes_what_the_headers_helper_asked,
+            tun_pi_kernel_finishes_what_the_headers_helper_asked,
         );
     };
     ($backend:ty; $($case:ident),+ $(,)?) => {
@@ -142,6 +258,16 @@ struct Fixture<B: SuiteBackend> {
 }
 
 impl<B: SuiteBackend> Fixture<B> {
+    /// [`Fixture::new`] on a device of kind `link`.
+    fn on(
+        link: Link,
+        queues: usize,
+        vnet: VnetHdrLen,
+        pool_cfg: PoolConfig,
+        opts: SuiteOptions,
+    ) -> Self {
+        Self::on_with(link, queues, vnet, pool_cfg, opts, true)
+    }
     /// A port with `queues` queues and virtio-net header `vnet` on a fresh
     /// interface (IPv6 off, up unless `up` is false), buffers from a pool
     /// shaped `pool_cfg`.
@@ -156,12 +282,25 @@ impl<B: SuiteBackend> Fixture<B> {
         opts: SuiteOptions,
         up: bool,
     ) -> Self {
+        Self::on_with(Link::Tap, queues, vnet, pool_cfg, opts, up)
+    }
+
+    /// [`Fixture::with`] on a device of kind `link`.
+    fn on_with(
+        link: Link,
+        queues: usize,
+        vnet: VnetHdrLen,
+        pool_cfg: PoolConfig,
+        opts: SuiteOptions,
+        up: bool,
+    ) -> Self {
         let lock = serial();
         let fds_before = open_fds();
         let name = super::unique_name("trs");
         let guard = InterfaceGuard::new(&name);
         let pool = Pool::new(pool_cfg).expect("test pool");
-        let cfg = TapConfig::named(&name)
+        let cfg = link
+            .apply(TapConfig::named(&name))
             .queues(queues)
             .multi_queue(queues > 1)
             .vnet_hdr(vnet)
@@ -176,6 +315,12 @@ impl<B: SuiteBackend> Fixture<B> {
             );
         }
         let info = port.info();
+        assert_eq!(
+            info.framing,
+            link.framing(),
+            "{}: PortInfo::framing",
+            B::NAME
+        );
         Fixture {
             port: Some(port),
             pool,
@@ -428,9 +573,9 @@ fn drain_tx<T: TxQueue>(tx: &mut T) {
     assert_eq!(tx.in_flight(), 0, "every transmission completes");
 }
 
-/// Captures frames of [`TEST_ETHERTYPE`] on `sock` until `want` arrived or
-/// [`PATIENCE`] runs out.
-fn capture(sock: &PacketSocket, want: usize) -> Vec<Vec<u8>> {
+/// Captures [`Link::frame`]s of `link` (frames of [`TEST_ETHERTYPE`] on a
+/// TAP) on `sock` until `want` arrived or [`PATIENCE`] runs out.
+fn capture_by(sock: &PacketSocket, link: Link, want: usize) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
     let mut buf = vec![0u8; 70_000];
     let deadline = Instant::now() + PATIENCE;
@@ -438,7 +583,7 @@ fn capture(sock: &PacketSocket, want: usize) -> Vec<Vec<u8>> {
         if let Some(n) = sock
             .recv(&mut buf, Duration::from_millis(50))
             .expect("recv")
-            && test_frame_seq(&buf[..n.min(buf.len())]).is_some()
+            && link.seq(&buf[..n.min(buf.len())]).is_some()
         {
             got.push(buf[..n].to_vec());
         }
@@ -462,25 +607,26 @@ fn assert_rx_counted(stats: &QueueStats, got: &Received) {
 
 /// Frames injected with an AF_PACKET socket arrive through `rx_burst`
 /// byte-identical, in order, stamped with their origin, and counted.
-pub fn rx_frames_arrive_in_order<B: SuiteBackend>() {
+fn rx_in_order<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(
+    let mut fx = Fixture::<B>::on(
+        link,
         1,
         VnetHdrLen::None,
         standard_pool(),
         SuiteOptions::default(),
     );
     let mut rx = fx.rx(0);
-    let inj = fx.injector(TEST_ETHERTYPE);
+    let inj = fx.injector(link.ethertype());
     let sent: Vec<Vec<u8>> = (0..60u32)
-        .map(|i| test_frame(i, SIZES[i as usize % SIZES.len()]))
+        .map(|i| link.frame(i, link.sizes()[i as usize % link.sizes().len()]))
         .collect();
     for f in &sent {
         inj.send(f).expect("inject");
     }
-    let recv = receive(&mut rx, sent.len(), |p| test_frame_seq(p.data()).is_some());
+    let recv = receive(&mut rx, sent.len(), |p| link.seq(p.data()).is_some());
     let got = &recv.kept;
     let got_bytes: Vec<Vec<u8>> = got.iter().map(bytes_of).collect();
     assert_eq!(
@@ -503,21 +649,36 @@ pub fn rx_frames_arrive_in_order<B: SuiteBackend>() {
     fx.finish();
 }
 
+/// On a TAP.
+pub fn rx_frames_arrive_in_order<B: SuiteBackend>() {
+    rx_in_order::<B>(Link::Tap);
+}
+
+/// On a TUN: IP packets, byte-identical.
+pub fn tun_rx_packets_arrive_in_order<B: SuiteBackend>() {
+    rx_in_order::<B>(Link::TUN);
+}
+
+/// On a TUN with packet information: the prefix never shows.
+pub fn tun_pi_rx_packets_arrive_in_order<B: SuiteBackend>() {
+    rx_in_order::<B>(Link::TUN_PI);
+}
+
 /// A frame larger than the read buffer is cut by tun (which, on Linux
 /// 6.18, returns the buffer's length: see `tapring_device`'s rx module):
 /// counted in `drops.truncated`, never delivered; the next frame is fine.
-pub fn rx_oversize_frame_is_truncated_and_counted<B: SuiteBackend>() {
+fn rx_oversize_on<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
     let pool = PoolConfig::standard(256).data_room(256).headroom(64);
-    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, pool, SuiteOptions::default());
+    let mut fx = Fixture::<B>::on(link, 1, VnetHdrLen::None, pool, SuiteOptions::default());
     let mut rx = fx.rx(0);
-    let inj = fx.injector(TEST_ETHERTYPE);
-    inj.send(&test_frame(1, 1000)).expect("inject big");
-    let small = test_frame(2, 100);
+    let inj = fx.injector(link.ethertype());
+    inj.send(&link.frame(1, 1000)).expect("inject big");
+    let small = link.frame(2, 100);
     inj.send(&small).expect("inject small");
-    let got = receive(&mut rx, 1, |p| test_frame_seq(p.data()).is_some()).kept;
+    let got = receive(&mut rx, 1, |p| link.seq(p.data()).is_some()).kept;
     assert_eq!(got.len(), 1, "{}: only the small frame arrives", B::NAME);
     assert!(bytes_of(&got[0]) == small, "the small frame intact");
     let st = rx.stats();
@@ -534,21 +695,46 @@ pub fn rx_oversize_frame_is_truncated_and_counted<B: SuiteBackend>() {
     fx.finish();
 }
 
+/// On a TAP.
+pub fn rx_oversize_frame_is_truncated_and_counted<B: SuiteBackend>() {
+    rx_oversize_on::<B>(Link::Tap);
+}
+
+/// On a TUN.
+pub fn tun_rx_oversize_packet_is_truncated_and_counted<B: SuiteBackend>() {
+    rx_oversize_on::<B>(Link::TUN);
+}
+
+/// On a TUN with packet information (the kernel also flags TUN_PKT_STRIP).
+pub fn tun_pi_rx_oversize_packet_is_truncated_and_counted<B: SuiteBackend>() {
+    rx_oversize_on::<B>(Link::TUN_PI);
+}
+
 /// With `rx_segments` > 1, a frame larger than one buffer arrives as a
 /// chain, byte-identical.
-pub fn rx_chain_when_frame_exceeds_buffer<B: SuiteBackend>() {
+fn rx_chain_on<B: SuiteBackend>(link: Link) {
     if !require_tap() || !B::RX_CHAINS {
         return;
     }
     let pool = PoolConfig::standard(256).data_room(512).headroom(64);
-    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, pool, SuiteOptions { rx_segments: 4 });
+    let mut fx = Fixture::<B>::on(
+        link,
+        1,
+        VnetHdrLen::None,
+        pool,
+        SuiteOptions { rx_segments: 4 },
+    );
     let mut rx = fx.rx(0);
-    let inj = fx.injector(TEST_ETHERTYPE);
-    let sent = [test_frame(1, 1514), test_frame(2, 60), test_frame(3, 1200)];
+    let inj = fx.injector(link.ethertype());
+    let sent = [
+        link.frame(1, link.sizes()[4]),
+        link.frame(2, 60),
+        link.frame(3, 1200),
+    ];
     for f in &sent {
         inj.send(f).expect("inject");
     }
-    let got = receive(&mut rx, 3, |p| test_frame_seq(p.data()).is_some()).kept;
+    let got = receive(&mut rx, 3, |p| link.seq(p.data()).is_some()).kept;
     assert_eq!(got.len(), 3, "{}: every frame arrives", B::NAME);
     for (g, s) in got.iter().zip(&sent) {
         assert!(bytes_of(g) == *s, "{}: chain byte-identical", B::NAME);
@@ -561,21 +747,36 @@ pub fn rx_chain_when_frame_exceeds_buffer<B: SuiteBackend>() {
     fx.finish();
 }
 
+/// On a TAP.
+pub fn rx_chain_when_frame_exceeds_buffer<B: SuiteBackend>() {
+    rx_chain_on::<B>(Link::Tap);
+}
+
+/// On a TUN.
+pub fn tun_rx_chain_when_packet_exceeds_buffer<B: SuiteBackend>() {
+    rx_chain_on::<B>(Link::TUN);
+}
+
+/// On a TUN with packet information (the prefix in the first buffer).
+pub fn tun_pi_rx_chain_when_packet_exceeds_buffer<B: SuiteBackend>() {
+    rx_chain_on::<B>(Link::TUN_PI);
+}
+
 /// With every buffer held by the application, Rx delivers nothing and
 /// counts `rx_nombuf`; once buffers are back, frames flow again.
-pub fn rx_pool_exhausted_counts_nombuf<B: SuiteBackend>() {
+fn rx_nombuf_on<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
     let pool = PoolConfig::standard(64);
-    let mut fx = Fixture::<B>::new(1, VnetHdrLen::None, pool, SuiteOptions::default());
+    let mut fx = Fixture::<B>::on(link, 1, VnetHdrLen::None, pool, SuiteOptions::default());
     let mut rx = fx.rx(0);
-    let inj = fx.injector(TEST_ETHERTYPE);
+    let inj = fx.injector(link.ethertype());
     let mut hoard = Vec::new();
     while let Some(p) = fx.pool.alloc() {
         hoard.push(p);
     }
-    inj.send(&test_frame(1, 60)).expect("inject");
+    inj.send(&link.frame(1, 60)).expect("inject");
     std::thread::sleep(Duration::from_millis(50));
     let mut burst: Burst<32> = Burst::new();
     for _ in 0..3 {
@@ -583,9 +784,9 @@ pub fn rx_pool_exhausted_counts_nombuf<B: SuiteBackend>() {
     }
     assert!(rx.stats().rx_nombuf > 0, "{}: rx_nombuf counted", B::NAME);
     drop(hoard);
-    let later = test_frame(2, 60);
+    let later = link.frame(2, 60);
     inj.send(&later).expect("inject");
-    let got = receive(&mut rx, 1, |p| test_frame_seq(p.data()) == Some(2)).kept;
+    let got = receive(&mut rx, 1, |p| link.seq(p.data()) == Some(2)).kept;
     assert_eq!(got.len(), 1, "{}: frames flow again", B::NAME);
     assert!(bytes_of(&got[0]) == later, "the later frame intact");
     drop(got);
@@ -594,13 +795,24 @@ pub fn rx_pool_exhausted_counts_nombuf<B: SuiteBackend>() {
     fx.finish();
 }
 
+/// On a TAP.
+pub fn rx_pool_exhausted_counts_nombuf<B: SuiteBackend>() {
+    rx_nombuf_on::<B>(Link::Tap);
+}
+
+/// On a TUN with packet information.
+pub fn tun_pi_rx_pool_exhausted_counts_nombuf<B: SuiteBackend>() {
+    rx_nombuf_on::<B>(Link::TUN_PI);
+}
+
 /// Frames sent with `tx_burst` are captured byte-identical and in order by
 /// an AF_PACKET socket on the interface, sizes 60..=MTU+14, and counted.
-pub fn tx_frames_are_captured_in_order<B: SuiteBackend>() {
+fn tx_in_order_on<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(
+    let mut fx = Fixture::<B>::on(
+        link,
         1,
         VnetHdrLen::None,
         standard_pool(),
@@ -609,11 +821,11 @@ pub fn tx_frames_are_captured_in_order<B: SuiteBackend>() {
     let mut tx = fx.tx(0);
     let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
     let sent: Vec<Vec<u8>> = (0..30u32)
-        .map(|i| test_frame(i, SIZES[i as usize % SIZES.len()]))
+        .map(|i| link.frame(i, link.sizes()[i as usize % link.sizes().len()]))
         .collect();
     send_all(&mut tx, sent.iter().map(|f| pkt_of(&fx.pool, f)).collect());
     drain_tx(&mut tx);
-    let got = capture(&cap, sent.len());
+    let got = capture_by(&cap, link, sent.len());
     assert_eq!(got.len(), sent.len(), "{}: every frame captured", B::NAME);
     for (i, (g, s)) in got.iter().zip(&sent).enumerate() {
         assert!(g == s, "{}: frame {i} byte-identical, in order", B::NAME);
@@ -627,12 +839,28 @@ pub fn tx_frames_are_captured_in_order<B: SuiteBackend>() {
     fx.finish();
 }
 
+/// On a TAP.
+pub fn tx_frames_are_captured_in_order<B: SuiteBackend>() {
+    tx_in_order_on::<B>(Link::Tap);
+}
+
+/// On a TUN.
+pub fn tun_tx_packets_are_captured_in_order<B: SuiteBackend>() {
+    tx_in_order_on::<B>(Link::TUN);
+}
+
+/// On a TUN with packet information (the port prepends it; the kernel strips it).
+pub fn tun_pi_tx_packets_are_captured_in_order<B: SuiteBackend>() {
+    tx_in_order_on::<B>(Link::TUN_PI);
+}
+
 /// A chain of three segments leaves as one frame.
-pub fn tx_chain_of_three_segments_is_one_frame<B: SuiteBackend>() {
+fn tx_chain_on<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(
+    let mut fx = Fixture::<B>::on(
+        link,
         1,
         VnetHdrLen::None,
         standard_pool(),
@@ -640,7 +868,7 @@ pub fn tx_chain_of_three_segments_is_one_frame<B: SuiteBackend>() {
     );
     let mut tx = fx.tx(0);
     let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
-    let frame = test_frame(42, 1400);
+    let frame = link.frame(42, 1400);
     let mut head = pkt_of(&fx.pool, &frame[..100]);
     head.chain(pkt_of(&fx.pool, &frame[100..900]))
         .map_err(|(e, _)| e)
@@ -651,7 +879,7 @@ pub fn tx_chain_of_three_segments_is_one_frame<B: SuiteBackend>() {
     assert_eq!(head.nb_segs(), 3);
     send_all(&mut tx, vec![head]);
     drain_tx(&mut tx);
-    let got = capture(&cap, 1);
+    let got = capture_by(&cap, link, 1);
     assert!(got == vec![frame], "{}: one frame, byte-identical", B::NAME);
     assert_eq!(tx.stats().packets, 1);
     drop(tx);
@@ -659,27 +887,42 @@ pub fn tx_chain_of_three_segments_is_one_frame<B: SuiteBackend>() {
     fx.finish();
 }
 
+/// On a TAP.
+pub fn tx_chain_of_three_segments_is_one_frame<B: SuiteBackend>() {
+    tx_chain_on::<B>(Link::Tap);
+}
+
+/// On a TUN with packet information (the prefix in the first segment's headroom).
+pub fn tun_pi_tx_chain_of_three_segments_is_one_packet<B: SuiteBackend>() {
+    tx_chain_on::<B>(Link::TUN_PI);
+}
+
 /// A frame above max_frame without a segmentation request is counted in
 /// `drops.oversize`, consumed, returned to the pool and never written.
-pub fn tx_oversize_is_rejected_and_freed<B: SuiteBackend>() {
+fn tx_oversize_on<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(
+    let mut fx = Fixture::<B>::on(
+        link,
         1,
         VnetHdrLen::None,
         standard_pool(),
         SuiteOptions::default(),
     );
     let max = fx.info.max_frame as usize;
-    assert_eq!(max, 1500 + 14 + 4, "max_frame is MTU + 14 + 4");
+    assert_eq!(
+        max,
+        link.framing().max_frame(1500) as usize,
+        "max_frame is MTU + 14 + 4 (TAP) or the MTU (TUN)"
+    );
     let mut tx = fx.tx(0);
     let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
     let mut burst: Burst<4> = Burst::new();
     burst
-        .push(pkt_of(&fx.pool, &test_frame(1, max + 1)))
+        .push(pkt_of(&fx.pool, &link.frame(1, max + 1)))
         .unwrap();
-    burst.push(pkt_of(&fx.pool, &test_frame(2, max))).unwrap();
+    burst.push(pkt_of(&fx.pool, &link.frame(2, max))).unwrap();
     let n = tx.tx_burst(&mut burst).expect("tx_burst");
     assert_eq!((n, burst.len()), (2, 0), "both consumed");
     drain_tx(&mut tx);
@@ -691,9 +934,9 @@ pub fn tx_oversize_is_rejected_and_freed<B: SuiteBackend>() {
         B::NAME
     );
     assert_eq!((st.packets, st.errors), (1, 1));
-    let got = capture(&cap, 2);
+    let got = capture_by(&cap, link, 2);
     assert_eq!(got.len(), 1, "only the max-size frame goes out");
-    assert_eq!(test_frame_seq(&got[0]), Some(2));
+    assert_eq!(link.seq(&got[0]), Some(2));
     drop(tx);
     assert_eq!(
         fx.pool.stats().in_use,
@@ -705,13 +948,29 @@ pub fn tx_oversize_is_rejected_and_freed<B: SuiteBackend>() {
     fx.finish();
 }
 
+/// On a TAP: max_frame is MTU + 14 + 4.
+pub fn tx_oversize_is_rejected_and_freed<B: SuiteBackend>() {
+    tx_oversize_on::<B>(Link::Tap);
+}
+
+/// On a TUN: max_frame is the MTU.
+pub fn tun_tx_oversize_is_rejected_and_freed<B: SuiteBackend>() {
+    tx_oversize_on::<B>(Link::TUN);
+}
+
+/// On a TUN with packet information.
+pub fn tun_pi_tx_oversize_is_rejected_and_freed<B: SuiteBackend>() {
+    tx_oversize_on::<B>(Link::TUN_PI);
+}
+
 /// A packet shorter than an Ethernet header is counted in `drops.runt`
 /// and consumed.
-pub fn tx_runt_is_counted<B: SuiteBackend>() {
+fn tx_runt_on<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(
+    let mut fx = Fixture::<B>::on(
+        link,
         1,
         VnetHdrLen::None,
         standard_pool(),
@@ -719,24 +978,62 @@ pub fn tx_runt_is_counted<B: SuiteBackend>() {
     );
     let mut tx = fx.tx(0);
     let mut burst: Burst<4> = Burst::new();
-    burst.push(pkt_of(&fx.pool, &[0xff; 13])).unwrap();
-    burst.push(pkt_of(&fx.pool, &test_frame(1, 60))).unwrap();
-    assert_eq!(tx.tx_burst(&mut burst).expect("tx_burst"), 2);
+    let min = link.framing().min_len() as usize;
+    let mut runt = link.frame(9, 60);
+    runt.truncate(min - 1);
+    burst.push(pkt_of(&fx.pool, &runt)).unwrap();
+    burst.push(pkt_of(&fx.pool, &link.frame(1, 60))).unwrap();
+    let tun = link != Link::Tap;
+    if tun {
+        // Neither IPv4 nor IPv6 (an Ethernet frame, as a TAP would carry).
+        burst.push(pkt_of(&fx.pool, &test_frame(2, 60))).unwrap();
+    }
+    let n = burst.len();
+    assert_eq!(tx.tx_burst(&mut burst).expect("tx_burst"), n);
     drain_tx(&mut tx);
     let st = tx.stats();
     assert_eq!(st.drops.runt, 1, "{}: runt counted: {st:?}", B::NAME);
-    assert_eq!((st.packets, st.errors), (1, 1));
+    assert_eq!(
+        st.drops.not_ip,
+        u64::from(tun),
+        "{}: not IP: {st:?}",
+        B::NAME
+    );
+    assert_eq!((st.packets, st.errors), (1, 1 + u64::from(tun)));
+    let kernel = fx.port().stats().expect("port stats");
+    assert_eq!(
+        kernel.tx_packets,
+        1,
+        "{}: only the good one written",
+        B::NAME
+    );
     drop(tx);
     fx.finish();
 }
 
+/// On a TAP: shorter than an Ethernet header.
+pub fn tx_runt_is_counted<B: SuiteBackend>() {
+    tx_runt_on::<B>(Link::Tap);
+}
+
+/// On a TUN: shorter than an IPv4 header; and a packet that is not IPv4/IPv6 is refused before the write, in `drops.not_ip`.
+pub fn tun_tx_runt_and_not_ip_are_counted<B: SuiteBackend>() {
+    tx_runt_on::<B>(Link::TUN);
+}
+
+/// On a TUN with packet information.
+pub fn tun_pi_tx_runt_and_not_ip_are_counted<B: SuiteBackend>() {
+    tx_runt_on::<B>(Link::TUN_PI);
+}
+
 /// Writing to an interface that is down fails with EIO: the packet is
 /// consumed and counted as an I/O error (the sender is never wedged).
-pub fn tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
+fn tx_link_down_on<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::with(
+    let mut fx = Fixture::<B>::on_with(
+        link,
         1,
         VnetHdrLen::None,
         standard_pool(),
@@ -745,7 +1042,7 @@ pub fn tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
     );
     let mut tx = fx.tx(0);
     let pkts = (0..3)
-        .map(|i| pkt_of(&fx.pool, &test_frame(i, 60)))
+        .map(|i| pkt_of(&fx.pool, &link.frame(i, 60)))
         .collect();
     send_all(&mut tx, pkts);
     drain_tx(&mut tx);
@@ -757,13 +1054,24 @@ pub fn tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
     fx.finish();
 }
 
+/// On a TAP.
+pub fn tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
+    tx_link_down_on::<B>(Link::Tap);
+}
+
+/// On a TUN.
+pub fn tun_tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
+    tx_link_down_on::<B>(Link::TUN);
+}
+
 /// With a 12-byte virtio-net header, plain frames still round trip both
 /// ways (header all zero on Tx, decoded and stripped on Rx).
-pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
+fn vnet_round_trip_on<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(
+    let mut fx = Fixture::<B>::on(
+        link,
         1,
         VnetHdrLen::Mergeable,
         standard_pool(),
@@ -772,17 +1080,17 @@ pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
     assert_eq!(fx.info.vnet_hdr_len, tapring_core::VnetHdrLen::Mergeable);
     let mut rx = fx.rx(0);
     let mut tx = fx.tx(0);
-    let inj = fx.injector(TEST_ETHERTYPE);
+    let inj = fx.injector(link.ethertype());
     let cap = PacketSocket::bind(fx.info.ifindex, ETH_P_ALL).expect("capture socket");
     // Tx first (the capture socket would also see injected frames leave).
-    let out: Vec<Vec<u8>> = [60, 61, 1514]
+    let out: Vec<Vec<u8>> = [link.sizes()[0], 61, link.sizes()[4]]
         .iter()
-        .map(|&l| test_frame(l as u32, l))
+        .map(|&l| link.frame(l as u32, l))
         .collect();
     send_all(&mut tx, out.iter().map(|f| pkt_of(&fx.pool, f)).collect());
     drain_tx(&mut tx);
     assert!(
-        capture(&cap, out.len()) == out,
+        capture_by(&cap, link, out.len()) == out,
         "{}: Tx with header",
         B::NAME
     );
@@ -791,14 +1099,14 @@ pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
         out.iter().map(Vec::len).sum::<usize>() as u64
     );
     drop(cap);
-    let inb: Vec<Vec<u8>> = [60, 128, 1514]
+    let inb: Vec<Vec<u8>> = [link.sizes()[0], 128, link.sizes()[4]]
         .iter()
-        .map(|&l| test_frame(1000 + l as u32, l))
+        .map(|&l| link.frame(1000 + l as u32, l))
         .collect();
     for f in &inb {
         inj.send(f).expect("inject");
     }
-    let recv = receive(&mut rx, inb.len(), |p| test_frame_seq(p.data()).is_some());
+    let recv = receive(&mut rx, inb.len(), |p| link.seq(p.data()).is_some());
     let got_bytes: Vec<Vec<u8>> = recv.kept.iter().map(bytes_of).collect();
     assert!(got_bytes == inb, "{}: Rx header stripped", B::NAME);
     assert!(recv.kept.iter().all(|p| p.offload().is_none()));
@@ -809,11 +1117,27 @@ pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
     fx.finish();
 }
 
-fn multi_queue<B: SuiteBackend>(queues: u16) {
+/// On a TAP.
+pub fn vnet_hdr_12_round_trip<B: SuiteBackend>() {
+    vnet_round_trip_on::<B>(Link::Tap);
+}
+
+/// On a TUN.
+pub fn tun_vnet_hdr_12_round_trip<B: SuiteBackend>() {
+    vnet_round_trip_on::<B>(Link::TUN);
+}
+
+/// On a TUN with packet information: `[pi][vnet header][packet]` both ways.
+pub fn tun_pi_vnet_hdr_12_round_trip<B: SuiteBackend>() {
+    vnet_round_trip_on::<B>(Link::TUN_PI);
+}
+
+fn multi_queue<B: SuiteBackend>(link: Link, queues: u16) {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(
+    let mut fx = Fixture::<B>::on(
+        link,
         usize::from(queues),
         VnetHdrLen::None,
         standard_pool(),
@@ -824,7 +1148,7 @@ fn multi_queue<B: SuiteBackend>(queues: u16) {
     let inj = fx.injector(ETH_P_IP);
     let total = 256u32;
     for seq in 0..total {
-        inj.send(&udp_frame(60, (seq % 64) as u16, seq))
+        inj.send(&link.udp(60, (seq % 64) as u16, seq))
             .expect("inject");
     }
     let mut seen = HashSet::new();
@@ -838,7 +1162,7 @@ fn multi_queue<B: SuiteBackend>(queues: u16) {
             rx.rx_burst(&mut burst).expect("rx_burst");
             any |= !burst.is_empty();
             burst.drain_each(|p| {
-                if let Some(seq) = udp_frame_seq(p.data()) {
+                if let Some(seq) = link.udp_seq(p.data()) {
                     assert_eq!(usize::from(p.queue()), q, "origin queue stamped");
                     assert!(seen.insert(seq), "{}: frame {seq} arrived twice", B::NAME);
                     per_queue[q] += 1;
@@ -870,35 +1194,51 @@ fn multi_queue<B: SuiteBackend>(queues: u16) {
 
 /// One queue: 256 UDP flows, every frame arrives exactly once.
 pub fn multi_queue_1<B: SuiteBackend>() {
-    multi_queue::<B>(1);
+    multi_queue::<B>(Link::Tap, 1);
 }
 
 /// Two queues: every frame exactly once on some queue; flows spread.
 pub fn multi_queue_2<B: SuiteBackend>() {
-    multi_queue::<B>(2);
+    multi_queue::<B>(Link::Tap, 2);
 }
 
 /// Four queues: every frame exactly once on some queue; flows spread.
 pub fn multi_queue_4<B: SuiteBackend>() {
-    multi_queue::<B>(4);
+    multi_queue::<B>(Link::Tap, 4);
+}
+
+/// On a TUN, two queues: every packet exactly once; flows spread.
+pub fn tun_multi_queue_2<B: SuiteBackend>() {
+    multi_queue::<B>(Link::TUN, 2);
+}
+
+/// On a TUN, four queues.
+pub fn tun_multi_queue_4<B: SuiteBackend>() {
+    multi_queue::<B>(Link::TUN, 4);
+}
+
+/// On a TUN with packet information, two queues.
+pub fn tun_pi_multi_queue_2<B: SuiteBackend>() {
+    multi_queue::<B>(Link::TUN_PI, 2);
 }
 
 /// Frames the kernel drops because nobody reads the queue (its ring of
 /// tx_queue_len = 1000 frames is full) show in `imissed`.
-pub fn imissed_counts_kernel_ring_drops<B: SuiteBackend>() {
+fn imissed_on<B: SuiteBackend>(link: Link) {
     if !require_tap() {
         return;
     }
-    let mut fx = Fixture::<B>::new(
+    let mut fx = Fixture::<B>::on(
+        link,
         1,
         VnetHdrLen::None,
         standard_pool(),
         SuiteOptions::default(),
     );
     let rx = fx.rx(0);
-    let inj = fx.injector(TEST_ETHERTYPE);
+    let inj = fx.injector(link.ethertype());
     let before = fx.port().stats().expect("port stats").imissed;
-    let frame = test_frame(0, 60);
+    let frame = link.frame(0, 60);
     // 1000 fill the kernel's ring; up to 256 more may sit in buffers an
     // io_uring queue has posted; the rest must be counted as missed.
     for _ in 0..1500 {
@@ -910,6 +1250,16 @@ pub fn imissed_counts_kernel_ring_drops<B: SuiteBackend>() {
     drop(rx);
     drop(inj);
     fx.finish();
+}
+
+/// On a TAP.
+pub fn imissed_counts_kernel_ring_drops<B: SuiteBackend>() {
+    imissed_on::<B>(Link::Tap);
+}
+
+/// On a TUN.
+pub fn tun_imissed_counts_kernel_ring_drops<B: SuiteBackend>() {
+    imissed_on::<B>(Link::TUN);
 }
 
 /// Queues are taken once; asking again, or for a queue that does not
@@ -1027,6 +1377,95 @@ pub fn kernel_peer_ping<B: SuiteBackend>() {
     drop((rx, tx));
     fx.finish();
     drop(ns);
+}
+
+/// The kernel as a peer of a TUN port: the TUN lives in its own namespace
+/// with 198.18.0.1/24 (no ARP: a TUN has no link layer, the route points
+/// at the device); a host written on tapring queues answers ICMP echo for
+/// 198.18.0.2; three echo requests from the namespace must all come back
+/// (the kernel checks the IPv4 and ICMP checksums of every reply).
+fn kernel_peer_ping_tun<B: SuiteBackend>(link: Link) {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::on_with(
+        link,
+        1,
+        VnetHdrLen::None,
+        standard_pool(),
+        SuiteOptions::default(),
+        false,
+    );
+    let ns = NetnsGuard::new();
+    let name = fx.name.clone();
+    let nsn = ns.name().to_owned();
+    assert!(quiet_ip(&["link", "set", "dev", &name, "netns", &nsn]));
+    assert!(quiet_ip(&[
+        "-n",
+        &nsn,
+        "addr",
+        "add",
+        "198.18.0.1/24",
+        "dev",
+        &name
+    ]));
+    assert!(quiet_ip(&["-n", &nsn, "link", "set", "dev", &name, "up"]));
+    let mut rx = fx.rx(0);
+    let mut tx = fx.tx(0);
+    let ping = {
+        let nsn = nsn.clone();
+        std::thread::spawn(move || {
+            crate::ping_in_netns(
+                Some(&nsn),
+                std::net::Ipv4Addr::new(198, 18, 0, 2),
+                56,
+                3,
+                Duration::from_millis(200),
+                Duration::from_secs(2),
+            )
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut rx_burst: Burst<32> = Burst::new();
+    let mut tx_burst: Burst<32> = Burst::new();
+    let mut out = vec![0u8; 2048];
+    let mut echoes = 0;
+    while !ping.is_finished() && Instant::now() < deadline {
+        rx.wait(Some(Duration::from_millis(20))).expect("wait");
+        rx.rx_burst(&mut rx_burst).expect("rx_burst");
+        let pool = fx.pool.clone();
+        rx_burst.drain_each(|p| {
+            if let Some(n) = respond_ip(p.data(), [198, 18, 0, 2], &mut out) {
+                echoes += 1;
+                let _ = tx_burst.push(pkt_of(&pool, &out[..n]));
+            }
+        });
+        tx.tx_burst(&mut tx_burst).expect("tx_burst");
+        tx_burst.clear();
+        let _ = tx.reclaim();
+    }
+    assert!(ping.is_finished(), "{}: ping did not end", B::NAME);
+    let report = ping.join().expect("ping thread");
+    assert!(
+        report.as_ref().is_ok_and(|r| r.all_replied()),
+        "{}: ping through the tapring host on a TUN ({link:?}): {report:?} (echo replies {echoes})",
+        B::NAME
+    );
+    assert!(echoes >= 3, "echo {echoes}");
+    drain_tx(&mut tx);
+    drop((rx, tx));
+    fx.finish();
+    drop(ns);
+}
+
+/// The kernel pings a tapring host on a TUN.
+pub fn tun_kernel_peer_ping<B: SuiteBackend>() {
+    kernel_peer_ping_tun::<B>(Link::TUN);
+}
+
+/// The kernel pings a tapring host on a TUN with packet information.
+pub fn tun_pi_kernel_peer_ping<B: SuiteBackend>() {
+    kernel_peer_ping_tun::<B>(Link::TUN_PI);
 }
 
 /// Source MAC of the TCP frames of [`gso_frames_up_to_64k_cross_a_bridge`].
@@ -1362,4 +1801,396 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
     drop(recv);
     drop((rx, tx, pool));
     pair.finish();
+}
+
+/// Writes sysctls (`("net/ipv4/ip_forward", "1")`, paths under
+/// `/proc/sys`) in network namespace `netns`, from a thread that joins it
+/// (per-namespace sysctls are the writer's namespace's).
+fn sysctl_in_netns(netns: &str, settings: &[(&str, &str)]) {
+    use std::os::fd::AsFd;
+    let path = format!("/run/netns/{netns}");
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        for (key, value) in &settings {
+            std::fs::write(format!("/proc/sys/{key}"), value)
+                .unwrap_or_else(|e| panic!("sysctl {key} = {value} in {path}: {e}"));
+        }
+    })
+    .join()
+    .expect("sysctl thread");
+}
+
+/// Source and destination of the routed TUN cases: written on port A from
+/// a host "behind" A, routed by the kernel out of port B.
+const ROUTED_V4: ([u8; 4], [u8; 4]) = ([198, 18, 21, 2], [198, 18, 22, 2]);
+/// The IPv6 pair (fd00:21::2 -> fd00:22::2).
+const ROUTED_V6: ([u8; 16], [u8; 16]) = (
+    [0xfd, 0, 0, 0x21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+    [0xfd, 0, 0, 0x22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+);
+
+/// Two TUN ports in a fresh network namespace that routes between them:
+/// A is 198.18.21.1/24 and fd00:21::1/64, B 198.18.22.1/24 and
+/// fd00:22::1/64, forwarding on. A packet written on A from behind it
+/// (198.18.21.2 -> 198.18.22.2) leaves through B: the TUN equivalent of
+/// [`BridgedPair`], with the kernel's IP stack between the ports.
+struct RoutedTuns<B: SuiteBackend> {
+    a: Option<B::Port>,
+    b: Option<B::Port>,
+    pool: Pool,
+    fds_before: BTreeSet<i32>,
+    // Dropped after the ports: the devices go first, then the namespace.
+    _ns: NetnsGuard,
+    _guards: [InterfaceGuard; 2],
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl<B: SuiteBackend> RoutedTuns<B> {
+    fn new(
+        link: Link,
+        pool_cfg: PoolConfig,
+        cfg_a: impl Fn(TapConfig) -> TapConfig,
+        cfg_b: impl Fn(TapConfig) -> TapConfig,
+    ) -> Self {
+        let lock = serial();
+        let fds_before = open_fds();
+        let [a, b] = ["a", "b"].map(|s| super::unique_name(&format!("trr{s}")));
+        let guards = [InterfaceGuard::new(&a), InterfaceGuard::new(&b)];
+        let pool = Pool::new(pool_cfg).expect("test pool");
+        let opts = SuiteOptions::default();
+        let base = |name: &str| link.apply(TapConfig::named(name)).up(false);
+        let pa = B::open(&cfg_a(base(&a)), &pool, &opts)
+            .unwrap_or_else(|e| panic!("{}: open {a}: {e}", B::NAME));
+        let pb = B::open(&cfg_b(base(&b)), &pool, &opts)
+            .unwrap_or_else(|e| panic!("{}: open {b}: {e}", B::NAME));
+        let ns = NetnsGuard::new();
+        let nsn = ns.name().to_owned();
+        for dev in [&a, &b] {
+            assert!(quiet_ip(&["link", "set", "dev", dev, "netns", &nsn]));
+        }
+        sysctl_in_netns(
+            &nsn,
+            &[
+                ("net/ipv4/ip_forward", "1"),
+                ("net/ipv6/conf/all/forwarding", "1"),
+                ("net/ipv4/conf/all/rp_filter", "0"),
+                (&format!("net/ipv4/conf/{a}/rp_filter"), "0"),
+            ],
+        );
+        for (dev, v4, v6) in [
+            (&a, "198.18.21.1/24", "fd00:21::1/64"),
+            (&b, "198.18.22.1/24", "fd00:22::1/64"),
+        ] {
+            assert!(quiet_ip(&["-n", &nsn, "addr", "add", v4, "dev", dev]));
+            assert!(quiet_ip(&[
+                "-n", &nsn, "-6", "addr", "add", v6, "dev", dev, "nodad"
+            ]));
+            assert!(quiet_ip(&["-n", &nsn, "link", "set", "dev", dev, "up"]));
+        }
+        RoutedTuns {
+            a: Some(pa),
+            b: Some(pb),
+            pool,
+            fds_before,
+            _ns: ns,
+            _guards: guards,
+            _lock: lock,
+        }
+    }
+
+    /// Tx queue 0 of port A and Rx queue 0 of port B.
+    fn a_to_b(&mut self) -> (<B::Port as Port>::Tx, <B::Port as Port>::Rx) {
+        let tx = self.a.as_mut().expect("open").take_tx(0).expect("take_tx");
+        let rx = self.b.as_mut().expect("open").take_rx(0).expect("take_rx");
+        (tx, rx)
+    }
+
+    fn finish(mut self) {
+        drop((self.a.take(), self.b.take()));
+        assert_eq!(
+            self.pool.stats().in_use,
+            0,
+            "{}: every buffer back",
+            B::NAME
+        );
+        assert_fds_closed(&self.fds_before, B::NAME);
+    }
+}
+
+/// An [`l4_frame`] as the IP packet a TUN carries, from behind port A to
+/// behind port B ([`ROUTED_V4`] / [`ROUTED_V6`]), IPv4 header checksum
+/// recomputed.
+fn routed_packet(flavour: Flavour, seq: u32, payload: usize) -> Vec<u8> {
+    let mut p = l4_frame(flavour, seq, payload)[14..].to_vec();
+    if p[0] >> 4 == 4 {
+        p[12..16].copy_from_slice(&ROUTED_V4.0);
+        p[16..20].copy_from_slice(&ROUTED_V4.1);
+        p[10..12].fill(0);
+        let c = inet_checksum(&[&p[..20]]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    } else {
+        p[8..24].copy_from_slice(&ROUTED_V6.0);
+        p[24..40].copy_from_slice(&ROUTED_V6.1);
+    }
+    p
+}
+
+/// Whether `p` is one of ours (from behind port A), as routed to B.
+fn is_routed(p: &[u8]) -> bool {
+    match p.first().map(|b| b >> 4) {
+        Some(4) => p.get(12..16) == Some(&ROUTED_V4.0[..]),
+        Some(6) => p.get(8..24) == Some(&ROUTED_V6.0[..]),
+        _ => false,
+    }
+}
+
+/// `p` with what forwarding changes set to what it was sent with: TTL /
+/// hop limit back to 64, and the IPv4 header checksum recomputed.
+fn unrouted(p: &[u8]) -> Vec<u8> {
+    let mut p = p.to_vec();
+    if p[0] >> 4 == 4 {
+        p[8] = 64;
+        p[10..12].fill(0);
+        let c = inet_checksum(&[&p[..20]]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    } else {
+        p[7] = 64;
+    }
+    p
+}
+
+/// A packet of `bytes` from `pool`; from 9001 bytes of payload on, a chain
+/// of three segments (headers, then the payload in two parts).
+fn maybe_chained(pool: &Pool, bytes: &[u8], hdr_len: usize) -> Pkt {
+    if bytes.len() - hdr_len < 9001 {
+        return pkt_of(pool, bytes);
+    }
+    let mid = hdr_len + (bytes.len() - hdr_len) / 2;
+    let mut head = pkt_of(pool, &bytes[..hdr_len]);
+    for part in [&bytes[hdr_len..mid], &bytes[mid..]] {
+        head.chain(pkt_of(pool, part))
+            .unwrap_or_else(|(e, _)| panic!("chain: {e}"));
+    }
+    head
+}
+
+/// TUN mirror of [`gso_frames_up_to_64k_cross_a_bridge`]: TCP/IPv4 and
+/// TCP/IPv6 packets of 1 byte to about 64 KiB of payload, with checksum
+/// and segmentation requests from `request_segmentation_framed(..,
+/// Framing::Ip)` (the larger ones as chains), written on TUN port A; the
+/// kernel routes them out of TUN port B, both with CSUM and TSO
+/// negotiated, so they arrive whole (GSO packets up to 64 KiB) with the
+/// same requests in their metadata, byte-identical but for what routing
+/// changes (TTL / hop limit and the IPv4 header checksum).
+fn tun_gso_routed<B: SuiteBackend>(link: Link) {
+    if !require_tap() {
+        return;
+    }
+    let offloads = Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6;
+    let with_offloads = |c: TapConfig| c.vnet_hdr(VnetHdrLen::Mergeable).offloads(offloads);
+    let mut pair = RoutedTuns::<B>::new(link, PoolConfig::large(256), with_offloads, with_offloads);
+    let pool = pair.pool.clone();
+    let (mut tx, mut rx) = pair.a_to_b();
+    let sizes = [1usize, 1447, 1449, 2897, 9001, 16384, 40000, 60000];
+    let mut sent = Vec::new();
+    let mut pkts = Vec::new();
+    for (i, &(flavour, mss)) in [(Flavour::Tcp4, 1448u16), (Flavour::Tcp6, 1428)]
+        .iter()
+        .enumerate()
+    {
+        for (j, &n) in sizes.iter().enumerate() {
+            let bytes = routed_packet(flavour, (i * 100 + j) as u32, n);
+            let hdr_len = tapring_core::wire::headers::parse_ip(&bytes)
+                .expect("packet parses")
+                .hdr_len();
+            let mut p = maybe_chained(&pool, &bytes, hdr_len);
+            tapring_core::wire::offload_request::request_segmentation_framed(
+                &mut p,
+                mss,
+                Framing::Ip,
+            )
+            .unwrap_or_else(|e| panic!("{flavour:?} {n}: {e}"));
+            sent.push((bytes_of(&p), p.offload()));
+            pkts.push(p);
+        }
+    }
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    assert_eq!(tx.stats().drops.total(), 0, "{}: {:?}", B::NAME, tx.stats());
+    let recv = receive(&mut rx, sent.len(), |p| is_routed(p.data()));
+    let got: Vec<(Vec<u8>, Offload)> = recv
+        .kept
+        .iter()
+        .map(|p| (unrouted(&bytes_of(p)), p.offload()))
+        .collect();
+    let lens: Vec<usize> = got.iter().map(|(b, _)| b.len()).collect();
+    let want: Vec<usize> = sent.iter().map(|(b, _)| b.len()).collect();
+    assert_eq!(lens, want, "{} {link:?}: packets routed whole", B::NAME);
+    for ((g, goff), (s, soff)) in got.iter().zip(&sent) {
+        assert!(
+            g == s,
+            "{} {link:?}: a {}-byte packet's bytes",
+            B::NAME,
+            s.len()
+        );
+        assert_eq!(
+            goff.csum,
+            soff.csum,
+            "{} {link:?}: {} bytes",
+            B::NAME,
+            s.len()
+        );
+        assert_eq!(
+            goff.gso.map(|g| (g.kind, g.size)),
+            soff.gso.map(|g| (g.kind, g.size)),
+            "{} {link:?}: {} bytes",
+            B::NAME,
+            s.len()
+        );
+    }
+    let rs = rx.stats();
+    assert_eq!(rs.drops.total(), 0, "{}: {rs:?}", B::NAME);
+    assert!(
+        rs.xstats.gso >= sent.iter().filter(|(_, o)| o.gso.is_some()).count() as u64,
+        "{}: GSO packets counted: {rs:?}",
+        B::NAME
+    );
+    drop(recv);
+    drop((rx, tx, pool));
+    pair.finish();
+}
+
+/// GSO packets up to 64 KiB routed whole between two TUN ports.
+pub fn tun_gso_packets_up_to_64k_are_routed_whole<B: SuiteBackend>() {
+    tun_gso_routed::<B>(Link::TUN);
+}
+
+/// The same with packet information on both ports.
+pub fn tun_pi_gso_packets_up_to_64k_are_routed_whole<B: SuiteBackend>() {
+    tun_gso_routed::<B>(Link::TUN_PI);
+}
+
+/// TUN mirror of [`kernel_finishes_what_the_headers_helper_asked`]:
+/// packets whose requests come from `request_segmentation_framed(..,
+/// Framing::Ip)`, written on TUN port A (CSUM + TSO, and USO where the
+/// kernel has it), are routed out of TUN port B, which negotiated no
+/// offloads: the kernel segments them and finishes every checksum in
+/// software. Every segment read on B must carry a valid L4 checksum, and
+/// the segments' payloads must add up to the original payload.
+fn tun_helper_routed<B: SuiteBackend>(link: Link) {
+    if !require_tap() {
+        return;
+    }
+    let uso = Offloads::USO4 | Offloads::USO6;
+    let has_uso = tapring_device::probe()
+        .accepted_offloads
+        .is_some_and(|o| o.contains(uso));
+    let mut offloads = Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6;
+    if has_uso {
+        offloads |= uso;
+    }
+    let mut pair = RoutedTuns::<B>::new(
+        link,
+        PoolConfig::large(256),
+        |c| c.vnet_hdr(VnetHdrLen::Mergeable).offloads(offloads),
+        |c| c,
+    );
+    let pool = pair.pool.clone();
+    let (mut tx, mut rx) = pair.a_to_b();
+    let mut cases = vec![
+        (Flavour::Tcp4, 20_000usize, 1448u16),
+        (Flavour::Tcp6, 9_000, 1428),
+        (Flavour::Tcp4, 1_000, 1448),
+    ];
+    if has_uso {
+        cases.push((Flavour::Udp4, 4_000, 1400));
+    }
+    let mut expected = 0;
+    let mut pkts = Vec::new();
+    let mut built = Vec::new();
+    for (i, &(flavour, payload, mss)) in cases.iter().enumerate() {
+        let bytes = routed_packet(flavour, i as u32, payload);
+        let mut p = pkt_of(&pool, &bytes);
+        let h = tapring_core::wire::offload_request::request_segmentation_framed(
+            &mut p,
+            mss,
+            Framing::Ip,
+        )
+        .unwrap_or_else(|e| panic!("{flavour:?}: {e}"));
+        assert_eq!(h.l3_offset(), 0);
+        expected += payload.div_ceil(usize::from(mss));
+        built.push((bytes, h));
+        pkts.push(p);
+    }
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    assert_eq!(tx.stats().drops.total(), 0, "{}: {:?}", B::NAME, tx.stats());
+    let recv = receive(&mut rx, expected, |p| is_routed(p.data()));
+    assert_eq!(
+        recv.kept.len(),
+        expected,
+        "{} {link:?}: segments of {cases:?}",
+        B::NAME
+    );
+    let mut payloads: Vec<Vec<u8>> = vec![Vec::new(); cases.len()];
+    for p in &recv.kept {
+        let seg = bytes_of(p);
+        assert!(
+            seg.len() <= 1500,
+            "{}: a {}-byte segment",
+            B::NAME,
+            seg.len()
+        );
+        let h = tapring_core::wire::headers::parse_ip(&seg).expect("segment parses");
+        let (addrs, proto) = match h.ip() {
+            tapring_core::IpVersion::V4 => (&seg[12..20], seg[9]),
+            tapring_core::IpVersion::V6 => (&seg[8..40], seg[6]),
+        };
+        let l4 = h.l4_offset();
+        let len = (seg.len() - l4) as u32;
+        assert_eq!(
+            inet_checksum(&[addrs, &[0, proto], &len.to_be_bytes(), &seg[l4..]]),
+            0,
+            "{} {link:?}: a segment with a bad L4 checksum: {:02x?}",
+            B::NAME,
+            &seg[..seg.len().min(80)]
+        );
+        let data = &seg[h.hdr_len()..];
+        let case = built
+            .iter()
+            .enumerate()
+            .position(|(i, (want, wh))| {
+                wh.ip() == h.ip()
+                    && wh.l4() == h.l4()
+                    && want[wh.hdr_len() + payloads[i].len()..].starts_with(data)
+            })
+            .unwrap_or_else(|| panic!("{}: a segment matching no packet", B::NAME));
+        payloads[case].extend_from_slice(data);
+    }
+    for ((fl, payload, _), ((want, h), got)) in cases.iter().zip(built.iter().zip(&payloads)) {
+        assert!(
+            got[..] == want[h.hdr_len()..],
+            "{} {link:?}: {fl:?} payload of {payload} bytes reassembled",
+            B::NAME
+        );
+    }
+    drop(recv);
+    drop((rx, tx, pool));
+    pair.finish();
+}
+
+/// The kernel finishes what the helper asked, routed between TUN ports.
+pub fn tun_kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
+    tun_helper_routed::<B>(Link::TUN);
+}
+
+/// The same with packet information on both ports.
+pub fn tun_pi_kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
+    tun_helper_routed::<B>(Link::TUN_PI);
 }

@@ -4,8 +4,13 @@
 //! feature); applications use the queues the backends build from it.
 
 pub mod engine;
+pub mod format;
 pub mod ring;
 pub mod rx_prep;
 pub mod tx_prep;
 
+#[cfg(test)]
+mod prep_tests;
+
 pub use crate::packet::RawBuf;
+pub use format::FrameFormat;

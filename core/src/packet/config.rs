@@ -132,8 +132,12 @@ pub enum ConfigError {
         /// The limit.
         max: u32,
     },
-    /// The headroom cannot hold a virtio-net header.
-    #[error("headroom {headroom} cannot hold a virtio-net header: use at least {min} bytes")]
+    /// The headroom cannot hold what goes in front of a frame (a
+    /// virtio-net header, and on a TUN port with packet information its
+    /// 4-byte prefix too).
+    #[error(
+        "headroom {headroom} cannot hold the virtio-net header (and packet information) in front of a frame: use at least {min} bytes"
+    )]
     HeadroomTooSmall {
         /// Requested headroom.
         headroom: u32,

@@ -16,7 +16,7 @@ pub use readiness::{Interest, Readiness, Wakeup};
 pub use stats::QueueStats;
 
 use crate::packet::BurstSlice;
-use crate::wire::VnetHdrLen;
+use crate::wire::{Framing, VnetHdrLen};
 use core::time::Duration;
 
 /// A receive queue, used by one thread at a time.
@@ -101,8 +101,12 @@ pub trait TxQueue: Send {
 pub struct PortInfo {
     /// Interface index in the kernel (0 if none).
     pub ifindex: u32,
-    /// Maximum frame the port accepts without segmentation (MTU + L2 header).
+    /// Maximum frame the port accepts without segmentation: MTU + L2 header
+    /// on a TAP port, the MTU on a TUN port.
     pub max_frame: u32,
+    /// What every frame starts with: an Ethernet header (TAP) or the IP
+    /// header (TUN, [`Framing::Ip`]).
+    pub framing: Framing,
     /// Rx queues configured.
     pub rx_queues: u16,
     /// Tx queues configured.

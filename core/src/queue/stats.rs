@@ -1,12 +1,23 @@
 //! Per-queue statistics: the basic counters every queue keeps, drops by
 //! reason, and named extended statistics.
 
+use crate::wire::Framing;
+
+/// Where a counted frame goes.
+enum Dest {
+    Unicast,
+    Multicast,
+    Broadcast,
+}
+
 /// Why a frame (Rx) or packet (Tx) did not make it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Drops {
-    /// Rx: shorter than an Ethernet header (plus virtio-net header).
+    /// Rx/Tx: shorter than the port's framing allows: an Ethernet header
+    /// (14 bytes) on a TAP port, an IPv4 header (20) on a TUN port.
     pub runt: u64,
-    /// Rx: larger than the buffer; the kernel cut it.
+    /// Rx: larger than the buffer; the kernel cut it (on a TUN port with the
+    /// packet-information prefix, the kernel's `TUN_PKT_STRIP` flag says so).
     pub truncated: u64,
     /// Rx: the virtio-net header made no sense.
     pub bad_vnet_hdr: u64,
@@ -28,6 +39,11 @@ pub struct Drops {
     pub io_error: u64,
     /// Tx: dropped at teardown before the kernel took it (cancelled).
     pub canceled: u64,
+    /// Tx: on a TUN port (IP framing), a packet whose first byte's version
+    /// nibble is neither 4 nor 6: the kernel would refuse it (or, with the
+    /// packet-information prefix, take it as an unknown protocol), so it is
+    /// never written.
+    pub not_ip: u64,
 }
 
 impl Drops {
@@ -44,6 +60,7 @@ impl Drops {
             + self.no_headroom
             + self.io_error
             + self.canceled
+            + self.not_ip
     }
 }
 
@@ -105,8 +122,18 @@ pub struct QueueStats {
 }
 
 impl QueueStats {
-    /// Counts one good frame of `len` bytes whose first bytes are `frame`.
+    /// Counts one good Ethernet frame of `len` bytes whose first bytes are
+    /// `frame` (as [`QueueStats::count_framed`] with [`Framing::Ethernet`]).
     pub fn count_frame(&mut self, frame: &[u8], len: usize) {
+        self.count_framed(Framing::Ethernet, frame, len);
+    }
+
+    /// Counts one good frame of `framing` and `len` bytes whose first bytes
+    /// are `frame`: its size bin, and whether it goes to a unicast,
+    /// multicast or broadcast address (the destination MAC of an Ethernet
+    /// frame; the destination IP address of an IP packet: IPv4 224/4 or
+    /// IPv6 ff00::/8 is multicast, 255.255.255.255 broadcast).
+    pub fn count_framed(&mut self, framing: Framing, frame: &[u8], len: usize) {
         self.packets += 1;
         self.bytes += len as u64;
         let bin = match len {
@@ -119,10 +146,27 @@ impl QueueStats {
             _ => 6,
         };
         self.xstats.size_bins[bin] += 1;
-        match frame.first() {
-            Some(_) if frame.len() >= 6 && frame[..6] == [0xff; 6] => self.xstats.broadcast += 1,
-            Some(b) if b & 1 == 1 => self.xstats.multicast += 1,
-            _ => self.xstats.unicast += 1,
+        let class = match framing {
+            Framing::Ethernet => match frame.first() {
+                Some(_) if frame.len() >= 6 && frame[..6] == [0xff; 6] => Dest::Broadcast,
+                Some(b) if b & 1 == 1 => Dest::Multicast,
+                _ => Dest::Unicast,
+            },
+            // The destination address: IPv4 bytes 16..20, IPv6 24..40.
+            Framing::Ip => match frame.first().map(|b| b >> 4) {
+                Some(4) => match frame.get(16..20) {
+                    Some(&[0xff, 0xff, 0xff, 0xff]) => Dest::Broadcast,
+                    Some(&[a, ..]) if a & 0xf0 == 0xe0 => Dest::Multicast,
+                    _ => Dest::Unicast,
+                },
+                Some(6) if frame.get(24) == Some(&0xff) => Dest::Multicast,
+                _ => Dest::Unicast,
+            },
+        };
+        match class {
+            Dest::Unicast => self.xstats.unicast += 1,
+            Dest::Multicast => self.xstats.multicast += 1,
+            Dest::Broadcast => self.xstats.broadcast += 1,
         }
     }
 
@@ -140,7 +184,7 @@ impl QueueStats {
     }
 
     /// Every counter with its name, for display or export.
-    pub fn named(&self) -> [(&'static str, u64); 31] {
+    pub fn named(&self) -> [(&'static str, u64); 32] {
         let d = &self.drops;
         let x = &self.xstats;
         [
@@ -175,6 +219,7 @@ impl QueueStats {
             ("spurious", x.spurious),
             ("again", x.again),
             ("drop_no_headroom", d.no_headroom),
+            ("drop_not_ip", d.not_ip),
         ]
     }
 }
@@ -199,6 +244,7 @@ impl core::ops::AddAssign<&QueueStats> for QueueStats {
         da.no_headroom += db.no_headroom;
         da.io_error += db.io_error;
         da.canceled += db.canceled;
+        da.not_ip += db.not_ip;
         for (x, y) in a.xstats.size_bins.iter_mut().zip(b.xstats.size_bins) {
             *x += y;
         }
@@ -232,5 +278,64 @@ mod tests {
             (1, 1, 2)
         );
         assert_eq!((s.packets, s.bytes), (4, 60 + 128 + 1518 + 9000));
+    }
+
+    #[test]
+    fn ip_packets_are_classed_by_destination_address() {
+        let mut v4 = [0u8; 20];
+        v4[0] = 0x45;
+        let mut s = QueueStats::default();
+        // 0x45 as a MAC's first byte would be multicast: not for IP.
+        v4[16..20].copy_from_slice(&[198, 18, 0, 1]);
+        s.count_framed(Framing::Ip, &v4, 20);
+        v4[16..20].copy_from_slice(&[224, 0, 0, 251]);
+        s.count_framed(Framing::Ip, &v4, 20);
+        v4[16..20].copy_from_slice(&[255; 4]);
+        s.count_framed(Framing::Ip, &v4, 20);
+        let mut v6 = [0u8; 40];
+        v6[0] = 0x60;
+        v6[24] = 0xff;
+        s.count_framed(Framing::Ip, &v6, 40);
+        // Too short to hold a destination: unicast, no panic.
+        s.count_framed(Framing::Ip, &[0x45], 1);
+        assert_eq!(
+            (s.xstats.unicast, s.xstats.multicast, s.xstats.broadcast),
+            (2, 2, 1)
+        );
+    }
+
+    #[test]
+    fn every_drop_reason_is_summed_named_and_added() {
+        let drops = Drops {
+            runt: 1,
+            truncated: 2,
+            bad_vnet_hdr: 3,
+            nombuf: 4,
+            oversize: 5,
+            bad_offload: 6,
+            short_write: 7,
+            too_many_segs: 8,
+            no_headroom: 9,
+            io_error: 10,
+            canceled: 11,
+            not_ip: 12,
+        };
+        let s = QueueStats {
+            drops,
+            ..QueueStats::default()
+        };
+        assert_eq!(s.drops.total(), (1..=12).sum::<u64>());
+        let named: u64 = s
+            .named()
+            .iter()
+            .filter(|(n, _)| n.starts_with("drop_"))
+            .map(|&(_, v)| v)
+            .sum();
+        assert_eq!(named, s.drops.total(), "every drop reason is named");
+        let mut sum = QueueStats::default();
+        sum += &s;
+        sum += &s;
+        assert_eq!(sum.drops.total(), 2 * s.drops.total());
+        assert_eq!(sum.drops.not_ip, 24);
     }
 }

@@ -6,11 +6,14 @@
 //! Getting such a request right by hand takes three things to agree: the
 //! checksum start and offset (where the L4 header is and which protocol it
 //! is), the segmentation header length, and the checksum field itself,
-//! which must already hold the sum of the IP pseudo header. [`parse`] finds
+//! which must already hold the sum of the IP pseudo header. [`parse`](super::headers::parse) finds
 //! the headers, [`Headers::checksum_request`] and
 //! [`Headers::segmentation_request`] build the request, and
 //! [`write_pseudo_header_checksum`] prepares the field. [`request_checksum`]
-//! and [`request_segmentation`] do all of it for a [`Pkt`].
+//! and [`request_segmentation`] do all of it for a [`Pkt`] that holds an
+//! Ethernet frame; [`request_checksum_framed`] and
+//! [`request_segmentation_framed`] for either [`Framing`] (a TUN port's
+//! packets start with the IP header: [`Framing::Ip`]).
 //!
 //! What the helpers do not do: the IPv4 header checksum is the caller's
 //! (virtio-net has no offload for it; the kernel drops IPv4 packets whose
@@ -91,10 +94,11 @@
 //! every result the standard way.
 #![forbid(unsafe_code)]
 
+use super::Framing;
 use super::checksum;
 use super::headers::{
     HeaderError, Headers, IPPROTO_TCP, IPPROTO_UDP, IPV6_HDR_LEN, IpVersion, L4, be16_at, hdr_u16,
-    parse,
+    parse_framed,
 };
 use super::vnet::{GSO_SIZE_RESERVED, TCP_CSUM_OFFSET, UDP_CSUM_OFFSET};
 use crate::packet::{Checksum, Gso, GsoKind, Offload, Pkt};
@@ -293,7 +297,8 @@ fn store_l4_checksum(first: &mut [u8], h: &Headers, value: u16) -> Result<(), He
 /// requests). The kernel adds the sum over the L4 header and payload and
 /// stores the complement.
 ///
-/// `h` must be what [`parse`] returns for `frame` (parse again after
+/// `h` must be what [`parse`](super::headers::parse) (or
+/// [`parse_ip`](super::headers::parse_ip), for an IP packet) returns for `frame` (parse again after
 /// editing the headers). The length fields must agree with `frame.len()`:
 /// the IPv4 total length, the IPv6 payload length and the UDP length
 /// describe exactly the bytes of `frame` (no Ethernet padding).
@@ -306,7 +311,7 @@ fn store_l4_checksum(first: &mut [u8], h: &Headers, value: u16) -> Result<(), He
 /// frame; [`HeaderError::RoutedIpv6`] for an IPv6 routing header with
 /// segments left; any parse error of `frame`. Nothing is written on error.
 pub fn write_pseudo_header_checksum(frame: &mut [u8], h: &Headers) -> Result<(), HeaderError> {
-    if parse(frame)? != *h {
+    if parse_framed(frame, h.framing())? != *h {
         return Err(HeaderError::HeadersMismatch);
     }
     let sum = pseudo_header_sum(frame, frame.len(), h)?;
@@ -315,8 +320,8 @@ pub fn write_pseudo_header_checksum(frame: &mut [u8], h: &Headers) -> Result<(),
 
 /// Parses the first segment of `pkt`, telling headers that continue into
 /// the next segment apart from a packet that is too short as a whole.
-fn parse_first_segment(pkt: &Pkt) -> Result<Headers, HeaderError> {
-    parse(pkt.data()).map_err(|e| match e {
+fn parse_first_segment(pkt: &Pkt, framing: Framing) -> Result<Headers, HeaderError> {
+    parse_framed(pkt.data(), framing).map_err(|e| match e {
         HeaderError::Truncated { need, have } if need <= pkt.pkt_len() => {
             HeaderError::SplitHeaders {
                 need,
@@ -336,9 +341,10 @@ fn parse_first_segment(pkt: &Pkt) -> Result<Headers, HeaderError> {
 /// Nothing is changed on error.
 fn request(
     pkt: &mut Pkt,
+    framing: Framing,
     build: impl FnOnce(&Headers, usize) -> Result<Offload, HeaderError>,
 ) -> Result<Headers, HeaderError> {
-    let h = parse_first_segment(pkt)?;
+    let h = parse_first_segment(pkt, framing)?;
     let frame_len = pkt.pkt_len();
     let off = build(&h, frame_len.saturating_sub(h.hdr_len()))?;
     let sum = pseudo_header_sum(pkt.data(), frame_len, &h)?;
@@ -347,7 +353,8 @@ fn request(
     Ok(h)
 }
 
-/// Asks the kernel to finish the TCP or UDP checksum of `pkt`: parses its
+/// Asks the kernel to finish the TCP or UDP checksum of `pkt`, an Ethernet
+/// frame (as [`request_checksum_framed`] with [`Framing::Ethernet`]): parses its
 /// first segment, writes the pseudo-header sum into the checksum field
 /// ([`write_pseudo_header_checksum`]) and sets
 /// [`Headers::checksum_request`] as the packet's offload. Returns the
@@ -358,14 +365,28 @@ fn request(
 ///
 /// # Errors
 ///
-/// As [`parse`] and [`write_pseudo_header_checksum`], and
+/// As [`parse`](super::headers::parse) and [`write_pseudo_header_checksum`], and
 /// [`HeaderError::SplitHeaders`] if the headers continue past the first
 /// segment. Nothing is changed on error.
 pub fn request_checksum(pkt: &mut Pkt) -> Result<Headers, HeaderError> {
-    request(pkt, |h, _| h.checksum_request())
+    request_checksum_framed(pkt, Framing::Ethernet)
 }
 
-/// Asks the kernel to segment `pkt` into segments of `mss` payload bytes
+/// [`request_checksum`] for a packet of `framing`: an Ethernet frame, or an
+/// IP packet with no link-layer header ([`Framing::Ip`], what a TUN port
+/// sends; the checksum start then counts from the IP header, which is what
+/// the kernel expects on a TUN device).
+///
+/// # Errors
+///
+/// As [`request_checksum`], with
+/// [`parse_ip`](super::headers::parse_ip)'s errors for [`Framing::Ip`]
+/// ([`HeaderError::NotIpPacket`]). Nothing is changed on error.
+pub fn request_checksum_framed(pkt: &mut Pkt, framing: Framing) -> Result<Headers, HeaderError> {
+    request(pkt, framing, |h, _| h.checksum_request())
+}
+
+/// Asks the kernel to segment `pkt`, an Ethernet frame, into segments of `mss` payload bytes
 /// (TCP segmentation, or UDP segmentation for UDP) and to finish every
 /// segment's checksum: as [`request_checksum`], with
 /// [`Headers::segmentation_request`] for the payload after the headers. A
@@ -376,7 +397,22 @@ pub fn request_checksum(pkt: &mut Pkt) -> Result<Headers, HeaderError> {
 /// As [`request_checksum`] and [`Headers::segmentation_request`]. Nothing
 /// is changed on error.
 pub fn request_segmentation(pkt: &mut Pkt, mss: u16) -> Result<Headers, HeaderError> {
-    request(pkt, |h, payload_len| {
+    request_segmentation_framed(pkt, mss, Framing::Ethernet)
+}
+
+/// [`request_segmentation`] for a packet of `framing` (see
+/// [`request_checksum_framed`]).
+///
+/// # Errors
+///
+/// As [`request_checksum_framed`] and [`Headers::segmentation_request`].
+/// Nothing is changed on error.
+pub fn request_segmentation_framed(
+    pkt: &mut Pkt,
+    mss: u16,
+    framing: Framing,
+) -> Result<Headers, HeaderError> {
+    request(pkt, framing, |h, payload_len| {
         h.segmentation_request(mss, payload_len)
     })
 }

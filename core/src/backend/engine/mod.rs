@@ -19,9 +19,10 @@ pub use inflight::{InflightTable, ParkedTable, Slot};
 pub use rx::RxEngine;
 pub use tx::TxEngine;
 
+use crate::backend::FrameFormat;
 use crate::packet::ConfigError;
 use crate::queue::Error;
-use crate::wire::{ETH_HDR_LEN, VnetHdrLen};
+use crate::wire::{ETH_HDR_LEN, Framing, VnetHdrLen};
 
 /// Completions harvested per ring call.
 pub(crate) const HARVEST: usize = 64;
@@ -61,8 +62,14 @@ pub struct EngineConfig {
     /// Length of the virtio-net header on every frame.
     pub vnet_hdr_len: VnetHdrLen,
     /// Tx: the largest frame (without virtio-net header) sent without a
-    /// segmentation request, normally MTU + 14 (+ 4 for a VLAN tag).
+    /// segmentation request: MTU + 14 (+ 4 for a VLAN tag) on a TAP, the
+    /// MTU on a TUN ([`Framing::max_frame`]).
     pub max_frame: u32,
+    /// What frames start with: Ethernet (TAP) or the IP header (TUN).
+    pub framing: Framing,
+    /// The kernel's 4-byte packet information comes before the virtio-net
+    /// header (a device opened without `IFF_NO_PI`).
+    pub packet_info: bool,
     /// Port number stamped on received packets.
     pub port: u16,
     /// Queue number stamped on received packets.
@@ -76,6 +83,8 @@ impl Default for EngineConfig {
         EngineConfig {
             vnet_hdr_len: VnetHdrLen::None,
             max_frame: 1500 + ETH_HDR_LEN + 4,
+            framing: Framing::Ethernet,
+            packet_info: false,
             port: 0,
             queue: 0,
             buffer_group: 0,
@@ -84,9 +93,19 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    /// The virtio-net header length in bytes, as buffer offsets count.
+    /// The framing and prefixes of every read and write.
+    pub fn format(&self) -> FrameFormat {
+        FrameFormat {
+            framing: self.framing,
+            packet_info: self.packet_info,
+            vnet_hdr_len: self.vnet_hdr_len,
+        }
+    }
+
+    /// The bytes in front of each frame on the fd (packet information and
+    /// virtio-net header), as buffer offsets count.
     pub(crate) fn hdr_len(&self) -> u32 {
-        self.vnet_hdr_len.len() as u32
+        self.format().prefix_len() as u32
     }
 
     pub(crate) fn validate(&self, depth: usize) -> Result<(), Error> {

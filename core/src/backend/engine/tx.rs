@@ -192,7 +192,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
 
     fn limits(&self) -> crate::backend::tx_prep::TxLimits {
         crate::backend::tx_prep::TxLimits {
-            vnet_hdr_len: self.cfg.vnet_hdr_len,
+            format: self.cfg.format(),
             max_frame: self.cfg.max_frame as usize,
             max_segs: self.segs.len(),
         }
@@ -228,11 +228,15 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
             }
             return false;
         };
-        let hdr = self.cfg.vnet_hdr_len.len();
+        let hdr = self.cfg.hdr_len() as usize;
         let s = &mut self.stats;
         if cqe.result >= 0 && cqe.result as u32 == expect {
             let frame = pkt.data().get(hdr..).unwrap_or(&[]);
-            s.count_frame(frame, expect as usize - hdr);
+            s.count_framed(
+                self.cfg.framing,
+                frame,
+                (expect as usize).saturating_sub(hdr),
+            );
             s.count_offload(&pkt.offload());
         } else if cqe.result >= 0 {
             s.errors += 1;

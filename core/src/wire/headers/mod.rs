@@ -1,11 +1,15 @@
 //! The L2-L4 header parser: [`parse`] finds the Ethernet, VLAN, IPv4/IPv6
 //! and TCP/UDP headers at the start of a frame and reports where they are
-//! ([`Headers`]). The offload requests built from them are in
+//! ([`Headers`]); [`parse_ip`] does the same for an IP packet with no
+//! link-layer header (a TUN packet, [`Framing::Ip`]), and [`parse_framed`]
+//! picks one by [`Framing`]. The offload requests built from them are in
 //! [`crate::wire::offload_request`].
 //!
 //! Tunnels (VXLAN, GRE, ...) are not looked into: the outer headers are
 //! what is parsed.
 #![forbid(unsafe_code)]
+
+use super::Framing;
 
 /// The most VLAN tags (802.1Q `0x8100` or 802.1ad `0x88a8`) [`parse`] steps
 /// over.
@@ -90,7 +94,9 @@ pub enum L4 {
 
 /// Where the headers of a frame are, as found by [`parse`].
 ///
-/// Offsets count bytes from the start of the Ethernet frame. Only [`parse`]
+/// Offsets count bytes from the start of the frame: the Ethernet header
+/// for [`parse`], the IP header for [`parse_ip`] (whose
+/// [`l3_offset`](Headers::l3_offset) is 0). Only the parsers
 /// makes these, so the offsets are always consistent with each other and
 /// lie within the frame that was parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -143,6 +149,16 @@ pub enum HeaderError {
     NotIp {
         /// The EtherType found (a value below `0x0600` is an 802.3 length).
         ethertype: u16,
+    },
+    /// An IP packet (a TUN packet, [`Framing::Ip`]) whose first byte's
+    /// version nibble is neither 4 nor 6.
+    #[error(
+        "IP version nibble {version} is neither 4 nor 6: a TUN (IP-framed) packet \
+                 starts with its IPv4 or IPv6 header, with no link-layer header in front"
+    )]
+    NotIpPacket {
+        /// The version nibble found (the first byte's high four bits).
+        version: u8,
     },
     /// The IP header's version field does not match the EtherType.
     #[error(
@@ -357,7 +373,44 @@ pub fn parse(frame: &[u8]) -> Result<Headers, HeaderError> {
         ETHERTYPE_IPV6 => parse_ipv6(frame, l3_offset)?,
         ethertype => return Err(HeaderError::NotIp { ethertype }),
     };
-    Ok(Headers {
+    Ok(headers_of(vlan_tags, l3_offset, ip))
+}
+
+/// Parses the headers of an IP packet that starts at its first byte, with
+/// no link-layer header (what a TUN device carries, [`Framing::Ip`]): IPv4
+/// or IPv6 by the version nibble, then as [`parse`] (IPv6 extension
+/// headers, TCP or UDP). Offsets count from the packet's first byte, so
+/// [`Headers::l3_offset`] is 0 and [`Headers::vlan_tags`] 0.
+///
+/// # Errors
+///
+/// [`HeaderError::NotIpPacket`] when the version nibble is neither 4 nor
+/// 6 ([`HeaderError::Truncated`] for an empty packet); otherwise as
+/// [`parse`]. Never panics.
+pub fn parse_ip(packet: &[u8]) -> Result<Headers, HeaderError> {
+    let ip = match byte_at(packet, 0)? >> 4 {
+        4 => parse_ipv4(packet, 0)?,
+        6 => parse_ipv6(packet, 0)?,
+        version => return Err(HeaderError::NotIpPacket { version }),
+    };
+    Ok(headers_of(0, 0, ip))
+}
+
+/// Parses `frame` as `framing` says: [`parse`] for [`Framing::Ethernet`],
+/// [`parse_ip`] for [`Framing::Ip`].
+///
+/// # Errors
+///
+/// As the parser chosen. Never panics.
+pub fn parse_framed(frame: &[u8], framing: Framing) -> Result<Headers, HeaderError> {
+    match framing {
+        Framing::Ethernet => parse(frame),
+        Framing::Ip => parse_ip(frame),
+    }
+}
+
+fn headers_of(vlan_tags: usize, l3_offset: usize, ip: IpParsed) -> Headers {
+    Headers {
         vlan_tags: vlan_tags as u8,
         l3_offset: hdr_u16(l3_offset),
         ip: ip.version,
@@ -366,7 +419,7 @@ pub fn parse(frame: &[u8]) -> Result<Headers, HeaderError> {
         l4_hdr_len: hdr_u16(ip.l4.hdr_len),
         tcp_cwr: ip.l4.tcp_cwr,
         ipv6_segments_left: ip.ipv6_segments_left,
-    })
+    }
 }
 
 /// What an IP header parser found.
@@ -538,9 +591,21 @@ fn parse_l4(
 }
 
 impl Headers {
-    /// Offset of the IP header: 14 plus 4 per VLAN tag.
+    /// Offset of the IP header: 14 plus 4 per VLAN tag in an Ethernet
+    /// frame, 0 in an IP packet ([`parse_ip`]).
     pub fn l3_offset(&self) -> usize {
         usize::from(self.l3_offset)
+    }
+
+    /// The framing of the frame these headers were parsed from:
+    /// [`Framing::Ip`] when it starts with the IP header (from
+    /// [`parse_ip`]), else [`Framing::Ethernet`].
+    pub fn framing(&self) -> Framing {
+        if self.l3_offset == 0 {
+            Framing::Ip
+        } else {
+            Framing::Ethernet
+        }
     }
 
     /// VLAN tags between the Ethernet header and the IP header (0 to
@@ -571,7 +636,7 @@ impl Headers {
         usize::from(self.l4_hdr_len)
     }
 
-    /// Length of all headers (Ethernet, VLAN, IP, L4): where the payload
+    /// Length of all headers (Ethernet and VLAN if any, IP, L4): where the payload
     /// starts. This is the `hdr_len` of a segmentation request.
     pub fn hdr_len(&self) -> usize {
         self.l4_offset() + self.l4_hdr_len()

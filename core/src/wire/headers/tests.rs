@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::packet::{Checksum, Gso, GsoKind, Offload, Pkt, PoolConfig, test_pool};
+use crate::wire::Framing;
 use crate::wire::offload_request::*;
 use crate::wire::vnet::{self, VnetHdrLen};
 use proptest::prelude::*;
@@ -1565,5 +1566,193 @@ proptest! {
                 Err(HeaderError::NoL4 { l4 })
             ),
         }
+    }
+}
+
+// ---- IP framing (TUN packets) ----------------------------------------------
+
+/// The IP packet inside a frame built without VLAN tags: the frame minus
+/// its 14-byte Ethernet header, and the layout shifted to match.
+fn build_ip(s: &Spec) -> (Vec<u8>, Layout) {
+    assert_eq!(s.vlans, 0, "an IP packet has no VLAN tags");
+    let (f, l) = build(s);
+    let layout = Layout {
+        l3: l.l3 - 14,
+        l4: l.l4 - 14,
+        ..l
+    };
+    (f[14..].to_vec(), layout)
+}
+
+#[test]
+fn ip_packets_parse_from_their_first_byte() {
+    for s in combinations().into_iter().filter(|s| s.vlans == 0) {
+        let (packet, layout) = build_ip(&s);
+        let h = parse_ip(&packet).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+        assert_eq!(h.l3_offset(), 0, "{s:?}");
+        assert_eq!(h.framing(), Framing::Ip);
+        assert_layout(&h, &layout, &s);
+        assert_eq!(parse_framed(&packet, Framing::Ip), Ok(h));
+        // The same headers as in the Ethernet frame, 14 bytes earlier.
+        let eth = parse(&build(&s).0).unwrap();
+        assert_eq!(eth.framing(), Framing::Ethernet);
+        assert_eq!(parse_framed(&build(&s).0, Framing::Ethernet), Ok(eth));
+        assert_eq!(h.hdr_len() + 14, eth.hdr_len(), "{s:?}");
+        assert_eq!((h.ip(), h.l4()), (eth.ip(), eth.l4()));
+    }
+}
+
+#[test]
+fn ip_offsets_of_known_packets() {
+    let (p, _) = build_ip(&spec(0, v4(), TCP, 10));
+    let h = parse_ip(&p).unwrap();
+    assert_eq!((h.l3_offset(), h.l4_offset(), h.hdr_len()), (0, 20, 40));
+    let (p, _) = build_ip(&spec(0, v6(), L4Spec::Udp, 10));
+    let h = parse_ip(&p).unwrap();
+    assert_eq!((h.l3_offset(), h.l4_offset(), h.hdr_len()), (0, 40, 48));
+    // Hop-by-hop (8) + routing (16) + destination options (24).
+    let ext = v6_ext(&[IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS]);
+    let (p, _) = build_ip(&spec(0, ext, TCP, 3));
+    let h = parse_ip(&p).unwrap();
+    assert_eq!((h.l4_offset(), h.hdr_len(), h.l4()), (88, 108, L4::Tcp));
+}
+
+#[test]
+fn ip_err_bad_version_nibble() {
+    let (mut p, _) = build_ip(&spec(0, v4(), TCP, 10));
+    for version in [0u8, 1, 5, 7, 15] {
+        p[0] = (version << 4) | 5;
+        assert_eq!(parse_ip(&p), Err(HeaderError::NotIpPacket { version }));
+        assert!(
+            HeaderError::NotIpPacket { version }
+                .to_string()
+                .contains("neither 4 nor 6")
+        );
+    }
+    // An Ethernet frame is not an IP packet (its first byte is a MAC's).
+    let (f, _) = build(&spec(0, v4(), TCP, 10));
+    assert!(matches!(
+        parse_ip(&f),
+        Err(HeaderError::NotIpPacket { version: 0 })
+    ));
+    assert_eq!(
+        parse_ip(&[]),
+        Err(HeaderError::Truncated { need: 1, have: 0 })
+    );
+}
+
+#[test]
+fn ip_every_prefix_is_truncated_or_complete() {
+    for s in combinations().into_iter().filter(|s| s.vlans == 0) {
+        let (packet, _) = build_ip(&s);
+        let full = parse_ip(&packet).unwrap();
+        for len in 0..=packet.len() {
+            match parse_ip(&packet[..len]) {
+                Ok(h) => {
+                    assert!(len >= full.hdr_len(), "{s:?}: parsed {len} bytes");
+                    assert_eq!(h, full);
+                }
+                Err(HeaderError::Truncated { need, have }) => {
+                    assert!(len < full.hdr_len() && have == len);
+                    assert!(need > len && need <= full.hdr_len(), "need {need} at {len}");
+                }
+                Err(e) => panic!("{s:?}: prefix of {len}: unexpected {e:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn ip_checksum_and_segmentation_end_to_end() {
+    for s in [
+        spec(0, v4(), TCP, 3500),
+        spec(0, v6_ext(&[IPPROTO_HOPOPTS]), TCP, 2999),
+        spec(0, v4(), L4Spec::Udp, 3500),
+        spec(0, v6(), L4Spec::Udp, 1001),
+    ] {
+        let (mut p, _) = build_ip(&s);
+        let h = parse_ip(&p).unwrap();
+        let Checksum::Partial { start, .. } = h.checksum_request().unwrap().csum else {
+            panic!("partial");
+        };
+        assert_eq!(
+            usize::from(start),
+            h.l4_offset(),
+            "csum_start from the IP header"
+        );
+        write_pseudo_header_checksum(&mut p, &h).unwrap();
+        for (i, seg) in linux_segment(&p, &h, 1000).iter().enumerate() {
+            let v6 = h.ip() == IpVersion::V6;
+            assert!(
+                l4_checksum_valid(seg, 0, h.l4_offset(), v6, protocol_of(&h)),
+                "{s:?}: segment {i}"
+            );
+        }
+        assert!(finish_and_verify(&mut p, &h), "{s:?}");
+    }
+}
+
+#[test]
+fn ip_requests_on_packets() {
+    let pool = test_pool(PoolConfig::standard(8));
+    for (s, kind) in [
+        (spec(0, v4(), TCP, 1900), GsoKind::Tcpv4),
+        (spec(0, v6(), TCP, 1900), GsoKind::Tcpv6),
+        (spec(0, v4(), L4Spec::Udp, 1900), GsoKind::UdpL4),
+    ] {
+        let (p, layout) = build_ip(&s);
+        let mut pkt = pool.alloc().unwrap();
+        pkt.extend_from_slice(&p).unwrap();
+        let h = request_segmentation_framed(&mut pkt, 1000, Framing::Ip).unwrap();
+        assert_eq!(h.l4_offset(), layout.l4);
+        let off = pkt.offload();
+        assert_eq!(
+            off.gso,
+            Some(Gso {
+                kind,
+                size: 1000,
+                hdr_len: h.hdr_len() as u16,
+                ecn: false
+            })
+        );
+        let mut bytes = pkt.data().to_vec();
+        assert!(finish_and_verify(&mut bytes, &h), "{s:?}");
+        // As an Ethernet frame the same bytes do not parse: nothing changes.
+        let mut other = pool.alloc().unwrap();
+        other.extend_from_slice(&p).unwrap();
+        assert!(request_segmentation(&mut other, 1000).is_err());
+        assert!(other.offload().is_none() && other.data() == &p[..]);
+
+        let mut csum_only = pool.alloc().unwrap();
+        csum_only.extend_from_slice(&p).unwrap();
+        let h = request_checksum_framed(&mut csum_only, Framing::Ip).unwrap();
+        assert_eq!(csum_only.offload(), h.checksum_request().unwrap());
+        // Framing::Ethernet gives the Ethernet helper's result.
+        let (f, _) = build(&s);
+        let mut eth = pool.alloc().unwrap();
+        eth.extend_from_slice(&f).unwrap();
+        let he = request_checksum_framed(&mut eth, Framing::Ethernet).unwrap();
+        assert_eq!(he.l4_offset(), h.l4_offset() + 14);
+    }
+    // Not an IP packet: refused, nothing written.
+    let mut junk = pool.alloc().unwrap();
+    junk.extend_from_slice(&[0x11; 60]).unwrap();
+    assert_eq!(
+        request_checksum_framed(&mut junk, Framing::Ip),
+        Err(HeaderError::NotIpPacket { version: 1 })
+    );
+    assert!(junk.data() == &[0x11; 60][..] && junk.offload().is_none());
+}
+
+proptest! {
+    /// Arbitrary bytes never panic the IP parser, and whatever it accepts
+    /// has offsets within the input.
+    #[test]
+    fn ip_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        if let Ok(h) = parse_ip(&bytes) {
+            prop_assert!(h.hdr_len() <= bytes.len());
+            prop_assert_eq!(h.l3_offset(), 0);
+        }
+        let _ = parse_framed(&bytes, Framing::Ethernet);
     }
 }

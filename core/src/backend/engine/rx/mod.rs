@@ -17,7 +17,7 @@ mod posted;
 use super::inflight::{InflightTable, Slot};
 use super::{CANCEL_EVERY, CANCEL_TOKEN, DRAIN_ROUNDS, EngineConfig, HARVEST, cancel_all};
 use crate::backend::ring::{Cqe, Ring, RingError, Sqe, errno};
-use crate::packet::{BurstSlice, Pkt, Pool, PoolCache};
+use crate::packet::{BurstSlice, ConfigError, Pkt, Pool, PoolCache};
 use crate::queue::{Error, QueueStats, RxMode};
 use core::time::Duration;
 use multishot::Multishot;
@@ -171,7 +171,14 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
             ));
         }
         let pc = pool.config();
-        let lead = cfg.hdr_len().min(pc.headroom);
+        if cfg.hdr_len() > pc.headroom {
+            return Err(ConfigError::HeadroomTooSmall {
+                headroom: pc.headroom,
+                min: cfg.hdr_len(),
+            }
+            .into());
+        }
+        let lead = cfg.hdr_len();
         let room = pc.slot_size() - (pc.headroom - lead);
         let lent = match mode {
             RxMode::Multishot => Lent::Multishot(Multishot::new(slots)),
@@ -349,7 +356,6 @@ impl<R: Ring> RxCore<R> {
 
     /// Classifies a completed read of `pkt`.
     fn judge(&mut self, mut pkt: Pkt, result: i32) -> Verdict {
-        let hdr = self.cfg.hdr_len();
         if result < 0 {
             self.stats.last_errno = result;
             match -result {
@@ -367,7 +373,8 @@ impl<R: Ring> RxCore<R> {
         }
         let n = result as usize;
         pkt.rx_complete(result as u32);
-        match crate::backend::rx_prep::accept(&mut pkt, n, self.room as usize, hdr as usize) {
+        let fmt = self.cfg.format();
+        match crate::backend::rx_prep::accept(&mut pkt, n, self.room as usize, &fmt) {
             Ok(off) => self.stats.count_offload(&off),
             Err(crate::backend::rx_prep::RxReject::Runt)
                 if super::mutation::on(super::mutation::RX_UNCOUNTED_RUNT) =>
@@ -399,7 +406,7 @@ impl<R: Ring> RxCore<R> {
     /// Counts `pkt` and appends it to the burst.
     fn hand_over(&mut self, pkt: Pkt, burst: &mut BurstSlice) {
         let len = pkt.pkt_len();
-        self.stats.count_frame(pkt.data(), len);
+        self.stats.count_framed(self.cfg.framing, pkt.data(), len);
         if let Err(back) = burst.push(pkt) {
             // Unreachable: harvest never takes more completions than the
             // burst has room for. Count it rather than lose it silently.
