@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the examples against the kernel, in private network namespaces:
-# the responder answers a kernel ping, and the two-port forwarder carries a
-# ping between two namespaces. Everything it makes is removed on exit.
+# the responder (TAP) and the tokio TUN echo answer a kernel ping, and the
+# two-port forwarders (threads, tokio) carry a ping between two namespaces. Everything it makes is removed on exit.
 # The pings are `tapring ping` (the harness's ICMP client), so this needs
 # no ping binary.
 set -euo pipefail
@@ -47,5 +47,15 @@ forwarder() {
 }
 forwarder forward
 forwarder tokio_forward
+
+echo "tokio_tun_echo: a kernel ping answered on a TUN device by a tokio task"
+ip netns add "$ns" 2>/dev/null || true
+ip netns exec "$ns" "$ex/tokio_tun_echo" trtun0 &
+echo_pid=$!
+for _ in $(seq 50); do ip netns exec "$ns" ip link show trtun0 >/dev/null 2>&1 && break; sleep 0.1; done
+ip -n "$ns" addr add 198.18.2.1/24 dev trtun0
+"$tapring" ping --netns "$ns" -c 3 -i 0.2 -W 2 198.18.2.2
+kill "$echo_pid"
+wait "$echo_pid" || true  # it runs until killed
 
 echo "examples ok"

@@ -74,7 +74,9 @@
 //! Users who want one backend only can use its types directly:
 //! [`uring::UringPort`], [`rw::RwPort`]; [`device`] controls the TAP
 //! device itself (MTU, MAC, link state, counters). `examples/` has a
-//! two-port forwarder and an ARP/ICMP responder.
+//! two-port forwarder and an ARP/ICMP responder on threads, and with the
+//! `tokio` feature a two-port forwarder and a TUN ICMP echo responder as
+//! tokio tasks.
 #![warn(missing_docs)]
 
 pub use tapring_core::{
