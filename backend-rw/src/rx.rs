@@ -22,6 +22,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use tapring_core::backend::FrameFormat;
+use tapring_core::backend::ring::errno::means_device_gone;
 use tapring_core::{
     BurstSlice, Error, Interest, Pkt, Pool, PoolCache, QueueStats, Readiness, RxQueue, Wakeup,
 };
@@ -45,6 +46,8 @@ pub struct RwRxQueue {
     burst: usize,
     port: u16,
     queue: u16,
+    /// The errno with which a read said the device is gone, once one did.
+    gone: Option<i32>,
 }
 
 /// What one read produced.
@@ -73,6 +76,7 @@ impl RwRxQueue {
             fd,
             cache: pool.cache(),
             stats: QueueStats::default(),
+            gone: None,
             format,
             rx_segments: usize::from(opts.rx_segments).clamp(1, MAX_RX_SEGS),
             burst: opts.burst.max(1) as usize,
@@ -227,6 +231,13 @@ impl RwRxQueue {
                 self.stats.last_errno = -(errno as i32);
                 Read::Dropped
             }
+            errno if means_device_gone(errno as i32) => {
+                self.stats.last_errno = -(errno as i32);
+                self.gone = Some(errno as i32);
+                // Stopped for good: the cached buffers go back to the pool.
+                self.cache.flush();
+                Read::Failed(errno)
+            }
             errno => {
                 count_io_error(&mut self.stats, errno);
                 Read::Failed(errno)
@@ -242,8 +253,13 @@ impl RxQueue for RwRxQueue {
     /// empty it stops and counts one `rx_nombuf` (no frame is lost: it stays
     /// queued in the kernel). A failed read is counted (`drops.io_error`)
     /// and ends the burst; it is returned as [`Error::Os`] only when no
-    /// packet was appended in this call.
+    /// packet was appended in this call. A read that says the device is
+    /// gone (deleted) returns [`Error::DeviceGone`], now and on every later
+    /// call; packets read before it stay in the burst.
     fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
+        if let Some(errno) = self.gone {
+            return Err(Error::DeviceGone { errno });
+        }
         let want = burst.spare().min(self.burst);
         let mut got = 0;
         let mut reads = 0;
@@ -265,9 +281,13 @@ impl RxQueue for RwRxQueue {
                     self.stats.rx_nombuf += 1;
                     break;
                 }
+                Read::Failed(_) if self.gone.is_some() => break,
                 Read::Failed(errno) if got == 0 => return Err(os_error("read", errno)),
                 Read::Failed(_) => break,
             }
+        }
+        if let Some(errno) = self.gone {
+            return Err(Error::DeviceGone { errno });
         }
         Ok(got)
     }

@@ -19,6 +19,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use tapring_core::backend::FrameFormat;
+use tapring_core::backend::ring::errno::means_device_gone;
 use tapring_core::backend::tx_prep::{self, TxLimits};
 use tapring_core::packet::MAX_SEGS;
 use tapring_core::{
@@ -46,6 +47,8 @@ pub struct RwTxQueue {
     queue: u16,
     /// The last write met a full device (EAGAIN/ENOBUFS).
     blocked: bool,
+    /// The errno with which a write said the device is gone, once one did.
+    gone: Option<i32>,
 }
 
 impl RwTxQueue {
@@ -66,6 +69,7 @@ impl RwTxQueue {
             burst: opts.burst.max(1) as usize,
             queue,
             blocked: false,
+            gone: None,
         }
     }
 
@@ -127,6 +131,13 @@ impl RwTxQueue {
                 self.blocked = true;
                 return Err(pkt);
             }
+            Err(errno) if means_device_gone(errno as i32) => {
+                // Not sent and not the frame's fault: hand it back.
+                tx_prep::unprepare(&mut pkt, &limits);
+                s.last_errno = -(errno as i32);
+                self.gone = Some(errno as i32);
+                return Err(pkt);
+            }
             Err(errno) => count_io_error(s, errno),
         }
         self.cache.free(pkt);
@@ -140,15 +151,30 @@ impl TxQueue for RwTxQueue {
     /// were sent, or counted in a drop reason (runt, oversize, bad_offload,
     /// no_headroom, short_write, io_error) and freed. EAGAIN/ENOBUFS stop
     /// the burst and leave the rest, starting with the packet that met it.
+    ///
+    /// A write that says the device is gone (deleted) returns
+    /// [`Error::DeviceGone`], now and on every later call, with that packet
+    /// and the rest left in the burst.
     fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
+        if let Some(errno) = self.gone {
+            return Err(Error::DeviceGone { errno });
+        }
         let mut budget = self.burst;
-        Ok(burst.take_prefix(|pkt| {
+        let taken = burst.take_prefix(|pkt| {
             if budget == 0 {
                 return Err(pkt);
             }
             budget -= 1;
             self.send_one(pkt)
-        }))
+        });
+        match self.gone {
+            Some(errno) => {
+                // Stopped for good: the cached buffers go back to the pool.
+                self.cache.flush();
+                Err(Error::DeviceGone { errno })
+            }
+            None => Ok(taken),
+        }
     }
 
     /// Nothing to reclaim: writes complete before `tx_burst` returns.

@@ -521,7 +521,12 @@ impl RxQueue for UringRxQueue {
 
     fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
         self.ensure_started()?;
-        self.engine.rx_burst(burst)
+        let r = self.engine.rx_burst(burst);
+        if let Err(Error::DeviceGone { .. }) = r {
+            // Stopped by the engine: let go of the TAP fd too.
+            self.engine.ring_mut().release_file();
+        }
+        r
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
@@ -601,7 +606,12 @@ impl TxQueue for UringTxQueue {
 
     fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
         self.ensure_started()?;
-        self.engine.tx_burst(burst)
+        let r = self.engine.tx_burst(burst);
+        if let Err(Error::DeviceGone { .. }) = r {
+            // Stopped by the engine: let go of the TAP fd too.
+            self.engine.ring_mut().release_file();
+        }
+        r
     }
 
     fn reclaim(&mut self) -> Result<usize, Error> {

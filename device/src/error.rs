@@ -138,6 +138,15 @@ pub enum DeviceError {
         /// The device's name as last known.
         name: String,
     },
+    /// The device was deleted: its queue fds are open but attached to no
+    /// device any more (the kernel answers EBADFD), so they carry nothing.
+    #[error(
+        "device {name:?} was deleted: its queues carry nothing any more; open it again (a new device of that name is a new device)"
+    )]
+    DeviceDeleted {
+        /// The device's name as last known.
+        name: String,
+    },
     /// Any other failure of a system call.
     #[error("{op} failed: {} (errno {errno}); check `dmesg` and the device with `ip -d link show`", std::io::Error::from_raw_os_error(*errno))]
     Os {
@@ -150,10 +159,14 @@ pub enum DeviceError {
 
 impl DeviceError {
     /// Maps an errno from `op` on device `name` to the typed error:
-    /// ENODEV → [`DeviceError::DeviceGone`], EPERM/EACCES →
+    /// ENODEV → [`DeviceError::DeviceGone`], EBADFD (a queue fd whose
+    /// device was deleted) → [`DeviceError::DeviceDeleted`], EPERM/EACCES →
     /// [`DeviceError::PermissionDenied`], anything else → [`DeviceError::Os`].
     pub(crate) fn from_errno(op: &'static str, name: &str, errno: Errno) -> Self {
         match errno {
+            Errno::EBADFD => DeviceError::DeviceDeleted {
+                name: name.to_owned(),
+            },
             Errno::ENODEV | Errno::ENXIO => DeviceError::DeviceGone {
                 name: name.to_owned(),
             },

@@ -188,6 +188,7 @@ macro_rules! tap_suite {
             tx_oversize_is_rejected_and_freed,
             tx_runt_is_counted,
             tx_link_down_is_consumed_as_io_error,
+            device_deleted_under_load_is_reported,
             vnet_hdr_12_round_trip,
             multi_queue_1,
             multi_queue_2,
@@ -212,6 +213,7 @@ macro_rules! tap_suite {
             tun_tx_runt_and_not_ip_are_counted,
             tun_pi_tx_runt_and_not_ip_are_counted,
             tun_tx_link_down_is_consumed_as_io_error,
+            tun_device_deleted_under_load_is_reported,
             tun_vnet_hdr_12_round_trip,
             tun_pi_vnet_hdr_12_round_trip,
             tun_multi_queue_2,
@@ -1062,6 +1064,118 @@ pub fn tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
 /// On a TUN.
 pub fn tun_tx_link_down_is_consumed_as_io_error<B: SuiteBackend>() {
     tx_link_down_on::<B>(Link::TUN);
+}
+
+/// How long a queue may take to notice that its device was deleted.
+const NOTICE_GONE: Duration = Duration::from_secs(1);
+
+fn device_deleted_on<B: SuiteBackend>(link: Link) {
+    if !require_tap() {
+        return;
+    }
+    let mut fx = Fixture::<B>::on(
+        link,
+        1,
+        VnetHdrLen::None,
+        standard_pool(),
+        SuiteOptions::default(),
+    );
+    let (mut rx, mut tx) = (fx.rx(0), fx.tx(0));
+    // Load: the kernel side injects frames while the queues move them.
+    let inj = fx.injector(link.ethertype());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let injecting = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + PATIENCE;
+            let mut seq = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                // Fails once the device is gone: that is the point.
+                let _ = inj.send(&link.frame(seq, 200));
+                seq += 1;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        })
+    };
+    let mut burst: Burst = Burst::new();
+    let mut received = 0;
+    let warm = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < warm {
+        received += rx.rx_burst(&mut burst).expect("rx before the deletion");
+        burst.clear();
+    }
+    assert!(
+        received > 0,
+        "{}: frames flowed before the deletion",
+        B::NAME
+    );
+    assert!(quiet_ip(&["link", "del", "dev", &fx.name]), "ip link del");
+    let deleted = Instant::now();
+    let (mut rx_err, mut tx_err) = (None, None);
+    let mut seq = 0;
+    while (rx_err.is_none() || tx_err.is_none()) && deleted.elapsed() < 3 * NOTICE_GONE {
+        if rx_err.is_none()
+            && let Err(e) = rx.rx_burst(&mut burst)
+        {
+            rx_err = Some((e, deleted.elapsed()));
+        }
+        burst.clear();
+        if tx_err.is_none() {
+            let mut out: Burst = Burst::new();
+            out.push(pkt_of(&fx.pool, &link.frame(seq, 100)))
+                .expect("room");
+            seq += 1;
+            let r = tx.tx_burst(&mut out).and_then(|_| tx.reclaim());
+            if let Err(e) = r {
+                tx_err = Some((e, deleted.elapsed()));
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    injecting.join().expect("injector");
+    for (dir, got) in [("rx", &rx_err), ("tx", &tx_err)] {
+        let Some((e, after)) = got else {
+            panic!("{}: {dir} never reported the deleted device", B::NAME);
+        };
+        assert!(
+            matches!(e, tapring_core::Error::DeviceGone { .. }),
+            "{}: {dir} reports the deletion as DeviceGone, got {e}",
+            B::NAME
+        );
+        assert!(
+            *after < NOTICE_GONE,
+            "{}: {dir} noticed the deletion only after {after:?}",
+            B::NAME
+        );
+    }
+    // For good: every later call says so too, and nothing is held.
+    assert!(matches!(
+        rx.rx_burst(&mut burst),
+        Err(tapring_core::Error::DeviceGone { .. })
+    ));
+    assert!(matches!(
+        tx.tx_burst(&mut burst),
+        Err(tapring_core::Error::DeviceGone { .. })
+    ));
+    assert_eq!(
+        fx.pool.stats().in_use,
+        0,
+        "{}: the stopped queues gave every buffer back",
+        B::NAME
+    );
+    drop((rx, tx));
+    fx.finish();
+}
+
+/// On a TAP: deleted under load, both directions report `DeviceGone`
+/// within a second, stop, and give every buffer back.
+pub fn device_deleted_under_load_is_reported<B: SuiteBackend>() {
+    device_deleted_on::<B>(Link::Tap);
+}
+
+/// On a TUN.
+pub fn tun_device_deleted_under_load_is_reported<B: SuiteBackend>() {
+    device_deleted_on::<B>(Link::TUN);
 }
 
 /// With a 12-byte virtio-net header, plain frames still round trip both

@@ -28,6 +28,17 @@ pub mod errno {
     pub const ENOBUFS: i32 = 105;
     /// Device or link gone.
     pub const ENODEV: i32 = 19;
+    /// No such device or address.
+    pub const ENXIO: i32 = 6;
+    /// File descriptor in bad state: tun's answer on a queue whose device
+    /// was deleted (the fd stays open, detached from any device).
+    pub const EBADFD: i32 = 77;
+
+    /// Whether `errno` (positive) means the device itself is gone, not
+    /// that one operation failed: nothing on this queue can work again.
+    pub const fn means_device_gone(errno: i32) -> bool {
+        matches!(errno, EBADFD | ENODEV | ENXIO)
+    }
     /// Operation cancelled.
     pub const ECANCELED: i32 = 125;
 }

@@ -50,6 +50,18 @@ pub enum Error {
          async runtime)"
     )]
     WrongThread,
+    /// The device went away: deleted (`ip link del`, its owner closed a
+    /// non-persistent device) or this queue detached from it. The queue has
+    /// stopped and every buffer it held is back in the pool; packets it
+    /// received before noticing stay in the burst.
+    #[error(
+        "the device is gone (errno {errno}: deleted, or this queue detached from it); the \
+         queue stopped and returned its buffers: open the port again once the device exists"
+    )]
+    DeviceGone {
+        /// What the kernel answered (EBADFD, ENODEV or ENXIO).
+        errno: i32,
+    },
     /// The port has no queue of that index.
     #[error(
         "queue {queue} does not exist (the port has {count}): ask for 0..{count}, or open the port with more queues"

@@ -197,7 +197,8 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
         .enumerate()
         .map(|(i, p)| match (imissed0[i], p.stats().map(|s| s.imissed)) {
             (Some(a), Ok(b)) => b.saturating_sub(a).to_string(),
-            _ => "n/a (interface not in this namespace)".into(),
+            (_, Err(e)) => format!("n/a ({e})"),
+            (None, Ok(_)) => "n/a (not readable at start)".into(),
         })
         .collect();
     let report = fwd.stop();
@@ -242,7 +243,16 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             println!("  queue {}: {}", l.queue, got.join(", "));
         }
     }
-    let errors: Vec<String> = report.errors().map(ToString::to_string).collect();
+    // Name the device of a failed queue (the library knows ports by index).
+    let errors: Vec<String> = report
+        .errors()
+        .map(|e| match e {
+            tapring::ForwardError::Queue { port, queue, error } => {
+                format!("{} queue {queue}: {error}", port_names[(*port).min(1)])
+            }
+            e => e.to_string(),
+        })
+        .collect();
     if !errors.is_empty() {
         return Err(HarnessError::Backend(format!(
             "forwarding stopped: {}",

@@ -23,6 +23,9 @@ pub struct TxEngine<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> {
     started: bool,
     unflushed: bool,
     leaked: usize,
+    /// The errno with which the kernel said the device is gone, once it
+    /// did: the queue then stops for good.
+    gone: Option<i32>,
 }
 
 /// What `post_one` did with a packet.
@@ -50,11 +53,15 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
             started: false,
             unflushed: false,
             leaked: 0,
+            gone: None,
         })
     }
 
     /// Starts the queue.
     pub fn start(&mut self) -> Result<(), Error> {
+        if let Some(e) = self.device_gone() {
+            return Err(e);
+        }
         self.started = true;
         Ok(())
     }
@@ -97,11 +104,17 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
     /// Sends packets from the front of `burst`; returns how many were taken.
     /// Those leave the burst (sent, or counted in a drop reason); the rest
     /// stay, in order, for the caller to retry or drop.
+    ///
+    /// When a completion says the device is gone, the queue stops (every
+    /// buffer back in the pool) and this and every later call return
+    /// [`Error::DeviceGone`], leaving the packets not taken in `burst`.
     pub fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
+        self.check_gone()?;
         if !self.started {
             return Err(Error::NotStarted);
         }
         self.reap();
+        self.check_gone()?;
         let mut lent = 0usize;
         let taken = burst.take_prefix(|pkt| match self.post_one(pkt) {
             Ok(Posted::InFlight) => {
@@ -118,7 +131,27 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
         if lent > 0 {
             self.reap();
         }
+        self.check_gone()?;
         Ok(taken)
+    }
+
+    /// The device is gone (see [`Error::DeviceGone`]), if the kernel said
+    /// so.
+    pub fn device_gone(&self) -> Option<Error> {
+        self.gone.map(|errno| Error::DeviceGone { errno })
+    }
+
+    /// Stops the queue and fails once the device is gone.
+    fn check_gone(&mut self) -> Result<(), Error> {
+        match self.device_gone() {
+            None => Ok(()),
+            Some(e) => {
+                if self.started {
+                    self.stop()?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Collects finished transmissions and returns their buffers; returns
@@ -128,7 +161,9 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
             self.ring.flush(0)?;
             self.unflushed = false;
         }
-        Ok(self.reap())
+        let done = self.reap();
+        self.check_gone()?;
+        Ok(done)
     }
 
     fn post_one(&mut self, mut pkt: Pkt) -> Result<Posted, Pkt> {
@@ -251,6 +286,9 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
             s.errors += 1;
             s.drops.io_error += 1;
             s.last_errno = cqe.result;
+            if errno::means_device_gone(-cqe.result) {
+                self.gone = Some(-cqe.result);
+            }
         }
         self.cache.free(pkt);
         true

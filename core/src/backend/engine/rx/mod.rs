@@ -39,6 +39,9 @@ struct RxCore<R> {
     unflushed: bool,
     /// Buffers that teardown could not get back from the kernel.
     leaked: usize,
+    /// The errno with which the kernel said the device is gone, once it
+    /// did: the queue then stops for good.
+    gone: Option<i32>,
 }
 
 /// What became of one received frame.
@@ -197,6 +200,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
                 started: false,
                 unflushed: false,
                 leaked: 0,
+                gone: None,
             },
             lent,
         })
@@ -249,8 +253,17 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         self.core.cache.pool()
     }
 
+    /// The device is gone (see [`Error::DeviceGone`]), if the kernel said
+    /// so.
+    pub fn device_gone(&self) -> Option<Error> {
+        self.core.gone.map(|errno| Error::DeviceGone { errno })
+    }
+
     /// Lends buffers to the kernel and starts receiving.
     pub fn start(&mut self) -> Result<(), Error> {
+        if let Some(e) = self.device_gone() {
+            return Err(e);
+        }
         let c = &mut self.core;
         if c.started {
             return Ok(());
@@ -262,7 +275,14 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
 
     /// Receives up to `burst.spare()` packets, appending them to `burst`;
     /// returns how many were appended. Never blocks.
+    ///
+    /// When a completion says the device is gone, the queue stops (every
+    /// buffer back in the pool) and this and every later call return
+    /// [`Error::DeviceGone`]; packets received before that stay in `burst`.
     pub fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
+        if let Some(e) = self.device_gone() {
+            return Err(e);
+        }
         let c = &mut self.core;
         if !c.started {
             return Err(Error::NotStarted);
@@ -270,8 +290,15 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
         let before = burst.len();
         each!(&mut self.lent, s => {
             s.harvest(c, burst);
-            s.lend(c, burst)
+            if c.gone.is_none() {
+                s.lend(c, burst)?;
+            }
+            Ok::<(), Error>(())
         })?;
+        if let Some(e) = self.device_gone() {
+            self.stop()?;
+            return Err(e);
+        }
         Ok(burst.len() - before)
     }
 
@@ -287,6 +314,9 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
     /// epoll set). No-wait mode leaves nothing posted between bursts, so it
     /// arms a one-shot input poll; the other modes have reads posted already.
     pub fn arm_wakeup(&mut self) -> Result<(), Error> {
+        if let Some(e) = self.device_gone() {
+            return Err(e);
+        }
         let c = &mut self.core;
         if !c.started {
             return Err(Error::NotStarted);
@@ -360,6 +390,8 @@ impl<R: Ring> RxCore<R> {
             self.stats.last_errno = result;
             match -result {
                 errno::EAGAIN | errno::EINTR => self.stats.xstats.again += 1,
+                // No frame was lost: the queue itself is.
+                e if errno::means_device_gone(e) => self.gone = Some(e),
                 errno::EMSGSIZE => {
                     self.stats.errors += 1;
                     self.stats.drops.truncated += 1;

@@ -143,7 +143,9 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> Lending<R> for Multishot<S> {
             // No buffer was consumed; nothing was lost either (the frame, if
             // any, is still queued in the kernel).
             c.stats.last_errno = cqe.result;
-            if cqe.result != -errno::ENOBUFS && cqe.result != -errno::ECANCELED {
+            if errno::means_device_gone(-cqe.result) {
+                c.gone = Some(-cqe.result);
+            } else if cqe.result != -errno::ENOBUFS && cqe.result != -errno::ECANCELED {
                 c.stats.errors += 1;
                 c.stats.drops.io_error += 1;
             }
