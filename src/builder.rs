@@ -169,9 +169,22 @@ impl PortBuilder {
         self
     }
 
-    /// Only attach to an existing device; never create one.
-    pub fn attach_only(mut self, attach_only: bool) -> PortBuilder {
-        self.device.attach_only = attach_only;
+    /// What to do when a device of this name exists (default
+    /// [`Attach::Never`](tapring_device::Attach::Never): an error, so a
+    /// port never takes over somebody's device by accident).
+    /// [`Attach::IfExists`](tapring_device::Attach::IfExists) attaches to
+    /// a persistent device or creates one; `Attach::Only` never creates.
+    pub fn attach(mut self, attach: tapring_device::Attach) -> PortBuilder {
+        self.device.attach = attach;
+        self
+    }
+
+    /// Attach even while another user has queues on the device
+    /// (multi-queue; traffic is then spread over everybody's queues), with
+    /// the device-wide settings in force: one that differs is
+    /// `DeviceError::SettingDiffers`, and nothing is changed.
+    pub fn share(mut self, share: bool) -> PortBuilder {
+        self.device.share = share;
         self
     }
 

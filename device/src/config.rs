@@ -251,6 +251,21 @@ impl FromStr for DeviceMode {
     }
 }
 
+/// What [`TapDevice::open`](crate::TapDevice::open) does when a device of
+/// the name asked for exists already.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Attach {
+    /// Fail with [`DeviceError::Exists`]: only a new device is opened.
+    #[default]
+    Never,
+    /// Attach to it (a persistent device, say), or create it when there is
+    /// none. A device another user has queues attached to also needs
+    /// [`TapConfig::share`].
+    IfExists,
+    /// Only attach; fail with [`DeviceError::NotFound`] when there is none.
+    Only,
+}
+
 /// How to open a TAP (or TUN) device.
 ///
 /// `TapConfig::default()` creates a new single-queue TAP device named by the
@@ -284,9 +299,15 @@ pub struct TapConfig {
     /// Make the device persistent. `false` leaves an existing device's
     /// persist flag as it is; see [`TapDevice::set_persist`](crate::TapDevice::set_persist).
     pub persist: bool,
-    /// Only attach to an existing device; fail with
-    /// [`DeviceError::NotFound`] rather than create one.
-    pub attach_only: bool,
+    /// What to do when a device of this name exists already (default
+    /// [`Attach::Never`]: an error, so that a second program or a typo never
+    /// takes over somebody's device).
+    pub attach: Attach,
+    /// Attach even when another user has queues attached to the device
+    /// (multi-queue): the kernel then spreads the device's traffic over
+    /// everybody's queues. Only with the settings already in force: a
+    /// device-wide setting that differs is [`DeviceError::SettingDiffers`].
+    pub share: bool,
     /// The MAC address. `None`: a random locally administered unicast
     /// address for a TAP device we create; an existing device keeps its
     /// own. Must be `None` in TUN mode (a TUN device has no MAC).
@@ -348,9 +369,15 @@ impl TapConfig {
         self
     }
 
-    /// With [`TapConfig::attach_only`] set to `attach_only`.
-    pub fn attach_only(mut self, attach_only: bool) -> Self {
-        self.attach_only = attach_only;
+    /// With [`TapConfig::attach`] set to `attach`.
+    pub fn attach(mut self, attach: Attach) -> Self {
+        self.attach = attach;
+        self
+    }
+
+    /// With [`TapConfig::share`] set to `share`.
+    pub fn share(mut self, share: bool) -> Self {
+        self.share = share;
         self
     }
 
@@ -384,7 +411,8 @@ impl Default for TapConfig {
             vnet_hdr: VnetHdrLen::None,
             offloads: Offloads::NONE,
             persist: false,
-            attach_only: false,
+            attach: Attach::Never,
+            share: false,
             mac: None,
             mtu: None,
             up: false,
@@ -411,9 +439,9 @@ impl TapConfig {
     /// the queue count, offloads against the vnet header, the MAC.
     pub fn validate(&self) -> Result<(), DeviceError> {
         ifname::validate(&self.name)?;
-        if self.attach_only && ifname::is_template(&self.name) {
+        if self.attach != Attach::Never && ifname::is_template(&self.name) {
             return Err(DeviceError::InvalidConfig {
-                reason: "attach_only needs an exact name, not a %d template",
+                reason: "attaching needs an exact name, not a %d template",
             });
         }
         let max = if self.is_multi_queue() { MAX_QUEUES } else { 1 };
@@ -535,7 +563,7 @@ mod tests {
             Err(DeviceError::InvalidConfig { .. })
         ));
         let template_attach = TapConfig {
-            attach_only: true,
+            attach: Attach::Only,
             ..TapConfig::default()
         };
         assert!(template_attach.validate().is_err());

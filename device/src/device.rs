@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 
-use crate::config::{DeviceMode, MAX_QUEUES, MacAddr, Offloads, TapConfig, VnetHdrLen};
+use crate::config::{Attach, DeviceMode, MAX_QUEUES, MacAddr, Offloads, TapConfig, VnetHdrLen};
 use crate::counters::KernelCounters;
 use crate::error::DeviceError;
 use crate::{ifname, netlink, sys};
@@ -62,7 +62,7 @@ fn open_error(errno: Errno) -> DeviceError {
 /// flag must match (TUNSETIFF would fail with a bare EINVAL otherwise).
 /// The packet-information and vnet-header flags are the attaching fd's to
 /// set, not the device's to refuse.
-fn check_existing(name: &str, mode: DeviceMode, multi_queue: bool) -> Result<(), DeviceError> {
+fn check_existing(name: &str, mode: DeviceMode, multi_queue: bool) -> Result<i64, DeviceError> {
     let path = format!("/sys/class/net/{name}/tun_flags");
     let Ok(text) = std::fs::read_to_string(path) else {
         return Err(DeviceError::Incompatible {
@@ -99,7 +99,82 @@ fn check_existing(name: &str, mode: DeviceMode, multi_queue: bool) -> Result<(),
             },
         });
     }
-    Ok(())
+    Ok(flags)
+}
+
+/// Refuses to attach to a device other users have queues on, unless
+/// `config.share`; and then refuses every device-wide setting of `config`
+/// that differs from what is in force (`flags` is the device's sysfs
+/// `tun_flags`), before anything is changed. Returns whether the device
+/// is shared (its settings must then be left alone).
+fn check_sharing(config: &TapConfig, flags: i64) -> Result<bool, DeviceError> {
+    let name = &config.name;
+    if flags & i64::from(libc::IFF_MULTI_QUEUE) == 0 {
+        // One queue, one user: the kernel refuses a second (NameBusy).
+        return Ok(false);
+    }
+    let ifindex = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok());
+    // Kernels before 4.15 do not report queue counts: nobody is known to
+    // use the device then (a single-queue one still refuses with EBUSY).
+    let attached = ifindex
+        .and_then(|i| netlink::tun_queues(i).ok())
+        .map_or(0, |(attached, _)| attached);
+    if attached == 0 {
+        return Ok(false);
+    }
+    if !config.share {
+        return Err(DeviceError::InUse {
+            name: name.clone(),
+            queues: attached,
+        });
+    }
+    let differs = |setting: &'static str, in_force: String, asked: String| {
+        Err(DeviceError::SettingDiffers {
+            name: name.clone(),
+            setting,
+            in_force,
+            asked,
+        })
+    };
+    let pi_in_force = flags & i64::from(libc::IFF_NO_PI) == 0;
+    if pi_in_force != config.packet_info {
+        return differs(
+            "packet_info",
+            pi_in_force.to_string(),
+            config.packet_info.to_string(),
+        );
+    }
+    let vnet_in_force = flags & i64::from(libc::IFF_VNET_HDR) != 0;
+    if vnet_in_force == config.vnet_hdr.is_empty() {
+        return differs(
+            "vnet_hdr",
+            if vnet_in_force { "a header" } else { "none" }.into(),
+            format!("{:?}", config.vnet_hdr),
+        );
+    }
+    // The offload mask has no getter; the interface's features follow it
+    // (checksum offload for CSUM, TSO for TSO4/TSO6).
+    if let Ok(f) = crate::link::ethtool_features(name) {
+        let asked_csum = config.offloads.contains(Offloads::CSUM);
+        let asked_tso = config.offloads.intersects(Offloads::TSO4 | Offloads::TSO6);
+        if (f.tx_checksum, f.tso) != (asked_csum, asked_tso) {
+            return differs(
+                "offloads",
+                format!("checksum {}, TSO {}", onoff(f.tx_checksum), onoff(f.tso)),
+                config.offloads.to_string(),
+            );
+        }
+    }
+    if config.persist && flags & i64::from(libc::IFF_PERSIST) == 0 {
+        return differs("persist", "false".into(), "true".into());
+    }
+    Ok(true)
+}
+
+fn onoff(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
 }
 
 impl TapDevice {
@@ -120,14 +195,22 @@ impl TapDevice {
         config.validate()?;
         let multi_queue = config.is_multi_queue();
         let existed = !ifname::is_template(&config.name) && ifname::interface_exists(&config.name);
-        if config.attach_only && !existed {
+        if config.attach == Attach::Only && !existed {
             return Err(DeviceError::NotFound {
                 name: config.name.clone(),
             });
         }
-        if existed {
-            check_existing(&config.name, config.mode, multi_queue)?;
+        if existed && config.attach == Attach::Never {
+            return Err(DeviceError::Exists {
+                name: config.name.clone(),
+            });
         }
+        let shared = if existed {
+            let flags = check_existing(&config.name, config.mode, multi_queue)?;
+            check_sharing(config, flags)?
+        } else {
+            false
+        };
 
         let mut flags = config.mode.iff_flag();
         if !config.packet_info {
@@ -177,17 +260,47 @@ impl TapDevice {
         };
 
         let control = queues[0].as_fd();
-        if !config.vnet_hdr.is_empty() {
-            let len = config.vnet_hdr.len() as libc::c_int;
-            sys::tun_set_vnet_hdr_sz(control, len)
-                .map_err(|errno| DeviceError::from_errno("TUNSETVNETHDRSZ", &name, errno))?;
+        // What the kernel made of the flags: it keeps some device-wide
+        // settings of an existing device whatever the attaching fd asks.
+        let (_, got) = sys::tun_get_iff(control)
+            .map_err(|errno| DeviceError::from_errno("TUNGETIFF", &name, errno))?;
+        let got_vnet = got & libc::IFF_VNET_HDR != 0;
+        if got_vnet == config.vnet_hdr.is_empty() {
+            return Err(DeviceError::SettingDiffers {
+                name,
+                setting: "vnet_hdr",
+                in_force: if got_vnet { "a header" } else { "none" }.into(),
+                asked: format!("{:?}", config.vnet_hdr),
+            });
         }
-        sys::tun_set_offload(control, config.offloads.bits()).map_err(|errno| match errno {
-            Errno::EINVAL => DeviceError::OffloadsRejected {
-                offloads: config.offloads,
-            },
-            errno => DeviceError::from_errno("TUNSETOFFLOAD", &name, errno),
-        })?;
+        if shared {
+            // Shared: its settings stay as they are; the header length
+            // must be the one in force.
+            if !config.vnet_hdr.is_empty() {
+                let len = sys::tun_get_vnet_hdr_sz(control)
+                    .map_err(|errno| DeviceError::from_errno("TUNGETVNETHDRSZ", &name, errno))?;
+                if len != config.vnet_hdr.len() as libc::c_int {
+                    return Err(DeviceError::SettingDiffers {
+                        name,
+                        setting: "vnet_hdr",
+                        in_force: format!("{len} bytes"),
+                        asked: format!("{} bytes", config.vnet_hdr.len()),
+                    });
+                }
+            }
+        } else {
+            if !config.vnet_hdr.is_empty() {
+                let len = config.vnet_hdr.len() as libc::c_int;
+                sys::tun_set_vnet_hdr_sz(control, len)
+                    .map_err(|errno| DeviceError::from_errno("TUNSETVNETHDRSZ", &name, errno))?;
+            }
+            sys::tun_set_offload(control, config.offloads.bits()).map_err(|errno| match errno {
+                Errno::EINVAL => DeviceError::OffloadsRejected {
+                    offloads: config.offloads,
+                },
+                errno => DeviceError::from_errno("TUNSETOFFLOAD", &name, errno),
+            })?;
+        }
         let sock = sys::control_socket().map_err(|errno| DeviceError::os("socket", errno))?;
         let ifindex = sys::if_get_index(sock.as_fd(), &name)
             .map_err(|errno| DeviceError::from_errno("SIOCGIFINDEX", &name, errno))?;
@@ -213,11 +326,35 @@ impl TapDevice {
             })?),
             None => None,
         };
-        if let Some(mac) = mac {
-            device.set_mac(mac)?;
-        }
-        if let Some(mtu) = config.mtu {
-            device.set_mtu(mtu)?;
+        if shared {
+            // MAC and MTU are the device's too: leave them, or say so.
+            if let Some(mac) = config.mac
+                && device.mac()? != mac
+            {
+                return Err(DeviceError::SettingDiffers {
+                    name: device.name.clone(),
+                    setting: "mac",
+                    in_force: device.mac()?.to_string(),
+                    asked: mac.to_string(),
+                });
+            }
+            if let Some(mtu) = config.mtu
+                && device.mtu()? != mtu
+            {
+                return Err(DeviceError::SettingDiffers {
+                    name: device.name.clone(),
+                    setting: "mtu",
+                    in_force: device.mtu()?.to_string(),
+                    asked: mtu.to_string(),
+                });
+            }
+        } else {
+            if let Some(mac) = mac {
+                device.set_mac(mac)?;
+            }
+            if let Some(mtu) = config.mtu {
+                device.set_mtu(mtu)?;
+            }
         }
         if config.up {
             device.set_up(true)?;

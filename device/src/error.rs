@@ -66,13 +66,48 @@ pub enum DeviceError {
         /// Why it does not fit.
         reason: &'static str,
     },
-    /// `attach_only` was set and no device of that name exists.
+    /// [`Attach::Only`](crate::Attach::Only) was asked and no device of
+    /// that name exists.
     #[error(
-        "no TAP/TUN device {name:?} to attach to: create it first (persist = true, or `ip tuntap add dev {name} mode tap` / `mode tun`), or clear attach_only"
+        "no TAP/TUN device {name:?} to attach to: create it first (persist = true, or `ip tuntap add dev {name} mode tap` / `mode tun`), or attach with Attach::IfExists to create it when missing"
     )]
     NotFound {
         /// The device name.
         name: String,
+    },
+    /// A device of that name exists and attaching was not asked for.
+    #[error(
+        "device {name:?} exists already: attach to it on purpose (Attach::IfExists; `--attach` on the command line), or pick another name"
+    )]
+    Exists {
+        /// The device name.
+        name: String,
+    },
+    /// The device has queues another user attached (multi-queue): attaching
+    /// would take a share of its traffic.
+    #[error(
+        "device {name:?} is in use: {queues} queue(s) of another user are attached to it, and attaching would take a share of its traffic; share it on purpose (TapConfig::share; `--share`) with its settings, or pick another name"
+    )]
+    InUse {
+        /// The device name.
+        name: String,
+        /// Queues attached by others.
+        queues: u32,
+    },
+    /// Attaching would change a device-wide setting under the device's other
+    /// users; nothing was changed.
+    #[error(
+        "device {name:?} is shared and its {setting} is {in_force}, not {asked}: attaching would change it under its other users; open with {setting} = {in_force}, or stop them first (nothing was changed)"
+    )]
+    SettingDiffers {
+        /// The device name.
+        name: String,
+        /// The setting (a [`TapConfig`](crate::TapConfig) field).
+        setting: &'static str,
+        /// What the device has.
+        in_force: String,
+        /// What was asked.
+        asked: String,
     },
     /// The MTU is outside the device's range; the MTU was not changed.
     #[error(

@@ -72,7 +72,7 @@ mod wait;
 #[doc(hidden)]
 pub use claims::{ClaimError, QueueClaims};
 pub use config::{
-    DeviceMode, KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseDeviceModeError,
+    Attach, DeviceMode, KERNEL_MAX_QUEUES, MAX_QUEUES, MacAddr, Offloads, ParseDeviceModeError,
     ParseMacError, TapConfig, VnetHdrLen,
 };
 pub use counters::KernelCounters;

@@ -1,6 +1,6 @@
 //! Opening TAP devices: names, queues, vnet headers, busy names.
 
-use tapring_device::{DeviceError, MAX_QUEUES, TapConfig, TapDevice, VnetHdrLen};
+use tapring_device::{Attach, DeviceError, MAX_QUEUES, TapConfig, TapDevice, VnetHdrLen};
 use tapring_testkit::{require_tap, sysfs_attr, unique_name};
 
 fn tun_flags(name: &str) -> u32 {
@@ -65,9 +65,16 @@ fn second_open_of_single_queue_name_is_busy() {
     }
     let name = unique_name("trt");
     let _first = TapDevice::open(&TapConfig::named(&name)).unwrap();
+    // Not asked to attach: the name is taken.
     let second = TapDevice::open(&TapConfig::named(&name));
     assert_eq!(
         second.unwrap_err(),
+        DeviceError::Exists { name: name.clone() }
+    );
+    // Asked to: a single-queue device takes one user only.
+    let third = TapDevice::open(&TapConfig::named(&name).attach(Attach::IfExists));
+    assert_eq!(
+        third.unwrap_err(),
         DeviceError::NameBusy { name: name.clone() }
     );
 }
@@ -133,7 +140,8 @@ fn multi_queue_flag_of_existing_device_is_checked() {
     }
     let name = unique_name("trt");
     let _single = TapDevice::open(&TapConfig::named(&name)).unwrap();
-    let err = TapDevice::open(&TapConfig::named(&name).queues(2)).unwrap_err();
+    let err =
+        TapDevice::open(&TapConfig::named(&name).queues(2).attach(Attach::IfExists)).unwrap_err();
     assert!(matches!(err, DeviceError::Incompatible { .. }), "{err}");
 }
 

@@ -1,6 +1,6 @@
 //! Persistent devices: re-attach, owner/group, attach-only, offload reset.
 
-use tapring_device::{DeviceError, Offloads, TapConfig, TapDevice, VnetHdrLen};
+use tapring_device::{Attach, DeviceError, Offloads, TapConfig, TapDevice, VnetHdrLen};
 use tapring_testkit::{InterfaceGuard, ethtool_features, require_tap, sysfs_attr, unique_name};
 
 #[test]
@@ -24,7 +24,7 @@ fn persistent_device_survives_close_and_reattaches() {
         "persistent device gone"
     );
 
-    let again = TapDevice::open(&TapConfig::named(&name).attach_only(true)).unwrap();
+    let again = TapDevice::open(&TapConfig::named(&name).attach(Attach::Only)).unwrap();
     assert_eq!(again.ifindex(), ifindex);
     // An existing device keeps its MAC when none is asked for.
     assert_eq!(again.mac().unwrap(), mac);
@@ -45,7 +45,7 @@ fn attach_only_without_device_is_not_found() {
         return;
     }
     let name = unique_name("trp");
-    let err = TapDevice::open(&TapConfig::named(&name).attach_only(true)).unwrap_err();
+    let err = TapDevice::open(&TapConfig::named(&name).attach(Attach::Only)).unwrap_err();
     assert_eq!(err, DeviceError::NotFound { name: name.clone() });
     assert!(!tapring_testkit::interface_exists(&name));
 }
@@ -74,7 +74,7 @@ fn offload_mask_is_reset_on_reattach_without_offloads() {
 
     let mut without = TapDevice::open(
         &TapConfig::named(&name)
-            .attach_only(true)
+            .attach(Attach::Only)
             .vnet_hdr(VnetHdrLen::Mergeable),
     )
     .unwrap();

@@ -3,7 +3,7 @@
 //! header and offloads.
 
 use tapring_device::{
-    DeviceError, DeviceMode, MacAddr, Offloads, TapConfig, TapDevice, VnetHdrLen,
+    Attach, DeviceError, DeviceMode, MacAddr, Offloads, TapConfig, TapDevice, VnetHdrLen,
 };
 use tapring_testkit::{interface_exists, require_tap, sysfs_attr, unique_name};
 
@@ -99,7 +99,13 @@ fn tun_attaches_to_an_existing_tun() {
     }
     let name = unique_name("tru");
     let first = TapDevice::open(&tun(&name).multi_queue(true)).unwrap();
-    let second = TapDevice::open(&tun(&name).multi_queue(true).attach_only(true)).unwrap();
+    let second = TapDevice::open(
+        &tun(&name)
+            .multi_queue(true)
+            .attach(Attach::Only)
+            .share(true),
+    )
+    .unwrap();
     assert_eq!(second.mode(), DeviceMode::Tun);
     assert_eq!(second.ifindex(), first.ifindex());
 }
@@ -124,8 +130,13 @@ fn tun_and_tap_mismatch_names_the_mode_to_set_both_ways() {
         let name = unique_name("tru");
         let _dev =
             TapDevice::open(&TapConfig::named(&name).mode(existing).multi_queue(true)).unwrap();
-        let err =
-            TapDevice::open(&TapConfig::named(&name).mode(asked).multi_queue(true)).unwrap_err();
+        let err = TapDevice::open(
+            &TapConfig::named(&name)
+                .mode(asked)
+                .multi_queue(true)
+                .attach(Attach::IfExists),
+        )
+        .unwrap_err();
         match &err {
             DeviceError::Incompatible { name: n, reason } => {
                 assert_eq!(n, &name);
