@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+pub mod fuzz;
 pub mod icmp;
 mod packet;
 pub mod suite;

@@ -145,6 +145,40 @@ fn prepare_then_accept_round_trips_every_format() {
     }
 }
 
+/// Found by the `rx_tx_prep` fuzz target: an IP packet chained behind an
+/// empty first segment was refused as a runt (the version nibble was read
+/// from the first segment only), though it is long enough and a gather
+/// write sends it as it is.
+#[test]
+fn ip_packet_behind_an_empty_first_segment_is_sent() {
+    let pool = test_pool(PoolConfig::standard(16));
+    for packet_info in [false, true] {
+        for v6 in [false, true] {
+            let fmt = FrameFormat {
+                framing: Framing::Ip,
+                packet_info,
+                vnet_hdr_len: VnetHdrLen::None,
+            };
+            let original = frame(Framing::Ip, v6, 100);
+            let mut p = pool.alloc().expect("room");
+            p.chain(pkt_of(&pool, &original)).expect("chains");
+            assert_eq!((p.len(), p.pkt_len(), p.nb_segs()), (0, 100, 2));
+            assert_eq!(prepare(&mut p, &limits(fmt)), Ok(()), "{fmt:?} v6 {v6}");
+            assert_eq!(p.pkt_len(), fmt.pi_len() + 100);
+            if packet_info {
+                let want = if v6 { PROTO_IPV6 } else { PROTO_IPV4 };
+                assert_eq!(PacketInfo::decode(p.data()).map(|pi| pi.proto), Some(want));
+            }
+            // Not IP is still refused, wherever the first byte is.
+            let mut junk = original.clone();
+            junk[0] = 0x15;
+            let mut p = pool.alloc().expect("room");
+            p.chain(pkt_of(&pool, &junk)).expect("chains");
+            assert_eq!(prepare(&mut p, &limits(fmt)), Err(TxReject::NotIp));
+        }
+    }
+}
+
 #[test]
 fn runts_by_framing() {
     let pool = test_pool(PoolConfig::standard(16));

@@ -71,7 +71,12 @@ pub fn prepare(pkt: &mut Pkt, lim: &TxLimits) -> Result<(), TxReject> {
     // protocol. Refused here, before a syscall, and counted.
     let pi = match fmt.framing {
         Framing::Ip => {
-            let first = pkt.data().first().copied().ok_or(TxReject::Runt)?;
+            // The version nibble is the packet's first byte, which is not in
+            // the first segment when that one is empty.
+            let first = pkt
+                .segments()
+                .find_map(|seg| seg.first().copied())
+                .ok_or(TxReject::Runt)?;
             Some(PacketInfo::for_ip_packet(first).ok_or(TxReject::NotIp)?)
         }
         Framing::Ethernet => None,
