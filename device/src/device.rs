@@ -356,7 +356,9 @@ impl TapDevice {
                 device.set_mtu(mtu)?;
             }
         }
-        if config.up {
+        // Only when it is down: bringing a link up needs CAP_NET_ADMIN, which
+        // the owner of a persistent device that is up already need not have.
+        if config.up && !device.is_up()? {
             device.set_up(true)?;
         }
         if config.persist {

@@ -59,6 +59,13 @@ impl TapProbe {
 /// Whether the calling thread has CAP_NET_ADMIN in its effective set (from
 /// `/proc/thread-self/status`, line `CapEff`).
 pub fn has_cap_net_admin() -> bool {
+    has_capability(CAP_NET_ADMIN_BIT)
+}
+
+/// Whether the calling thread has capability number `bit` (linux/
+/// capability.h: CAP_NET_ADMIN is 12, CAP_SYS_ADMIN 21, CAP_NET_RAW 13) in
+/// its effective set.
+pub fn has_capability(bit: u32) -> bool {
     let Ok(status) = std::fs::read_to_string("/proc/thread-self/status")
         .or_else(|_| std::fs::read_to_string("/proc/self/status"))
     else {
@@ -68,7 +75,7 @@ pub fn has_cap_net_admin() -> bool {
         .lines()
         .find_map(|line| line.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN_BIT) != 0)
+        .is_some_and(|caps| bit < 64 && caps & (1 << bit) != 0)
 }
 
 /// Which offloads the kernel accepts, by trying each dependent set on a

@@ -7,11 +7,9 @@
 /// Why a `tapring` command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    /// The process lacks CAP_NET_ADMIN (or /dev/net/tun is missing).
-    #[error(
-        "{0}: run as root, or give the binary CAP_NET_ADMIN and CAP_SYS_ADMIN \
-         (sudo setcap cap_net_admin,cap_sys_admin+ep $(which tapring))"
-    )]
+    /// The process lacks a capability the command needs (or /dev/net/tun
+    /// is missing); the text names exactly what and why.
+    #[error("{0}")]
     NeedsPrivilege(String),
     /// A system call failed.
     #[error("{op} failed: {errno}")]

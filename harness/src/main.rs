@@ -46,24 +46,49 @@ enum Command {
     Ping(ping::PingArgs),
 }
 
-fn needs_privilege() -> Option<HarnessError> {
-    let p = tapring::device::probe();
-    if !p.cap_net_admin {
+/// Linux capability numbers (linux/capability.h).
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// What `command` needs that this process lacks, named exactly: bench and
+/// selftest build TAP devices (CAP_NET_ADMIN) inside a private network
+/// namespace of their own (CAP_SYS_ADMIN).
+fn needs_privilege(command: &str) -> Option<HarnessError> {
+    if !tapring::device::probe().tun_device {
         return Some(HarnessError::NeedsPrivilege(
-            "this command needs CAP_NET_ADMIN".into(),
+            "/dev/net/tun is missing: load the tun module (modprobe tun)".into(),
         ));
     }
-    if !p.tun_device {
-        return Some(HarnessError::NeedsPrivilege(
-            "/dev/net/tun is missing (modprobe tun)".into(),
-        ));
+    let missing: Vec<&str> = [
+        (
+            CAP_NET_ADMIN,
+            "CAP_NET_ADMIN (to create TAP devices and set their links up)",
+        ),
+        (
+            CAP_SYS_ADMIN,
+            "CAP_SYS_ADMIN (to enter its own network namespace)",
+        ),
+    ]
+    .into_iter()
+    .filter(|&(bit, _)| !tapring::device::has_capability(bit))
+    .map(|(_, what)| what)
+    .collect();
+    if missing.is_empty() {
+        return None;
     }
-    None
+    Some(HarnessError::NeedsPrivilege(format!(
+        "tapring {command} needs {}: run it as root, or `sudo setcap cap_net_admin,cap_sys_admin+ep $(which tapring)`",
+        missing.join(" and ")
+    )))
 }
 
-/// Runs `f` if the process may open TAP devices, else says what it needs.
-fn privileged(f: impl FnOnce() -> Result<(), HarnessError>) -> Result<(), HarnessError> {
-    match needs_privilege() {
+/// Runs `f` if the process may build `command`'s sandbox, else says what
+/// it needs.
+fn privileged(
+    command: &str,
+    f: impl FnOnce() -> Result<(), HarnessError>,
+) -> Result<(), HarnessError> {
+    match needs_privilege(command) {
         Some(e) => Err(e),
         None => f(),
     }
@@ -82,10 +107,12 @@ fn main() -> ExitCode {
         Command::Probe => probe::run(),
         // Arguments first: a bad one fails at once, with or without privileges.
         Command::Bench(args) => {
-            bench::validate(args).and_then(|()| privileged(|| bench::run(args)))
+            bench::validate(args).and_then(|()| privileged("bench", || bench::run(args)))
         }
-        Command::Fwd(args) => privileged(|| fwd::run(args)),
-        Command::Selftest(args) => privileged(|| selftest::run(args)),
+        // No capability up front: the owner (or group) of a persistent
+        // device attaches to it without one; opening says what is missing.
+        Command::Fwd(args) => fwd::run(args),
+        Command::Selftest(args) => privileged("selftest", || selftest::run(args)),
         Command::Ping(args) => ping::run(args),
     };
     match result {
