@@ -17,8 +17,8 @@ use commands::{bench, fwd, ping, probe, selftest};
 use error::HarnessError;
 use std::process::ExitCode;
 
-/// Fast userspace packet I/O over Linux TAP devices: measure it, use it,
-/// check it.
+/// Fast userspace packet I/O over Linux TAP and TUN devices: measure it,
+/// use it, check it.
 #[derive(Parser, Debug)]
 #[command(name = "tapring", version, about, long_about = None)]
 struct Cli {
@@ -30,13 +30,16 @@ struct Cli {
 enum Command {
     /// Compare backends: tx, rx, drain, fwd and fwd2 in packets/s, TCP with
     /// and without offloads in Gbit/s beside a veth pair, paired ratios, in
-    /// a private network namespace that vanishes afterwards.
+    /// a private network namespace that vanishes afterwards (TAP devices,
+    /// or TUN with --mode tun).
     Bench(bench::BenchArgs),
-    /// Forward every frame between two TAP interfaces (or reflect it on
-    /// one), in the caller's network namespace, until Ctrl-C or --seconds.
+    /// Forward every frame between two TAP interfaces (or IP packet between
+    /// two TUN interfaces, --mode tun), or reflect it on one, in the
+    /// caller's network namespace, until Ctrl-C or --seconds.
     Fwd(fwd::FwdArgs),
-    /// Check tapring end to end (ping, TCP, multi-queue, lifecycle,
-    /// checksums) across its own forwarder, in a private network namespace.
+    /// Check tapring end to end (ping, ARP, TCP, multi-queue, lifecycle,
+    /// checksums) across its own forwarder over TAP (or TUN, --mode tun)
+    /// ports, in a private network namespace.
     Selftest(selftest::SelftestArgs),
     /// What this kernel offers tapring, and what `auto` would pick.
     Probe,

@@ -1,6 +1,6 @@
 //! The `tapring` binary end to end: help text, `selftest`, `fwd` between
 //! two namespaces this test builds around it, and `bench` leaving nothing
-//! behind. Tests needing CAP_NET_ADMIN skip with one line unless
+//! behind; each over TAP devices and over TUN devices (`--mode tun`). Tests needing CAP_NET_ADMIN skip with one line unless
 //! TAPRING_REQUIRE_TAP=1.
 
 use std::io::Read;
@@ -178,6 +178,71 @@ fn selftest_quick_passes() {
     assert!(stdout.contains("0 failed"), "{stdout}");
 }
 
+#[test]
+fn selftest_quick_passes_in_tun_mode() {
+    if !require_tap() {
+        return;
+    }
+    let out = run_bounded(
+        &[
+            "selftest",
+            "--quick",
+            "--mode",
+            "tun",
+            "--backend",
+            "rw,uring",
+        ],
+        Duration::from_secs(150),
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "selftest --mode tun failed:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("0 failed"), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().collect();
+    for backend in ["read-write", "io_uring"] {
+        // The checks that apply ran and passed over TUN ports...
+        for check in [
+            "topology",
+            "ping -s 1472",
+            "tcp 8 MiB",
+            "offload tcp 8 MiB",
+            "offload teardown",
+            "mq4 tcp 2 MiB",
+            "checksum counters",
+            "lifecycle x100 (one thread)",
+        ] {
+            let row = rows
+                .iter()
+                .find(|l| l.starts_with(&format!("{check} ")) && l.contains(backend))
+                .unwrap_or_else(|| panic!("no {check} row for {backend}:\n{stdout}"));
+            assert!(row.contains(" pass "), "{row}");
+        }
+        // ...over TUN devices, GSO packets crossed with offloads on...
+        let topo = rows
+            .iter()
+            .find(|l| l.starts_with("topology ") && l.contains(backend))
+            .expect("a topology row");
+        assert!(topo.contains(" tun "), "{topo}");
+        let offload = rows
+            .iter()
+            .find(|l| l.starts_with("offload teardown ") && l.contains(backend))
+            .expect("an offload teardown row");
+        assert!(offload.contains("GSO frames"), "{offload}");
+        // ...and the L2-only check is a row saying why it did not run.
+        let arp = rows
+            .iter()
+            .find(|l| l.starts_with("arp ") && l.contains(backend))
+            .unwrap_or_else(|| panic!("no arp row for {backend}:\n{stdout}"));
+        assert!(
+            arp.contains(" skip ") && arp.contains("point-to-point"),
+            "{arp}"
+        );
+    }
+}
+
 /// Receives one TCP stream on 198.18.2.2:5201; prints its length and SHA-256.
 const TCP_SERVER: &str = "import socket, hashlib
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -203,24 +268,155 @@ c.close(); print(n, h.hexdigest())";
 
 #[test]
 fn fwd_joins_two_namespaces() {
-    fwd_carries_ping_and_tcp(false);
+    fwd_carries_ping_and_tcp(false, "tap");
 }
 
 /// The same with offloads: TCP crosses as GSO frames with partial
 /// checksums, and still arrives intact.
 #[test]
 fn fwd_with_offloads_joins_two_namespaces() {
-    fwd_carries_ping_and_tcp(true);
+    fwd_carries_ping_and_tcp(true, "tap");
 }
 
-fn fwd_carries_ping_and_tcp(offload: bool) {
+/// Two TUN ports: point-to-point, no ARP; each namespace reaches the other
+/// through its /24.
+#[test]
+fn fwd_in_tun_mode_joins_two_namespaces() {
+    fwd_carries_ping_and_tcp(false, "tun");
+}
+
+/// TUN ports with offloads: GSO packets (IP, no Ethernet header) cross.
+#[test]
+fn fwd_in_tun_mode_with_offloads_joins_two_namespaces() {
+    fwd_carries_ping_and_tcp(true, "tun");
+}
+
+/// Waits (bounded) until `tapring fwd` has created every interface in
+/// `names`.
+fn wait_for_interfaces(g: &mut ChildGuard, names: &[&str], t0: Instant) {
+    while !names.iter().all(|n| interface_exists(n)) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "tapring fwd did not create {names:?}"
+        );
+        assert!(
+            g.0.try_wait().expect("wait").is_none(),
+            "tapring fwd exited early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (bounded by `limit` from `t0`) for `tapring fwd` to end by itself;
+/// its exit status, stdout and stderr.
+fn wait_for_fwd(
+    g: &mut ChildGuard,
+    t0: Instant,
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let status = loop {
+        if let Some(s) = g.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(t0.elapsed() < limit, "tapring fwd did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut s) = g.0.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    if let Some(mut s) = g.0.stderr.take() {
+        let _ = s.read_to_string(&mut err);
+    }
+    (status, out, err)
+}
+
+/// One TUN port reflecting: an echo request from nsA's 198.18.2.1 to
+/// 198.18.2.2 comes back with the addresses swapped (a request to nsA
+/// itself, which answers), and the answer is reflected the same way: a
+/// reply from 198.18.2.2. Only the IP-swapping reflect makes ping pass.
+#[test]
+fn fwd_in_tun_mode_reflects_on_one_port() {
+    if !require_tap() {
+        return;
+    }
+    let _l = lock();
+    let ns = NetnsGuard::new();
+    let tun = unique_name("fwr");
+    let child = Command::new(BIN)
+        .args(["fwd", "--mode", "tun", "--port", &tun, "--seconds", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tapring fwd");
+    let mut g = ChildGuard(child);
+    let t0 = Instant::now();
+    wait_for_interfaces(&mut g, &[&tun], t0);
+    assert!(quiet_ip(&["link", "set", "dev", &tun, "netns", ns.name()]));
+    assert!(quiet_ip(&[
+        "-n",
+        ns.name(),
+        "addr",
+        "add",
+        "198.18.2.1/24",
+        "dev",
+        &tun
+    ]));
+    assert!(quiet_ip(&[
+        "-n",
+        ns.name(),
+        "link",
+        "set",
+        "dev",
+        &tun,
+        "up"
+    ]));
+    let ping = ping_in_netns(
+        Some(ns.name()),
+        std::net::Ipv4Addr::new(198, 18, 2, 2),
+        56,
+        3,
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+    );
+    assert!(
+        ping.as_ref().is_ok_and(|r| r.all_replied()),
+        "ping reflected by tapring fwd --mode tun failed: {ping:?}"
+    );
+    let (status, out, err) = wait_for_fwd(&mut g, t0, Duration::from_secs(15));
+    assert!(status.success(), "fwd failed: {err}\n{out}");
+    assert!(out.contains("IP address swap"), "{out}");
+    // Requests and replies, each reflected once: at least 6 packets.
+    let line = out
+        .lines()
+        .find(|l| l.contains(&format!("{tun} -> {tun}:")))
+        .unwrap_or_else(|| panic!("no totals line:\n{out}"));
+    let packets: u64 = line
+        .split_whitespace()
+        .nth(3)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unparsable: {line}"));
+    assert!(packets >= 6, "{line}");
+}
+
+fn fwd_carries_ping_and_tcp(offload: bool, mode: &str) {
     if !require_tap() {
         return;
     }
     let _l = lock();
     let (nsa, nsb) = (NetnsGuard::new(), NetnsGuard::new());
     let (a, b) = (unique_name("fwa"), unique_name("fwb"));
-    let mut args = vec!["fwd", "--port", &a, "--port", &b, "--seconds", "8"];
+    let mut args = vec![
+        "fwd",
+        "--mode",
+        mode,
+        "--port",
+        &a,
+        "--port",
+        &b,
+        "--seconds",
+        "8",
+    ];
     if offload {
         args.push("--offload");
     }
@@ -232,17 +428,7 @@ fn fwd_carries_ping_and_tcp(offload: bool) {
         .expect("spawn tapring fwd");
     let mut g = ChildGuard(child);
     let t0 = Instant::now();
-    while !(interface_exists(&a) && interface_exists(&b)) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "tapring fwd did not create {a} and {b}"
-        );
-        assert!(
-            g.0.try_wait().expect("wait").is_none(),
-            "tapring fwd exited early"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_interfaces(&mut g, &[&a, &b], t0);
     for (dev, ns, addr) in [
         (&a, nsa.name(), "198.18.2.1/24"),
         (&b, nsb.name(), "198.18.2.2/24"),
@@ -305,27 +491,11 @@ fn fwd_carries_ping_and_tcp(offload: bool) {
         "bytes and SHA-256 match across the forwarder"
     );
     // fwd ends by itself after 8 s.
-    let status = loop {
-        if let Some(s) = g.0.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "tapring fwd did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut out = String::new();
-    if let Some(mut s) = g.0.stdout.take() {
-        let _ = s.read_to_string(&mut out);
-    }
-    let mut err = String::new();
-    if let Some(mut s) = g.0.stderr.take() {
-        let _ = s.read_to_string(&mut err);
-    }
+    let (status, out, err) = wait_for_fwd(&mut g, t0, Duration::from_secs(20));
     assert!(status.success(), "fwd failed: {err}\n{out}");
     assert!(out.contains("totals after"), "{out}");
     assert!(out.contains(&format!("{a} -> {b}:")), "{out}");
+    assert!(out.contains(&format!("<-> {b} ({mode})")), "{out}");
     if offload {
         assert!(out.contains("offloads on"), "{out}");
         // nsA's TCP sends through a and must have used TSO.
@@ -454,4 +624,75 @@ fn bench_leaves_nothing_behind() {
         .filter(|l| !before.1.lines().any(|b| b == *l) && !l.starts_with("tapring-"))
         .collect();
     assert!(new_ns.is_empty(), "bench left namespaces: {new_ns:?}");
+}
+
+/// `bench --mode tun`: tx, drain, fwd (routed) and tcp over TUN devices,
+/// every row present with a positive rate, every record saying "tun".
+#[test]
+fn bench_in_tun_mode_measures_every_test() {
+    if !require_tap() {
+        return;
+    }
+    let _l = lock();
+    let json = std::env::temp_dir().join(format!("tapring-cli-tun-{}.json", std::process::id()));
+    let json_arg = json.to_str().expect("a UTF-8 temp path").to_string();
+    let out = run_bounded(
+        &[
+            "bench",
+            "--mode",
+            "tun",
+            "--test",
+            "tx,drain,fwd,tcp",
+            "--seconds",
+            "0.2",
+            "--rounds",
+            "1",
+            "--json",
+            &json_arg,
+        ],
+        Duration::from_secs(150),
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench --mode tun failed:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    // The frame table: one row per test, size (IP lengths, TUN's defaults)
+    // and backend, all in tun mode with packets delivered.
+    for test in ["tx", "drain", "fwd"] {
+        for size in ["64", "1500"] {
+            for backend in ["read-write", "io_uring"] {
+                let row = stdout
+                    .lines()
+                    .find(|l| {
+                        let w: Vec<&str> = l.split_whitespace().collect();
+                        w.len() > 4 && w[0] == test && w[2] == size && w[3] == backend
+                    })
+                    .unwrap_or_else(|| panic!("no {test} {size} {backend} row:\n{stdout}"));
+                let w: Vec<&str> = row.split_whitespace().collect();
+                assert_eq!(w[1], "tun", "{row}");
+                let mpps: f64 = w[4].parse().unwrap_or_else(|_| panic!("{row}"));
+                assert!(mpps > 0.0, "{row}");
+            }
+        }
+    }
+    assert!(stdout.contains("IP packet lengths"), "{stdout}");
+    assert!(stdout.contains("forwarders over tun devices"), "{stdout}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
+            .expect("valid JSON");
+    let _ = std::fs::remove_file(&json);
+    let records = doc["records"].as_array().expect("records");
+    assert_eq!(records.len(), 3 * 2 * 2, "{records:?}");
+    assert!(records.iter().all(|r| r["mode"] == "tun"), "{records:?}");
+    assert!(records.iter().all(|r| r["pps"].as_f64() > Some(0.0)));
+    let tcp = doc["tcp"].as_array().expect("tcp records");
+    // veth, plain and both backends with offloads off and on, tokio on
+    // both runtimes: each carried TCP over TUN ports (veth: the baseline).
+    assert_eq!(tcp.len(), 9, "{tcp:?}");
+    for r in tcp {
+        assert_eq!(r["mode"], "tun", "{r}");
+        assert!(r["gbps"].as_f64() > Some(0.0), "{r}");
+    }
 }

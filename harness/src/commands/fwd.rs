@@ -1,6 +1,7 @@
-//! `tapring fwd`: forwards every frame between two TAP interfaces (or
-//! reflects it on one) in the caller's network namespace, printing rates
-//! every second and totals at the end.
+//! `tapring fwd`: forwards every frame between two TAP interfaces, or every
+//! IP packet between two TUN interfaces (`--mode tun`), or reflects it on
+//! one, in the caller's network namespace, printing rates every second and
+//! totals at the end.
 
 use crate::error::HarnessError;
 use crate::lab::forwarder_setup::{self, PortSpec, open_forwarding_port};
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tapring::Backend;
 use tapring::RxMode;
-use tapring::device::MAX_QUEUES;
+use tapring::device::{DeviceMode, MAX_QUEUES};
 use tapring::{DirTotals, Forwarder, Port};
 
 /// Arguments of `tapring fwd`.
@@ -19,12 +20,18 @@ Each --port is created as a TAP interface with exactly that name (or \
 attached to, if a persistent one exists) and brought up. With two ports \
 every frame received on one is sent out of the other, in both directions; \
 with one port every frame is sent back with its MAC addresses swapped. \
+With --mode tun the ports are TUN interfaces instead: they carry IP \
+packets with no Ethernet header, are point-to-point (no ARP, no MAC: \
+address each end with a prefix, e.g. 198.18.1.1/24, and the peer is \
+reached through it), and one port reflects every packet with its source \
+and destination IP addresses swapped. Both ports have the same mode. \
 The interfaces may be moved into other network namespaces (ip link set \
 dev NAME netns NS) after start: forwarding goes on. Rates are printed \
 every second, totals (packets, bytes, drops by reason, kernel imissed) at \
 the end. Needs CAP_NET_ADMIN.
 
-Example: tapring fwd --port tA --port tB --backend uring --queues 2 --seconds 30")]
+Examples: tapring fwd --port tA --port tB --backend uring --queues 2 --seconds 30
+          tapring fwd --mode tun --port tunA --port tunB --offload")]
 pub struct FwdArgs {
     /// A TAP interface to forward between; give it twice for two ports,
     /// once to reflect frames back.
@@ -49,6 +56,10 @@ pub struct FwdArgs {
     /// they come: what one port's kernel leaves to do, the other's does.
     #[arg(long)]
     pub offload: bool,
+    /// The device type: tap (Ethernet frames) or tun (IP packets, no
+    /// Ethernet header, point-to-point).
+    #[arg(long, default_value_t = DeviceMode::Tap)]
+    pub mode: DeviceMode,
 }
 
 fn validate(args: &FwdArgs) -> Result<(), HarnessError> {
@@ -129,6 +140,7 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             rx_mode: args.rx_mode,
             offload: args.offload,
             port_id: i as u16,
+            mode: args.mode,
         };
         ports.push(open_forwarding_port(name, &spec, &pool)?);
     }
@@ -151,10 +163,10 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             tracing::warn!("no Ctrl-C handler: {e}");
         }
     }
-    let what = if ports.len() == 2 {
-        format!("{} <-> {}", names[0], names[1])
-    } else {
-        format!("{} (reflect, MAC swap)", names[0])
+    let what = match (ports.len(), args.mode) {
+        (2, mode) => format!("{} <-> {} ({mode})", names[0], names[1]),
+        (_, DeviceMode::Tun) => format!("{} (tun, reflect, IP address swap)", names[0]),
+        _ => format!("{} (tap, reflect, MAC swap)", names[0]),
     };
     let until = match args.seconds {
         Some(s) => format!("for {s} s"),

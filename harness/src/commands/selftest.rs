@@ -2,24 +2,27 @@
 //!
 //! Inside the sandbox (a private network and mount namespace that vanishes
 //! with the process), for each backend: two named namespaces nsA and nsB,
-//! a TAP created by tapring for each, moved into them and addressed
-//! 198.18.1.1/24 and 198.18.1.2/24, joined by the shared forwarding core.
-//! Then ping with several sizes, a TCP transfer hashed on both ends,
-//! multi-queue forwarders, open/close cycles, and the kernel's checksum
-//! error counters.
+//! a TAP (or, with `--mode tun`, a TUN) created by tapring for each, moved
+//! into them and addressed 198.18.1.1/24 and 198.18.1.2/24, joined by the
+//! shared forwarding core. Then ping with several sizes, ARP across the
+//! forwarder (TAP only), a TCP transfer hashed on both ends, multi-queue
+//! forwarders, open/close cycles, and the kernel's checksum error
+//! counters. A TUN is point-to-point: its /24 routes the peer through it
+//! with no neighbour resolution, so the L2-only checks are skipped there,
+//! each with a row that says why.
 
 use crate::error::HarnessError;
 use crate::lab::namespaces::{self, ADDR, NS, in_ns};
 use crate::lab::ports;
-use crate::lab::sandbox::{self, Names, link_names};
+use crate::lab::sandbox::{self, Names, command_output, link_names};
 use crate::lab::tcp_load::{self, Amount};
 use crate::lab::topology::Topology;
+use crate::lab::traffic;
 use std::time::{Duration, Instant};
 use tapring::Backend;
-use tapring::device::TapConfig;
+use tapring::device::{DeviceMode, TapConfig};
 use tapring::uring::UringConfig;
 use tapring::{Burst, Pool, PoolConfig, RxMode, RxQueue, TxQueue};
-use tapring_testkit::udp_frame;
 
 /// Arguments of `tapring selftest`.
 #[derive(Clone, Debug, clap::Args)]
@@ -31,9 +34,12 @@ of 64 MiB (--quick: 8 MiB) whose SHA-256 must match on both ends, the same \
 with checksum/TSO offloads negotiated (GSO frames must cross the \
 forwarder), the same over 2- and 4-queue forwarders, 100 open/close cycles leaving no fd, \
 interface or buffer behind, and the kernel's TCP/UDP checksum error \
-counters in both namespaces staying zero. Needs ip (iproute2); pings with \
-its own ICMP client (no ping binary). Prints a table; the exit code is non-zero if any check \
-fails.")]
+counters in both namespaces staying zero. In TAP mode ARP must have \
+resolved the peer across the forwarder. With --mode tun the same runs over \
+TUN devices (IP packets, point-to-point: no ARP, so that check is a \
+skipped row saying why). Needs ip (iproute2); pings with its own ICMP \
+client (no ping binary). Prints a table; the exit code is non-zero if any \
+check fails.")]
 pub struct SelftestArgs {
     /// Backends to check: rw (read-write) and uring (io_uring).
     #[arg(long, value_delimiter = ',', default_values = ["read-write", "io_uring"])]
@@ -42,6 +48,10 @@ pub struct SelftestArgs {
     /// over multi-queue forwarders).
     #[arg(long)]
     pub quick: bool,
+    /// The device type of the ports: tap (Ethernet frames) or tun (IP
+    /// packets, point-to-point).
+    #[arg(long, default_value_t = DeviceMode::Tap)]
+    pub mode: DeviceMode,
 }
 
 const LIFECYCLE_CYCLES: usize = 100;
@@ -56,6 +66,8 @@ struct Row {
     ok: bool,
     /// Passed, but with something worth knowing (does not fail the run).
     warn: bool,
+    /// Not run: it does not apply here (the detail says why).
+    skipped: bool,
     detail: String,
     secs: f64,
 }
@@ -87,10 +99,24 @@ impl Table {
             backend: backend.name(),
             ok,
             warn,
+            skipped: false,
             detail,
             secs: t0.elapsed().as_secs_f64(),
         });
         ok
+    }
+
+    /// Records check `check` as not applying, and why.
+    fn skip(&mut self, check: impl Into<String>, backend: Backend, why: impl Into<String>) {
+        self.rows.push(Row {
+            check: check.into(),
+            backend: backend.name(),
+            ok: true,
+            warn: false,
+            skipped: true,
+            detail: why.into(),
+            secs: 0.0,
+        });
     }
 
     fn render(&self) -> String {
@@ -107,9 +133,10 @@ impl Table {
                 "{:wc$}  {:wb$}  {:6}  {:>7.2} s  {}\n",
                 r.check,
                 r.backend,
-                match (r.ok, r.warn) {
-                    (true, false) => "pass",
-                    (true, true) => "warn",
+                match (r.ok, r.warn, r.skipped) {
+                    (true, _, true) => "skip",
+                    (true, false, _) => "pass",
+                    (true, true, _) => "warn",
                     _ => "FAIL",
                 },
                 r.secs,
@@ -118,10 +145,11 @@ impl Table {
         }
         let failed = self.rows.iter().filter(|r| !r.ok).count();
         let warned = self.rows.iter().filter(|r| r.warn).count();
+        let skipped = self.rows.iter().filter(|r| r.skipped).count();
         out.push_str(&format!(
-            "{} checks, {} passed ({warned} with a warning), {failed} failed\n",
+            "{} checks, {} passed ({warned} with a warning), {skipped} skipped, {failed} failed\n",
             self.rows.len(),
-            self.rows.len() - failed
+            self.rows.len() - failed - skipped
         ));
         out
     }
@@ -147,6 +175,28 @@ fn ping(size: usize) -> Result<String, HarnessError> {
         Err(HarnessError::Check(format!("ping -s {size}: {report}")))
     }
 }
+
+/// After a ping, nsA's neighbour entry for nsB's address must hold a MAC:
+/// ARP crossed the forwarder both ways (the request as a broadcast, the
+/// reply as unicast).
+fn check_arp() -> Result<String, HarnessError> {
+    let args = ["-n", NS[0], "neigh", "show", ADDR[1]];
+    let out = command_output("ip", &args)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let entry = text.lines().next().unwrap_or("").trim();
+    if !out.status.success() || !entry.contains("lladdr") {
+        return Err(HarnessError::Check(format!(
+            "nsA has no resolved neighbour {}: `ip {}` says {entry:?}",
+            ADDR[1],
+            args.join(" ")
+        )));
+    }
+    Ok(format!("nsA: {entry}"))
+}
+
+/// Why the ARP check does not apply to TUN ports.
+const NO_ARP_ON_TUN: &str = "skipped: TUN is point-to-point (IP packets, no MAC, no ARP); \
+     the /24 routes the peer through it";
 
 /// Sends `bytes` from nsA to nsB over TCP, hashed on both ends.
 fn tcp_transfer(bytes: u64) -> Result<String, HarnessError> {
@@ -196,16 +246,17 @@ fn check_csum() -> Result<String, HarnessError> {
     Ok(format!("InCsumErrors: {}", parts.join(", ")))
 }
 
-/// One open/use/close cycle of a fresh port.
-fn cycle(kind: Backend, name: &str, pool: &Pool) -> Result<(), HarnessError> {
-    let cfg = TapConfig::named(name).up(true);
+/// One open/use/close cycle of a fresh port of `mode`.
+fn cycle(kind: Backend, mode: DeviceMode, name: &str, pool: &Pool) -> Result<(), HarnessError> {
+    let cfg = TapConfig::named(name).mode(mode).up(true);
     let mut o = ports::open(kind, &cfg, pool, RxMode::Auto, UringConfig::default(), 0)
         .map_err(|e| HarnessError::Check(format!("open {name}: {e}")))?;
     let mut burst: Burst<8> = Burst::new();
     o.rx[0].rx_burst(&mut burst)?;
     burst.clear();
     if let Some(mut p) = pool.alloc() {
-        if p.extend_from_slice(&udp_frame(60, 0, 0)).is_ok() && burst.push(p).is_ok() {
+        let packet = traffic::packet(mode, 60, 0, 0);
+        if p.extend_from_slice(&packet).is_ok() && burst.push(p).is_ok() {
             o.tx[0].tx_burst(&mut burst)?;
         }
         burst.clear();
@@ -222,7 +273,12 @@ fn cycle(kind: Backend, name: &str, pool: &Pool) -> Result<(), HarnessError> {
 /// do); otherwise all run in this long-lived thread. Either way every
 /// interface must be gone after a bounded wait (a closing io_uring TAP can
 /// linger a moment while the ring tears down).
-fn lifecycle(kind: Backend, names: &mut Names, per_thread: bool) -> Result<String, HarnessError> {
+fn lifecycle(
+    kind: Backend,
+    mode: DeviceMode,
+    names: &mut Names,
+    per_thread: bool,
+) -> Result<String, HarnessError> {
     let pool = Pool::new(PoolConfig::standard(16_384))?;
     let links0 = link_names()?;
     let fds0 = tapring_testkit::open_fd_count();
@@ -231,12 +287,12 @@ fn lifecycle(kind: Backend, names: &mut Names, per_thread: bool) -> Result<Strin
         let name = names.next(&format!("stlc{}", ports::tag(kind)));
         let r = if per_thread {
             std::thread::scope(|s| {
-                s.spawn(|| cycle(kind, &name, &pool))
+                s.spawn(|| cycle(kind, mode, &name, &pool))
                     .join()
                     .unwrap_or_else(|_| Err(HarnessError::Check("cycle panicked".into())))
             })
         } else {
-            cycle(kind, &name, &pool)
+            cycle(kind, mode, &name, &pool)
         };
         r.map_err(|e| HarnessError::Check(format!("cycle {i}: {e}")))?;
     }
@@ -273,17 +329,30 @@ fn lifecycle(kind: Backend, names: &mut Names, per_thread: bool) -> Result<Strin
     ))
 }
 
-/// Builds a topology with `queues` queues per port and runs the checks
-/// on it.
+/// What one topology is built with and checked by.
+struct TopologyPlan<'a> {
+    queues: usize,
+    offload: bool,
+    /// Ping payload sizes.
+    pings: &'a [usize],
+    tcp_bytes: u64,
+}
+
+/// Builds a topology with `queues` queues per port of `mode` and runs the
+/// checks on it.
 fn topology_checks(
     t: &mut Table,
     kind: Backend,
-    queues: usize,
-    offload: bool,
-    pings: &[usize],
-    tcp_bytes: u64,
+    mode: DeviceMode,
+    plan: &TopologyPlan<'_>,
     names: &mut Names,
 ) {
+    let TopologyPlan {
+        queues,
+        offload,
+        pings,
+        tcp_bytes,
+    } = *plan;
     let mut prefix = if queues == 1 {
         String::new()
     } else {
@@ -294,9 +363,9 @@ fn topology_checks(
     }
     let mut topo = None;
     let built = t.check(format!("{prefix}topology"), kind, || {
-        let tp = Topology::build(kind, queues, offload, names)?;
+        let tp = Topology::build(kind, queues, offload, mode, names)?;
         let detail = format!(
-            "{} in nsA {}/24 <-> {} in nsB {}/24, {queues} queue(s)",
+            "{mode} {} in nsA {}/24 <-> {} in nsB {}/24, {queues} queue(s)",
             tp.names[0], ADDR[0], tp.names[1], ADDR[1]
         );
         topo = Some(tp);
@@ -311,6 +380,12 @@ fn topology_checks(
             topo.forwarder_alive()?;
             ping(size)
         });
+    }
+    match mode {
+        DeviceMode::Tun => t.skip(format!("{prefix}arp"), kind, NO_ARP_ON_TUN),
+        _ => {
+            t.check(format!("{prefix}arp"), kind, check_arp);
+        }
     }
     t.check(format!("{prefix}tcp {} MiB", tcp_bytes / MIB), kind, || {
         topo.forwarder_alive()?;
@@ -337,36 +412,53 @@ pub fn run(args: &SelftestArgs) -> Result<(), HarnessError> {
     };
     let list: Vec<&str> = backends.iter().map(|b| b.name()).collect();
     println!(
-        "tapring selftest: backends {}{}",
+        "tapring selftest: backends {}, {} mode{}",
         list.join(", "),
+        args.mode,
         if args.quick { " (quick)" } else { "" }
     );
     let mut table = Table::default();
     let mut names = Names::default();
     let t0 = Instant::now();
+    let plans = [
+        TopologyPlan {
+            queues: 1,
+            offload: false,
+            pings: &[56, 1000, 1472],
+            tcp_bytes: tcp,
+        },
+        TopologyPlan {
+            queues: 1,
+            offload: true,
+            pings: &[56, 1472],
+            tcp_bytes: tcp,
+        },
+        TopologyPlan {
+            queues: 2,
+            offload: false,
+            pings: &[56, 1472],
+            tcp_bytes: mq_tcp,
+        },
+        TopologyPlan {
+            queues: 4,
+            offload: false,
+            pings: &[56, 1472],
+            tcp_bytes: mq_tcp,
+        },
+    ];
     for &kind in &backends {
-        topology_checks(
-            &mut table,
-            kind,
-            1,
-            false,
-            &[56, 1000, 1472],
-            tcp,
-            &mut names,
-        );
-        topology_checks(&mut table, kind, 1, true, &[56, 1472], tcp, &mut names);
-        for q in [2, 4] {
-            topology_checks(&mut table, kind, q, false, &[56, 1472], mq_tcp, &mut names);
+        for plan in &plans {
+            topology_checks(&mut table, kind, args.mode, plan, &mut names);
         }
         table.check(
             format!("lifecycle x{LIFECYCLE_CYCLES} (thread each)"),
             kind,
-            || lifecycle(kind, &mut names, true),
+            || lifecycle(kind, args.mode, &mut names, true),
         );
         table.check(
             format!("lifecycle x{LIFECYCLE_CYCLES} (one thread)"),
             kind,
-            || lifecycle(kind, &mut names, false),
+            || lifecycle(kind, args.mode, &mut names, false),
         );
     }
     print!("{}", table.render());

@@ -1,13 +1,14 @@
 //! Forwarder set-up shared by `tapring fwd`, the self-test and the TCP
 //! benchmark: how a forwarding port is opened (offloads, ring sizes), the
-//! pool a forwarder needs, and the one-line drop summary. The forwarder
-//! itself is the library's [`tapring::Forwarder`].
+//! pool a forwarder needs, and the one-line drop summary. Ports are TAP or
+//! TUN devices (`--mode`); a forwarder joins two of the same mode. The
+//! forwarder itself is the library's [`tapring::Forwarder`].
 
 use crate::error::HarnessError;
 use crate::lab::ports;
 use tapring::Backend;
 use tapring::RxMode;
-use tapring::device::{Offloads, TapConfig, VnetHdrLen};
+use tapring::device::{DeviceMode, Offloads, TapConfig, VnetHdrLen};
 use tapring::uring::UringConfig;
 use tapring::{AnyPort, QueueStats};
 
@@ -25,6 +26,8 @@ pub struct PortSpec {
     pub offload: bool,
     /// Port number stamped on received packets.
     pub port_id: u16,
+    /// TAP (Ethernet frames) or TUN (IP packets).
+    pub mode: DeviceMode,
 }
 
 /// Opens `name` (create, or attach to a persistent device), up.
@@ -33,7 +36,7 @@ pub fn open_forwarding_port(
     spec: &PortSpec,
     pool: &tapring::Pool,
 ) -> Result<AnyPort, HarnessError> {
-    let cfg = forwarding_device(name, spec.queues, spec.offload);
+    let cfg = forwarding_device(name, spec.queues, spec.offload, spec.mode);
     ports::open_port(
         spec.kind,
         &cfg,
@@ -45,10 +48,12 @@ pub fn open_forwarding_port(
     .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))
 }
 
-/// The device of a forwarding port: `queues` queues, up, and with
-/// `offload` the 12-byte virtio-net header and [`forwarding_offloads`].
-pub fn forwarding_device(name: &str, queues: usize, offload: bool) -> TapConfig {
+/// The device of a forwarding port: a TAP or TUN device (`mode`) with
+/// `queues` queues, up, and with `offload` the 12-byte virtio-net header
+/// and [`forwarding_offloads`] (a TUN negotiates them as a TAP does).
+pub fn forwarding_device(name: &str, queues: usize, offload: bool, mode: DeviceMode) -> TapConfig {
     let mut cfg = TapConfig::named(name)
+        .mode(mode)
         .queues(queues)
         .multi_queue(queues > 1)
         .up(true);

@@ -4,7 +4,7 @@
 
 use crate::error::HarnessError;
 use serde::Serialize;
-use tapring::device::TapConfig;
+use tapring::device::{DeviceMode, TapConfig};
 use tapring::uring::UringConfig;
 use tapring::{AnyPort, AnyRxQueue, AnyTxQueue, Backend, Pool, Port, PortBuilder, RxMode};
 
@@ -14,6 +14,12 @@ pub fn tag(backend: Backend) -> &'static str {
         Backend::ReadWrite => "rw",
         _ => "ur",
     }
+}
+
+/// Writes a [`DeviceMode`] as its name (`"tap"` or `"tun"`) in JSON records
+/// (the library type has `Display`, not `Serialize`).
+pub fn serialize_mode<S: serde::Serializer>(mode: &DeviceMode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(mode.as_str())
 }
 
 /// A port with all of its queues taken.

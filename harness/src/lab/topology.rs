@@ -1,7 +1,11 @@
 //! The two-namespace topology the self-test and the TCP benchmark run on:
 //! nsA and nsB (see [`namespaces`](super::namespaces)), each holding one
 //! tapring port, joined by the library's forwarder (or by the tokio
-//! forwarder, or two plain TAP devices joined by the baseline forwarder).
+//! forwarder, or two plain devices joined by the baseline forwarder).
+//!
+//! The ports are TAP or TUN devices (`mode`), addressed alike: a TUN is
+//! point-to-point (no ARP, no MAC), and its /24 gives the peer a connected
+//! route through it, so the same addresses reach across either.
 
 use crate::error::HarnessError;
 use crate::lab::forwarder_setup::{self, PortSpec, open_forwarding_port};
@@ -14,11 +18,11 @@ use tapring::Backend;
 use tapring::Pool;
 use tapring::PortBuilder;
 use tapring::RxMode;
-use tapring::device::TapDevice;
+use tapring::device::{DeviceMode, TapDevice};
 use tapring::{AnyPort, Forwarder};
 
-/// The two namespaces, two TAP devices moved into them, and the plain
-/// read()/write() forwarder between them: the baseline.
+/// The two namespaces, two TAP (or TUN) devices moved into them, and the
+/// plain read()/write() forwarder between them: the baseline.
 pub struct PlainTopology {
     fwd: Option<PlainForwarder>,
     // Held until the forwarder stops (its threads own duplicates of the
@@ -27,17 +31,22 @@ pub struct PlainTopology {
 }
 
 impl PlainTopology {
-    /// Builds nsA and nsB, a TAP device in each (offloads negotiated when
-    /// `offload`, as a tapring forwarder's ports), addressed, and starts the
-    /// plain forwarder between them.
-    pub fn build(offload: bool, names: &mut Names) -> Result<PlainTopology, HarnessError> {
+    /// Builds nsA and nsB, a device of `mode` in each (offloads negotiated
+    /// when `offload`, as a tapring forwarder's ports), addressed, and
+    /// starts the plain forwarder between them (it passes packet and
+    /// virtio-net header on unchanged, so it serves both modes).
+    pub fn build(
+        offload: bool,
+        mode: DeviceMode,
+        names: &mut Names,
+    ) -> Result<PlainTopology, HarnessError> {
         namespaces::create()?;
         let mut devices = Vec::with_capacity(2);
         for (i, ns) in NS.iter().enumerate() {
             let side = if i == 0 { "a" } else { "b" };
             let o = if offload { "o" } else { "" };
             let name = names.next(&format!("stpl{o}{side}"));
-            let cfg = forwarder_setup::forwarding_device(&name, 1, offload);
+            let cfg = forwarder_setup::forwarding_device(&name, 1, offload, mode);
             let dev =
                 TapDevice::open(&cfg).map_err(|e| HarnessError::Backend(format!("{name}: {e}")))?;
             sandbox::ip(&["link", "set", "dev", &name, "netns", ns])?;
@@ -74,12 +83,14 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Builds nsA and nsB, a tapring port in each (offloads negotiated when
-    /// `offload`), addressed, and starts the forwarder between them.
+    /// Builds nsA and nsB, a tapring port of `mode` in each (offloads
+    /// negotiated when `offload`), addressed, and starts the forwarder
+    /// between them.
     pub fn build(
         kind: Backend,
         queues: usize,
         offload: bool,
+        mode: DeviceMode,
         names: &mut Names,
     ) -> Result<Topology, HarnessError> {
         namespaces::create()?;
@@ -102,6 +113,7 @@ impl Topology {
                 rx_mode: RxMode::Auto,
                 offload,
                 port_id: i as u16,
+                mode,
             };
             let port = open_forwarding_port(&name, &spec, &topo.pool)?;
             topo.backend = port.backend();
@@ -211,13 +223,15 @@ pub struct TokioTopology {
 }
 
 impl TokioTopology {
-    /// Builds nsA and nsB, a port in each opened for async use (offloads
-    /// negotiated when `offload`, the same ring sizes as the threaded
-    /// forwarder's), addressed, and starts the tokio forwarder of `flavor`.
+    /// Builds nsA and nsB, a port of `mode` in each opened for async use
+    /// (offloads negotiated when `offload`, the same ring sizes as the
+    /// threaded forwarder's), addressed, and starts the tokio forwarder of
+    /// `flavor`.
     pub fn build(
         kind: Backend,
         flavor: Flavor,
         offload: bool,
+        mode: DeviceMode,
         names: &mut Names,
     ) -> Result<TokioTopology, HarnessError> {
         namespaces::create()?;
@@ -232,7 +246,7 @@ impl TokioTopology {
                 Flavor::MultiThread => "m",
             };
             let name = names.next(&format!("stk{f}{o}{side}"));
-            let cfg = forwarder_setup::forwarding_device(&name, 1, offload);
+            let cfg = forwarder_setup::forwarding_device(&name, 1, offload, mode);
             let port = PortBuilder::from_device(cfg)
                 .backend(kind)
                 .io_uring(forwarder_setup::uring_tuning(offload))

@@ -1,6 +1,7 @@
 //! `tapring bench`: builds its own topology in a private network namespace,
 //! runs each test with each backend in alternation (A B A B ...), and
-//! reports packets/s with paired ratios against the read/write backend.
+//! reports packets/s with paired ratios against the read/write backend,
+//! over TAP devices or (`--mode tun`) TUN devices.
 
 pub mod overhead;
 pub mod plan;
@@ -20,12 +21,24 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tapring::Backend;
 use tapring::RxMode;
+use tapring::device::DeviceMode;
 use tapring::uring::FixedBuffers;
 use tapring::uring::UringConfig;
 use workload::{RunSpec, TestKind};
 
 /// Arguments of `tapring bench`.
 #[derive(Clone, Debug, clap::Args)]
+#[command(after_help = "\
+--mode tun runs the same tests over TUN devices (IP packets, no Ethernet \
+header): tx writes UDP/IPv4 packets into a TUN and counts what the kernel \
+received; rx, drain and fwd2 get their packets from an AF_PACKET socket on \
+the TUN (whose data is the IP packet); fwd cannot use a bridge (a TUN has \
+no MAC), so both TUNs get addresses (tunA 198.18.10.1/24, tunB \
+198.18.11.1/24), IPv4 forwarding is on, and packets written into tunA \
+from 198.18.10.2 to 198.18.11.2 are routed out of tunB; tcp builds the \
+same two namespaces with TUN ports (veth stays the kernel's baseline). \
+In TUN mode --size is the IP packet length (46..=1500, default 64,1500); \
+the overhead test is TAP only.")]
 pub struct BenchArgs {
     /// Backends to compare: rw (read-write, the baseline every ratio is
     /// taken against) and uring (io_uring).
@@ -34,9 +47,14 @@ pub struct BenchArgs {
     /// Tests to run.
     #[arg(long, value_delimiter = ',', default_values = ["tx", "rx", "drain", "fwd", "fwd2", "tcp"])]
     pub test: Vec<TestKind>,
-    /// Frame sizes in bytes (Ethernet header included, no FCS).
-    #[arg(long, value_delimiter = ',', default_values = ["64", "1514"])]
+    /// Packet sizes in bytes as the device carries them: Ethernet frames
+    /// (header included, no FCS; 60..=1514) on TAP, IP packets (46..=1500)
+    /// on TUN [default: 64,1514 on TAP, 64,1500 on TUN].
+    #[arg(long, value_delimiter = ',')]
     pub size: Vec<usize>,
+    /// The device type: tap (Ethernet frames) or tun (IP packets).
+    #[arg(long, default_value_t = DeviceMode::Tap)]
+    pub mode: DeviceMode,
     /// Packets per burst call (1..=256).
     #[arg(long, default_value_t = 32)]
     pub burst: usize,
@@ -104,6 +122,27 @@ fn check_output(flag: &str, path: &Path) -> Result<(), HarnessError> {
     Ok(())
 }
 
+impl BenchArgs {
+    /// The sizes asked for, or the mode's defaults: the largest is the
+    /// standard 1500-byte MTU as the device carries it.
+    pub fn sizes(&self) -> Vec<usize> {
+        match (self.size.is_empty(), self.mode) {
+            (false, _) => self.size.clone(),
+            (true, DeviceMode::Tun) => vec![64, 1500],
+            (true, _) => vec![64, 1514],
+        }
+    }
+}
+
+/// The sizes a device of `mode` carries without offloads: a UDP/IPv4
+/// packet at least (plus an Ethernet header on a TAP), at most the MTU.
+fn size_range(mode: DeviceMode) -> std::ops::RangeInclusive<usize> {
+    match mode {
+        DeviceMode::Tun => 46..=1500,
+        _ => 60..=1514,
+    }
+}
+
 /// Checks the arguments (before anything runs).
 pub fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
     if args.burst == 0 || args.burst > 256 {
@@ -112,10 +151,24 @@ pub fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
             args.burst
         )));
     }
-    if let Some(&s) = args.size.iter().find(|&&s| !(60..=1514).contains(&s)) {
+    let range = size_range(args.mode);
+    if let Some(&s) = args.size.iter().find(|&&s| !range.contains(&s)) {
+        let what = match args.mode {
+            DeviceMode::Tun => "IP packets, in TUN mode",
+            _ => "Ethernet frames, in TAP mode",
+        };
         return Err(HarnessError::Usage(format!(
-            "--size {s} must be 60..=1514 (frames without offloads must fit the MTU)"
+            "--size {s} must be {}..={} ({what}, must fit the 1500-byte MTU)",
+            range.start(),
+            range.end()
         )));
+    }
+    if args.mode == DeviceMode::Tun && args.test.contains(&TestKind::Overhead) {
+        return Err(HarnessError::Usage(
+            "--test overhead measures a bare io_uring loop on a TAP device: run it without \
+             --mode tun"
+                .into(),
+        ));
     }
     if !(args.seconds > 0.0 && args.seconds <= 600.0) {
         return Err(HarnessError::Usage("--seconds must be in (0, 600]".into()));
@@ -123,7 +176,7 @@ pub fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
     if args.rounds == 0 || args.rounds > 100 {
         return Err(HarnessError::Usage("--rounds must be 1..=100".into()));
     }
-    if args.backend.is_empty() || args.test.is_empty() || args.size.is_empty() {
+    if args.backend.is_empty() || args.test.is_empty() {
         return Err(HarnessError::Usage(
             "give at least one backend, test and size".into(),
         ));
@@ -170,6 +223,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
         queues: args.queues,
         burst: args.burst,
         rx_mode: args.rx_mode,
+        mode: args.mode,
         uring: UringConfig::default()
             .rx_depth(args.rx_depth)
             .multishot_buffers(args.multishot_buffers)
@@ -185,9 +239,10 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
             .fixed_buffers(args.fixed_buffers),
         ..frame
     };
+    let sizes = args.sizes();
     let steps = plan::plan(&plan::Inputs {
         tests: &args.test,
-        sizes: &args.size,
+        sizes: &sizes,
         backends: &backends,
         rounds: args.rounds,
         frame,
@@ -211,26 +266,28 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                 let m = workload::run(&spec, &mut names)?;
                 records.push(Record::new(&spec, round, &m));
             }
-            Step::Tcp { run, round } => match tcp::measure(run, round, per, load, &mut names) {
-                Ok(r) => tcp_records.push(r),
-                // iperf3 was only picked because it is installed: if it
-                // cannot do the job here, the built-in generator can. Its
-                // table holds one load, so the TCP runs start over.
-                Err(e) if args.tcp_load == TcpLoad::Auto && load == TcpLoad::Iperf3 => {
-                    bar.println(format!(
-                        "iperf3 failed ({e}); measuring TCP with the built-in generator"
-                    ));
-                    load = TcpLoad::Builtin;
-                    bar.inc_length(tcp_records.len() as u64);
-                    tcp_records.clear();
-                    i = steps
-                        .iter()
-                        .position(|s| matches!(s, Step::Tcp { .. }))
-                        .unwrap_or(i);
-                    continue;
+            Step::Tcp { run, round } => {
+                match tcp::measure(run, round, per, load, args.mode, &mut names) {
+                    Ok(r) => tcp_records.push(r),
+                    // iperf3 was only picked because it is installed: if it
+                    // cannot do the job here, the built-in generator can. Its
+                    // table holds one load, so the TCP runs start over.
+                    Err(e) if args.tcp_load == TcpLoad::Auto && load == TcpLoad::Iperf3 => {
+                        bar.println(format!(
+                            "iperf3 failed ({e}); measuring TCP with the built-in generator"
+                        ));
+                        load = TcpLoad::Builtin;
+                        bar.inc_length(tcp_records.len() as u64);
+                        tcp_records.clear();
+                        i = steps
+                            .iter()
+                            .position(|s| matches!(s, Step::Tcp { .. }))
+                            .unwrap_or(i);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
-            },
+            }
             Step::Overhead { spec, round } => {
                 overhead_records.push(overhead::measure_pair(&spec, round, &mut names)?);
             }

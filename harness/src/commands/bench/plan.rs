@@ -124,6 +124,7 @@ mod tests {
             rx_mode: tapring::RxMode::Auto,
             uring: UringConfig::default(),
             duration: Duration::from_millis(100),
+            mode: tapring::device::DeviceMode::Tap,
         }
     }
 

@@ -5,13 +5,18 @@
 use super::workload::{Measured, RunSpec, Sample, TestKind};
 use serde::Serialize;
 use tapring::Backend;
+use tapring::device::DeviceMode;
 
 /// One measured run, as written to JSON.
 #[derive(Clone, Debug, Serialize)]
 pub struct Record {
     /// Test name.
     pub test: TestKind,
-    /// Frame size.
+    /// The device type: tap or tun.
+    #[serde(serialize_with = "crate::lab::ports::serialize_mode")]
+    pub mode: DeviceMode,
+    /// Packet size as the device carries it: the Ethernet frame (TAP) or
+    /// the IP packet (TUN).
     pub size: usize,
     /// Packets per burst call.
     pub burst: usize,
@@ -49,6 +54,7 @@ impl Record {
         let pps = s.packets as f64 / secs;
         Record {
             test: spec.test,
+            mode: spec.mode,
             size: spec.size,
             burst: spec.burst,
             queues: m.ran.queues,
@@ -89,6 +95,7 @@ mod tests {
             rx_mode: tapring::RxMode::Auto,
             uring: UringConfig::default(),
             duration: Duration::from_millis(10),
+            mode: DeviceMode::Tun,
         };
         let m = Measured {
             ran: PortSettings {
@@ -116,5 +123,6 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["rx_mode"], "nowait");
         assert_eq!(json["backend"], "io_uring");
+        assert_eq!(json["mode"], "tun");
     }
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use tapring::Backend;
+use tapring::device::DeviceMode;
 
 /// Where the numbers were measured.
 #[derive(Clone, Debug, Serialize)]
@@ -100,7 +101,10 @@ fn median(v: &mut [f64]) -> f64 {
 pub struct Summary {
     /// Test.
     pub test: TestKind,
-    /// Frame size.
+    /// The device type: tap or tun.
+    #[serde(serialize_with = "crate::lab::ports::serialize_mode")]
+    pub mode: DeviceMode,
+    /// Packet size (Ethernet frame on a TAP, IP packet on a TUN).
     pub size: usize,
     /// Backend.
     pub backend: Backend,
@@ -122,16 +126,18 @@ pub struct Summary {
 
 /// Groups records into summaries (ratios paired by round).
 pub fn summarize(records: &[Record]) -> Vec<Summary> {
-    let mut groups: BTreeMap<(TestKind, usize, Backend), Vec<&Record>> = BTreeMap::new();
+    // The mode as its name: `DeviceMode` has no order of its own.
+    let mut groups: BTreeMap<(TestKind, &str, usize, Backend), Vec<&Record>> = BTreeMap::new();
     for r in records {
         groups
-            .entry((r.test, r.size, r.backend))
+            .entry((r.test, r.mode.as_str(), r.size, r.backend))
             .or_default()
             .push(r);
     }
     let mut out = Vec::new();
-    for (&(test, size, backend), rs) in &groups {
-        let base = groups.get(&(test, size, Backend::ReadWrite));
+    for (&(test, mode_name, size, backend), rs) in &groups {
+        let base = groups.get(&(test, mode_name, size, Backend::ReadWrite));
+        let mode = rs[0].mode;
         let mut ratios: Vec<f64> = match base {
             Some(b) if backend != Backend::ReadWrite => rs
                 .iter()
@@ -147,6 +153,7 @@ pub fn summarize(records: &[Record]) -> Vec<Summary> {
         let offered: Vec<f64> = rs.iter().filter_map(|r| r.offered_pps).collect();
         out.push(Summary {
             test,
+            mode,
             size,
             backend,
             pps: col(&|r| r.pps),
@@ -169,8 +176,8 @@ pub fn table(records: &[Record]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<6} {:>5} {:<10} {:>8} {:>8} {:>11} {:>9} {:>10}  vs read-write: median [min..max] (pairs)",
-        "test", "size", "backend", "Mpps", "Gbit/s", "CPU s/Mpkt", "drops", "offered",
+        "{:<6} {:<4} {:>5} {:<10} {:>8} {:>8} {:>11} {:>9} {:>10}  vs read-write: median [min..max] (pairs)",
+        "test", "mode", "size", "backend", "Mpps", "Gbit/s", "CPU s/Mpkt", "drops", "offered",
     );
     let mut wide = Vec::new();
     for sm in summarize(records) {
@@ -199,8 +206,9 @@ pub fn table(records: &[Record]) -> String {
             .map_or("-".into(), |o| format!("{:.3}M", o / 1e6));
         let _ = writeln!(
             s,
-            "{:<6} {:>5} {:<10} {:>8.3} {:>8.2} {:>11.3} {:>9} {:>10}  {}",
+            "{:<6} {:<4} {:>5} {:<10} {:>8.3} {:>8.2} {:>11.3} {:>9} {:>10}  {}",
             sm.test.name(),
+            sm.mode.as_str(),
             sm.size,
             sm.backend.name(),
             sm.pps / 1e6,
@@ -217,6 +225,13 @@ pub fn table(records: &[Record]) -> String {
          (io_uring and read-write alternate within a round, the same minute) and its median is \
          shown, so it need not equal the quotient of the two Mpps medians."
     );
+    if records.iter().any(|r| r.mode == DeviceMode::Tun) {
+        let _ = writeln!(
+            s,
+            "tun rows: sizes are IP packet lengths (a TUN carries no Ethernet header); \
+             fwd is routed by the kernel (tunA -> IPv4 forwarding -> tunB), not bridged."
+        );
+    }
     if !wide.is_empty() {
         let _ = writeln!(
             s,

@@ -1,7 +1,9 @@
 //! `tapring bench --test tcp`: TCP throughput from nsA to nsB across a
 //! tapring forwarder, with offloads off and on, for each backend, beside
 //! the kernel's own ceiling (the namespaces joined by a veth pair), all in
-//! alternation within each round so the ratios are paired.
+//! alternation within each round so the ratios are paired. The
+//! forwarders' ports are TAP or TUN devices (`--mode`); veth is the
+//! kernel's baseline either way.
 
 use crate::error::HarnessError;
 use crate::lab::namespaces;
@@ -12,6 +14,7 @@ use crate::lab::topology::{PlainTopology, TokioTopology, Topology};
 use serde::Serialize;
 use std::time::Duration;
 use tapring::Backend;
+use tapring::device::DeviceMode;
 
 /// Shortest TCP run (TCP needs a moment to open its window).
 const MIN_RUN: Duration = Duration::from_millis(500);
@@ -57,6 +60,10 @@ impl TcpPath {
 pub struct TcpRecord {
     /// What carried the traffic.
     pub path: TcpPath,
+    /// The forwarders' device type, tap or tun (veth: the mode of the
+    /// rounds it is the baseline of; it has no TAP or TUN device).
+    #[serde(serialize_with = "crate::lab::ports::serialize_mode")]
+    pub mode: DeviceMode,
     /// Offloads negotiated on the forwarder's ports (veth: always on).
     pub offload: bool,
     /// The backend that drove a tapring forwarder (threaded or tokio);
@@ -161,16 +168,20 @@ impl TcpRun {
 }
 
 /// Measures `run` for `per` (at least 0.5 s; iperf3: whole seconds, at
-/// least 1) with the load generator `load` (resolved); the record names the
-/// path that actually carried the traffic.
+/// least 1) with the load generator `load` (resolved), forwarders over
+/// devices of `mode`; the record names the path that actually carried the
+/// traffic.
 pub fn measure(
     run: TcpRun,
     round: usize,
     per: Duration,
     load: TcpLoad,
+    mode: DeviceMode,
     names: &mut Names,
 ) -> Result<TcpRecord, HarnessError> {
     let per = per.max(MIN_RUN);
+    let make_record =
+        |path, offload, backend, t| record(path, mode, offload, backend, round, load, t);
     let transfer = || match load {
         TcpLoad::Iperf3 => tcp_load::iperf3_transfer(per),
         _ => tcp_load::transfer(Amount::For(per)),
@@ -180,10 +191,10 @@ pub fn measure(
             namespaces::veth_pair()?;
             let t = transfer();
             namespaces::remove();
-            Ok(record(TcpPath::Veth, true, None, round, load, t?))
+            Ok(make_record(TcpPath::Veth, true, None, t?))
         }
         TcpRun::Forwarder { backend, offload } => {
-            let topo = Topology::build(backend, 1, offload, names)?;
+            let topo = Topology::build(backend, 1, offload, mode, names)?;
             let topo_backend = topo.backend();
             let path = match topo_backend {
                 Backend::ReadWrite => TcpPath::ReadWrite,
@@ -194,15 +205,15 @@ pub fn measure(
             // teardown's own complaints (lost buffers, lane errors) fail
             // the bench too.
             let down = topo.teardown();
-            let r = record(path, offload, Some(topo_backend), round, load, t?);
+            let r = make_record(path, offload, Some(topo_backend), t?);
             down?;
             Ok(r)
         }
         TcpRun::Plain { offload } => {
-            let topo = PlainTopology::build(offload, names)?;
+            let topo = PlainTopology::build(offload, mode, names)?;
             let t = transfer();
             let down = topo.teardown();
-            let r = record(TcpPath::Plain, offload, None, round, load, t?);
+            let r = make_record(TcpPath::Plain, offload, None, t?);
             down?;
             Ok(r)
         }
@@ -211,7 +222,7 @@ pub fn measure(
             backend,
             offload,
         } => {
-            let topo = TokioTopology::build(backend, flavor, offload, names)?;
+            let topo = TokioTopology::build(backend, flavor, offload, mode, names)?;
             let topo_backend = topo.backend();
             let path = match flavor {
                 Flavor::CurrentThread => TcpPath::TokioCurrentThread,
@@ -219,7 +230,7 @@ pub fn measure(
             };
             let t = transfer();
             let down = topo.teardown();
-            let r = record(path, offload, Some(topo_backend), round, load, t?);
+            let r = make_record(path, offload, Some(topo_backend), t?);
             down?;
             Ok(r)
         }
@@ -228,6 +239,7 @@ pub fn measure(
 
 fn record(
     path: TcpPath,
+    mode: DeviceMode,
     offload: bool,
     backend: Option<Backend>,
     round: usize,
@@ -236,6 +248,7 @@ fn record(
 ) -> TcpRecord {
     TcpRecord {
         path,
+        mode,
         offload,
         backend,
         round,
@@ -281,7 +294,9 @@ fn paired(records: &[TcpRecord], a: (TcpPath, bool), b: (TcpPath, bool)) -> Stri
 /// forwarder with the same offloads (paired by round).
 pub fn table(records: &[TcpRecord]) -> String {
     let load = records.first().map_or("-", |r| r.load.name());
-    let mut out = format!("TCP load: {load}, one stream from nsA to nsB\n");
+    let mode = records.first().map_or("tap", |r| r.mode.as_str());
+    let mut out =
+        format!("TCP load: {load}, one stream from nsA to nsB; forwarders over {mode} devices\n");
     out.push_str(&format!(
         "{:<14} {:<8} {:>8}  {:<22} {:<22} {:<22}\n",
         "tcp", "offloads", "Gbit/s", "on vs off", "vs veth", "vs plain (same offloads)"

@@ -1,20 +1,23 @@
 //! One measured run of one test with one backend: the topology it needs is
 //! built fresh (unique names inside the sandbox), measured, and removed.
+//! Every test runs over TAP or TUN devices ([`RunSpec::mode`]); only fwd
+//! joins its two devices differently (a bridge for TAP, IPv4 routing for
+//! TUN, which has no MAC to bridge on).
 
 use crate::error::HarnessError;
 use crate::lab::cpu::{pin, thread_cpu};
 use crate::lab::ports::{self, Opened, PortSettings};
 use crate::lab::sandbox::{self, Names};
-use crate::lab::traffic::{Source, flows, io_slices, spawn_source};
+use crate::lab::traffic::{self, Source, flows, io_slices, spawn_source};
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tapring::Backend;
-use tapring::device::{KernelCounters, TapConfig};
+use tapring::device::{DeviceMode, KernelCounters, TapConfig};
 use tapring::uring::UringConfig;
 use tapring::{AnyRxQueue, Burst, Pool, PoolCache, PoolConfig, RxMode, RxQueue, TxQueue};
-use tapring_testkit::{TEST_DST, udp_frame};
+use tapring_testkit::TEST_DST;
 
 /// The benchmark tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -26,7 +29,8 @@ pub enum TestKind {
     Rx,
     /// The kernel's queue is filled first, then tapring drains it.
     Drain,
-    /// tapA -> Linux bridge -> tapB, one thread writing A and reading B.
+    /// tapA -> Linux bridge -> tapB (TUN: tunA -> IPv4 routing -> tunB),
+    /// one thread writing A and reading B.
     Fwd,
     /// A two-port forwarder: a kernel source on the other core sends into
     /// tapA, tapring forwards A -> B on one thread, the kernel counts what
@@ -62,8 +66,11 @@ pub struct RunSpec {
     pub test: TestKind,
     /// Which backend.
     pub backend: Backend,
-    /// Frame size in bytes (Ethernet header included, no FCS).
+    /// Packet size in bytes as the device carries it: the Ethernet frame
+    /// (header included, no FCS) on a TAP, the IP packet on a TUN.
     pub size: usize,
+    /// TAP or TUN devices.
+    pub mode: DeviceMode,
     /// Queues per port.
     pub queues: u16,
     /// Packets per burst call.
@@ -114,7 +121,7 @@ fn open_up(
     pool: &Pool,
 ) -> Result<(Opened, PortSettings), HarnessError> {
     let rings = spec.uring;
-    let mut cfg = TapConfig::named(name);
+    let mut cfg = TapConfig::named(name).mode(spec.mode);
     cfg.queues = usize::from(spec.queues);
     let mut o = ports::open(spec.backend, &cfg, pool, spec.rx_mode, rings, 0)?;
     let ran = o.settings(rings.sqpoll);
@@ -204,7 +211,10 @@ fn tx(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let pool = pool_for(spec.size)?;
     let name = names.next("trtx");
     let (mut o, ran) = open_up(spec, &name, &pool)?;
-    let frame = udp_frame(spec.size, 0, 0);
+    // On a TUN the kernel routes what arrives: nothing here has an
+    // address, so it is dropped after rx_packets counted it (as a TAP's
+    // frames to a foreign MAC are).
+    let frame = traffic::packet(spec.mode, spec.size, 0, 0);
     let before = counters(&name)?.rx_packets;
     let t0 = Instant::now();
     // One thread per queue, each pinned to its own CPU (in turn) and the
@@ -271,7 +281,12 @@ fn rx_live(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> 
     burst.clear();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let src = spawn_source(o.ifindex, flows(spec.size, 64), stop.clone(), sent.clone());
+    let src = spawn_source(
+        o.ifindex,
+        flows(spec.mode, spec.size, 64),
+        stop.clone(),
+        sent.clone(),
+    );
     // Let the source reach speed before measuring.
     std::thread::sleep(Duration::from_millis(20));
     let before = rx.packets();
@@ -353,7 +368,7 @@ pub(crate) fn drain_rounds(
         "txqueuelen",
         &DRAIN_QUEUE.to_string(),
     ])?;
-    let frames = flows(spec.size, 64);
+    let frames = flows(spec.mode, spec.size, 64);
     let slices = io_slices(&frames);
     let mut src = Source::new(ifindex, slices.len())?;
     let mut sample = Sample::default();
@@ -403,24 +418,103 @@ fn drain(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     Ok(Measured { ran, sample })
 }
 
+/// How the fwd test joins its two devices inside the kernel.
+enum Join {
+    /// TAP: a Linux bridge (named) with a static entry for the frames'
+    /// destination MAC on B's port.
+    Bridge(String),
+    /// TUN: both addressed, IPv4 forwarding on; restored afterwards.
+    Routed,
+}
+
+/// tunA's and tunB's subnets in the routed fwd test (the sandbox's own
+/// namespace; nothing else there is addressed).
+const ROUTED_A: [u8; 4] = [198, 18, 10, 1];
+const ROUTED_B: [u8; 4] = [198, 18, 11, 1];
+/// The hosts the routed packets go from and to: one behind each TUN.
+const ROUTED_SRC: [u8; 4] = [198, 18, 10, 2];
+const ROUTED_DST: [u8; 4] = [198, 18, 11, 2];
+
+fn dotted(a: [u8; 4]) -> String {
+    format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
+}
+
+impl Join {
+    /// Joins devices `a` and `b` for packets of `mode`; the packet one
+    /// thread writes into `a` that the kernel then sends out of `b`.
+    fn build(
+        mode: DeviceMode,
+        size: usize,
+        a: &str,
+        b: &str,
+        names: &mut Names,
+    ) -> Result<(Join, Vec<u8>), HarnessError> {
+        match mode {
+            DeviceMode::Tun => {
+                // A TUN has no MAC, so no bridge: route. rp_filter off so
+                // the source check cannot drop what the test sends (it
+                // would pass anyway: 198.18.10.0/24 is reached via tunA).
+                for (dev, addr) in [(a, ROUTED_A), (b, ROUTED_B)] {
+                    let cidr = format!("{}/24", dotted(addr));
+                    sandbox::ip(&["addr", "add", &cidr, "dev", dev])?;
+                    sandbox::sysctl(&format!("net.ipv4.conf.{dev}.rp_filter"), "0");
+                }
+                sandbox::sysctl("net.ipv4.conf.all.rp_filter", "0");
+                if !sandbox::sysctl("net.ipv4.ip_forward", "1") {
+                    return Err(HarnessError::Backend(
+                        "cannot switch IPv4 forwarding on (net.ipv4.ip_forward) in the \
+                         sandbox: the TUN fwd test routes between two TUNs"
+                            .into(),
+                    ));
+                }
+                let packet = traffic::readdressed(
+                    &traffic::packet(mode, size, 0, 0),
+                    ROUTED_SRC,
+                    ROUTED_DST,
+                );
+                Ok((Join::Routed, packet))
+            }
+            _ => {
+                let br = names.next("trbr");
+                sandbox::ip(&["link", "add", &br, "type", "bridge"])?;
+                let join = Join::Bridge(br.clone());
+                for p in [a, b] {
+                    sandbox::ip(&["link", "set", "dev", p, "master", &br])?;
+                }
+                sandbox::ip(&["link", "set", "dev", &br, "up"])?;
+                // The frames go to TEST_DST: a static entry sends them to B.
+                let mac: Vec<String> = TEST_DST.iter().map(|b| format!("{b:02x}")).collect();
+                let mac = mac.join(":");
+                sandbox::run(
+                    "bridge",
+                    &["fdb", "add", &mac, "dev", b, "master", "static"],
+                )?;
+                Ok((join, traffic::packet(mode, size, 0, 0)))
+            }
+        }
+    }
+}
+
+impl Drop for Join {
+    fn drop(&mut self) {
+        match self {
+            Join::Bridge(br) => {
+                let _ = sandbox::ip(&["link", "del", br]);
+            }
+            // The other tests leave what they send unrouted.
+            Join::Routed => {
+                sandbox::sysctl("net.ipv4.ip_forward", "0");
+            }
+        }
+    }
+}
+
 fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let pool = pool_for(spec.size)?;
-    let (a, b, br) = (names.next("trfa"), names.next("trfb"), names.next("trbr"));
+    let (a, b) = (names.next("trfa"), names.next("trfb"));
     let (mut oa, ran) = open_up(spec, &a, &pool)?;
     let (mut ob, _) = open_up(spec, &b, &pool)?;
-    sandbox::ip(&["link", "add", &br, "type", "bridge"])?;
-    for p in [&a, &b] {
-        sandbox::ip(&["link", "set", "dev", p, "master", &br])?;
-    }
-    sandbox::ip(&["link", "set", "dev", &br, "up"])?;
-    // The frames go to TEST_DST: a static entry sends them to B.
-    let mac: Vec<String> = TEST_DST.iter().map(|b| format!("{b:02x}")).collect();
-    let mac = mac.join(":");
-    sandbox::run(
-        "bridge",
-        &["fdb", "add", &mac, "dev", &b, "master", "static"],
-    )?;
-    let frame = udp_frame(spec.size, 0, 0);
+    let (join, frame) = Join::build(spec.mode, spec.size, &a, &b, names)?;
     let mut cache: PoolCache = pool.cache();
     let txa = &mut oa.tx[0];
     let mut rxb = RxSet::new(&mut ob.rx);
@@ -442,7 +536,7 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     out.clear();
     txa.stop()?;
     rxb.stop()?;
-    let _ = sandbox::ip(&["link", "del", &br]);
+    drop(join);
     let sample = Sample {
         packets,
         secs,
@@ -465,7 +559,12 @@ fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     burst.clear();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let src = spawn_source(oa.ifindex, flows(spec.size, 64), stop.clone(), sent.clone());
+    let src = spawn_source(
+        oa.ifindex,
+        flows(spec.mode, spec.size, 64),
+        stop.clone(),
+        sent.clone(),
+    );
     std::thread::sleep(Duration::from_millis(20));
     let (before, sent0, dropped0) = (
         counters(&b)?.rx_packets,
