@@ -10,14 +10,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tapring::Backend;
 use tapring::RxMode;
-use tapring::device::{DeviceMode, MAX_QUEUES};
+use tapring::device::{Attach, DeviceMode, MAX_QUEUES};
 use tapring::{DirTotals, Forwarder, Port};
 
 /// Arguments of `tapring fwd`.
 #[derive(Clone, Debug, clap::Args)]
 #[command(after_help = "\
-Each --port is created as a TAP interface with exactly that name (or \
-attached to, if a persistent one exists) and brought up. With two ports \
+Each --port is created as a TAP interface with exactly that name and \
+brought up; a name that exists already is refused unless --attach is \
+given (to use a persistent device, say), and a multi-queue device that \
+another program has queues on is refused unless --share is given too \
+(and then only with the device's own settings: a differing vnet header, \
+offloads or MTU is named and refused, never changed). With two ports \
 every frame received on one is sent out of the other, in both directions; \
 with one port every frame is sent back with its MAC addresses swapped. \
 With --mode tun the ports are TUN interfaces instead: they carry IP \
@@ -28,7 +32,8 @@ and destination IP addresses swapped. Both ports have the same mode. \
 The interfaces may be moved into other network namespaces (ip link set \
 dev NAME netns NS) after start: forwarding goes on. Rates are printed \
 every second, totals (packets, bytes, drops by reason, kernel imissed) at \
-the end. Needs CAP_NET_ADMIN.
+the end. Needs CAP_NET_ADMIN to create devices; the owner (or group) of \
+a persistent device that is up attaches to it without (--attach).
 
 Examples: tapring fwd --port tA --port tB --backend uring --queues 2 --seconds 30
           tapring fwd --mode tun --port tunA --port tunB --offload")]
@@ -60,6 +65,14 @@ pub struct FwdArgs {
     /// Ethernet header, point-to-point).
     #[arg(long, default_value_t = DeviceMode::Tap)]
     pub mode: DeviceMode,
+    /// Attach to a device of that name if it exists (a persistent one)
+    /// instead of refusing it.
+    #[arg(long)]
+    pub attach: bool,
+    /// With --attach: also attach to a multi-queue device another program
+    /// has queues on (its traffic is then shared), with its settings.
+    #[arg(long, requires = "attach")]
+    pub share: bool,
 }
 
 fn validate(args: &FwdArgs) -> Result<(), HarnessError> {
@@ -141,6 +154,12 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             offload: args.offload,
             port_id: i as u16,
             mode: args.mode,
+            attach: if args.attach {
+                Attach::IfExists
+            } else {
+                Attach::Never
+            },
+            share: args.share,
         };
         ports.push(open_forwarding_port(name, &spec, &pool)?);
     }

@@ -8,7 +8,7 @@ use crate::error::HarnessError;
 use crate::lab::ports;
 use tapring::Backend;
 use tapring::RxMode;
-use tapring::device::{DeviceMode, Offloads, TapConfig, VnetHdrLen};
+use tapring::device::{Attach, DeviceMode, Offloads, TapConfig, VnetHdrLen};
 use tapring::uring::UringConfig;
 use tapring::{AnyPort, QueueStats};
 
@@ -28,15 +28,21 @@ pub struct PortSpec {
     pub port_id: u16,
     /// TAP (Ethernet frames) or TUN (IP packets).
     pub mode: DeviceMode,
+    /// What to do when the device exists (default: refuse).
+    pub attach: Attach,
+    /// Attach to a device with another user's queues, with its settings.
+    pub share: bool,
 }
 
-/// Opens `name` (create, or attach to a persistent device), up.
+/// Opens `name` (create it, or attach to it as `spec.attach` allows), up.
 pub fn open_forwarding_port(
     name: &str,
     spec: &PortSpec,
     pool: &tapring::Pool,
 ) -> Result<AnyPort, HarnessError> {
-    let cfg = forwarding_device(name, spec.queues, spec.offload, spec.mode);
+    let cfg = forwarding_device(name, spec.queues, spec.offload, spec.mode)
+        .attach(spec.attach)
+        .share(spec.share);
     ports::open_port(
         spec.kind,
         &cfg,

@@ -114,6 +114,8 @@ impl Topology {
                 offload,
                 port_id: i as u16,
                 mode,
+                attach: tapring::device::Attach::Never,
+                share: false,
             };
             let port = open_forwarding_port(&name, &spec, &topo.pool)?;
             topo.backend = port.backend();
