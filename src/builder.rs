@@ -234,7 +234,16 @@ impl PortBuilder {
             Backend::IoUring => self.open_uring(pool),
             Backend::ReadWrite => self.open_rw(pool, None),
             _ => self.open_auto(pool),
-        }?;
+        }
+        .inspect_err(
+            |e| tracing::debug!(device = %self.device.name, error = %e, "port not opened"),
+        )?;
+        tracing::info!(
+            device = %port.name(),
+            asked = %self.backend,
+            backend = %port.backend(),
+            "port opened"
+        );
         if let Some(uid) = self.owner {
             port.device().set_owner(uid)?;
         }
@@ -303,7 +312,10 @@ impl PortBuilder {
             match self.open_uring(pool) {
                 Err(PortError::IoUring(
                     e @ (UringError::Disabled { .. } | UringError::Unsupported { .. }),
-                )) => self.open_rw(pool, Some(e.to_string())),
+                )) => {
+                    tracing::warn!(device = %self.device.name, reason = %e, "io_uring unusable: falling back to read/write");
+                    self.open_rw(pool, Some(e.to_string()))
+                }
                 other => other,
             }
         }

@@ -461,6 +461,7 @@ where
                 Ok(h) => fwd.workers.push((queue, h)),
                 Err(e) => {
                     let _ = fwd.finish();
+                    tracing::warn!(queue, error = %e, "forwarder thread not started");
                     return Err(ForwardError::Spawn {
                         queue,
                         reason: e.to_string(),
@@ -468,6 +469,13 @@ where
                 }
             }
         }
+        tracing::info!(
+            ports = fwd.ports.len(),
+            queues = fwd.queues,
+            threads = fwd.workers.len(),
+            threading = ?config.threading,
+            "forwarder started"
+        );
         Ok(fwd)
     }
 
@@ -528,14 +536,24 @@ where
                         lane.rx[r.from] = r.rx.stats();
                         lane.tx[r.to] = r.tx.stats();
                     }
+                    if let Some(e) = &error {
+                        tracing::warn!(queue, error = %e, "forwarder lane failed");
+                    }
                     lane.errors.extend(error);
                 }
                 // The worker's queues went with its stack; say so.
                 Err(_) => lane.errors.push(ForwardError::Panicked { queue }),
             }
         }
+        let dirs = self.totals();
+        tracing::info!(
+            packets = dirs.iter().map(|d| d.packets).sum::<u64>(),
+            bytes = dirs.iter().map(|d| d.bytes).sum::<u64>(),
+            errors = lanes.iter().map(|l| l.errors.len()).sum::<usize>(),
+            "forwarder stopped"
+        );
         ForwardReport {
-            dirs: self.totals(),
+            dirs,
             lanes,
             ports: self.infos.clone(),
         }

@@ -84,7 +84,7 @@ pub use tapring_core::{
     PktError, Pool, PoolCache, PoolConfig, PoolStats, Port, PortInfo, PortStats, QueueStats,
     Readiness, RxMode, RxQueue, TxQueue, Wakeup,
 };
-pub use tapring_device::{DeviceMode, Offloads, VnetHdrLen};
+pub use tapring_device::{Attach, DeviceMode, Offloads, VnetHdrLen};
 /// Sleeping on queues' [`Readiness`] fds without an async runtime.
 pub use tapring_device::{MAX_WAIT_SET, ReadySet, wait_ready};
 
@@ -123,8 +123,8 @@ pub mod prelude {
     #[cfg(any(feature = "uring", feature = "rw"))]
     pub use crate::{AnyPort, PortBuilder};
     pub use crate::{
-        Backend, Burst, DeviceMode, Forwarder, Framing, Offloads, Pkt, Pool, PoolConfig, Port,
-        RxQueue, TxQueue,
+        Attach, Backend, Burst, DeviceMode, Forwarder, Framing, Offloads, Pkt, Pool, PoolConfig,
+        Port, RxQueue, TxQueue,
     };
 }
 

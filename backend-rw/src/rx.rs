@@ -232,6 +232,11 @@ impl RwRxQueue {
                 Read::Dropped
             }
             errno if means_device_gone(errno as i32) => {
+                tracing::warn!(
+                    queue = self.queue,
+                    errno = errno as i32,
+                    "read/write Rx queue: the device is gone; queue stopped"
+                );
                 self.stats.last_errno = -(errno as i32);
                 self.gone = Some(errno as i32);
                 // Stopped for good: the cached buffers go back to the pool.

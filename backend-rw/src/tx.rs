@@ -132,6 +132,11 @@ impl RwTxQueue {
                 return Err(pkt);
             }
             Err(errno) if means_device_gone(errno as i32) => {
+                tracing::warn!(
+                    queue = self.queue,
+                    errno = errno as i32,
+                    "read/write Tx queue: the device is gone; queue stopped"
+                );
                 // Not sent and not the frame's fault: hand it back.
                 tx_prep::unprepare(&mut pkt, &limits);
                 s.last_errno = -(errno as i32);

@@ -346,6 +346,7 @@ impl UringPort {
             RxMode::Auto => probe().auto_rx_mode(),
             m => m,
         };
+        tracing::debug!(device = %self.dev.name(), queue = q, asked = %self.cfg.rx_mode, mode = %mode, "io_uring Rx queue set up");
         let (depth, sq, cq) = if mode == RxMode::Multishot {
             let b = self.cfg.multishot_buffers;
             (b, 16, (2 * b).max(64))
@@ -475,6 +476,10 @@ pub struct UringRxQueue {
 
 impl UringRxQueue {
     fn ensure_started(&mut self) -> Result<(), Error> {
+        if let Some(gone) = self.engine.device_gone() {
+            // Stopped for good: never set up again.
+            return Err(gone);
+        }
         if !self.started {
             self.engine.ring_mut().enable()?;
             self.engine.ring_mut().restore_file();
@@ -522,9 +527,16 @@ impl RxQueue for UringRxQueue {
     fn rx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
         self.ensure_started()?;
         let r = self.engine.rx_burst(burst);
-        if let Err(Error::DeviceGone { .. }) = r {
-            // Stopped by the engine: let go of the TAP fd too.
+        if let Err(Error::DeviceGone { errno }) = r
+            && self.started
+        {
+            // Stopped by the engine: let go of the TAP fd too (once).
+            tracing::warn!(
+                errno,
+                "io_uring Rx queue: the device is gone; queue stopped"
+            );
             self.engine.ring_mut().release_file();
+            self.started = false;
         }
         r
     }
@@ -576,6 +588,10 @@ pub struct UringTxQueue {
 
 impl UringTxQueue {
     fn ensure_started(&mut self) -> Result<(), Error> {
+        if let Some(gone) = self.engine.device_gone() {
+            // Stopped for good: never set up again.
+            return Err(gone);
+        }
         if !self.started {
             self.engine.ring_mut().enable()?;
             self.engine.ring_mut().restore_file();
@@ -607,9 +623,16 @@ impl TxQueue for UringTxQueue {
     fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
         self.ensure_started()?;
         let r = self.engine.tx_burst(burst);
-        if let Err(Error::DeviceGone { .. }) = r {
-            // Stopped by the engine: let go of the TAP fd too.
+        if let Err(Error::DeviceGone { errno }) = r
+            && self.started
+        {
+            // Stopped by the engine: let go of the TAP fd too (once).
+            tracing::warn!(
+                errno,
+                "io_uring Tx queue: the device is gone; queue stopped"
+            );
             self.engine.ring_mut().release_file();
+            self.started = false;
         }
         r
     }

@@ -116,7 +116,10 @@ impl UringRing {
             let (base, len) = pool.buffers();
             match sys::register_region(&ring, base, len) {
                 Ok(r) => (Some(r), Some(pool.clone())),
-                Err(_) => (None, None),
+                Err(e) => {
+                    tracing::info!(error = %e, bytes = len, "registered buffers unavailable (RLIMIT_MEMLOCK?): plain reads and writes instead");
+                    (None, None)
+                }
             }
         } else {
             (None, None)
@@ -196,6 +199,7 @@ impl UringRing {
     pub(crate) fn check_thread(&self) -> Result<(), UringError> {
         match self.bound_to {
             Some(owner) if owner != this_thread() => {
+                tracing::warn!("an io_uring queue bound to one thread was used from another");
                 Err(UringError::Core(tapring_core::Error::WrongThread))
             }
             _ => Ok(()),

@@ -125,12 +125,14 @@ fn check_sharing(config: &TapConfig, flags: i64) -> Result<bool, DeviceError> {
         return Ok(false);
     }
     if !config.share {
+        tracing::debug!(device = %name, queues = attached, "refused: in use by another user");
         return Err(DeviceError::InUse {
             name: name.clone(),
             queues: attached,
         });
     }
     let differs = |setting: &'static str, in_force: String, asked: String| {
+        tracing::debug!(device = %name, setting, %in_force, %asked, "refused: shared, and a device-wide setting differs");
         Err(DeviceError::SettingDiffers {
             name: name.clone(),
             setting,
@@ -177,6 +179,12 @@ fn onoff(on: bool) -> &'static str {
     if on { "on" } else { "off" }
 }
 
+impl Drop for TapDevice {
+    fn drop(&mut self) {
+        tracing::debug!(device = %self.name, queues = self.queues.len(), "device closed");
+    }
+}
+
 impl TapDevice {
     /// Creates or attaches the TAP (or TUN) device `config` describes and
     /// configures it.
@@ -201,6 +209,7 @@ impl TapDevice {
             });
         }
         if existed && config.attach == Attach::Never {
+            tracing::debug!(device = %config.name, "refused: exists and attaching was not asked for");
             return Err(DeviceError::Exists {
                 name: config.name.clone(),
             });
@@ -364,6 +373,16 @@ impl TapDevice {
         if config.persist {
             device.set_persist(true)?;
         }
+        tracing::info!(
+            device = %device.name,
+            mode = %config.mode,
+            queues = config.queues,
+            created = !existed,
+            shared,
+            vnet_hdr = device.vnet_hdr.len(),
+            offloads = %config.offloads,
+            "device opened"
+        );
         Ok(device)
     }
 
