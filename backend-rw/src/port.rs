@@ -200,9 +200,11 @@ impl Port for RwPort {
         ))
     }
 
-    /// The interface's counters. Fails with [`DeviceError::DeviceGone`](tapring_device::DeviceError::DeviceGone)
-    /// (inside [`RwError::Device`]) while the interface is in another
-    /// network namespace.
+    /// The interface's counters, wherever the interface is: moved to
+    /// another network namespace, they are read there
+    /// ([`TapDevice::kernel_counters`](tapring_device::TapDevice::kernel_counters));
+    /// when that namespace cannot be entered, [`DeviceError::OtherNamespace`](tapring_device::DeviceError::OtherNamespace)
+    /// (inside [`RwError::Device`]) says why.
     fn stats(&self) -> Result<PortStats, RwError> {
         Ok(self.device.kernel_counters()?.port_stats())
     }

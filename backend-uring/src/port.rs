@@ -457,11 +457,14 @@ impl Port for UringPort {
         self.open_tx(q).inspect_err(|_| self.claims.release_tx(q))
     }
 
-    /// The interface's counters. Fails with [`DeviceError::DeviceGone`]
-    /// (inside [`UringError::Device`]) while the interface is in another
-    /// network namespace.
+    /// The interface's counters, wherever the interface is: moved to
+    /// another network namespace, they are read there
+    /// ([`TapDevice::kernel_counters`]); when that namespace cannot be
+    /// entered, [`DeviceError::OtherNamespace`] (inside
+    /// [`UringError::Device`]) says why.
     ///
-    /// [`DeviceError::DeviceGone`]: tapring_device::DeviceError::DeviceGone
+    /// [`TapDevice::kernel_counters`]: tapring_device::TapDevice::kernel_counters
+    /// [`DeviceError::OtherNamespace`]: tapring_device::DeviceError::OtherNamespace
     fn stats(&self) -> Result<PortStats, UringError> {
         Ok(self.dev.kernel_counters()?.port_stats())
     }

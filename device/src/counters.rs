@@ -4,7 +4,8 @@ use nix::errno::Errno;
 
 use crate::error::DeviceError;
 
-/// An interface's counters from `/sys/class/net/NAME/statistics`.
+/// An interface's counters, from `/sys/class/net/NAME/statistics` or
+/// (for a device in another network namespace) rtnetlink's IFLA_STATS64.
 ///
 /// The kernel counts from the interface's point of view: a frame written to
 /// a queue fd is received (`rx_*`) by the interface, a frame handed to the
@@ -45,7 +46,8 @@ impl KernelCounters {
     /// was mounted in, so a process that moved into a namespace of its own
     /// remounts /sys there first. For a TAP device you hold, prefer
     /// [`TapDevice::kernel_counters`](crate::TapDevice::kernel_counters),
-    /// which follows the device by index when it is renamed.
+    /// which follows the device when it is renamed or moved to another
+    /// network namespace.
     pub fn read(name: &str) -> Result<KernelCounters, DeviceError> {
         Self::read_sysfs(name)
             .map_err(|errno| DeviceError::from_errno("read statistics", name, errno))

@@ -7,7 +7,7 @@ use nix::errno::Errno;
 
 use crate::config::{Attach, DeviceMode, MAX_QUEUES, MacAddr, Offloads, TapConfig, VnetHdrLen};
 use crate::counters::KernelCounters;
-use crate::error::DeviceError;
+use crate::error::{DeviceError, NetnsDenied};
 use crate::{ifname, netlink, sys};
 
 /// The MTU range of a device in kernels without IFLA_MIN_MTU/MAX_MTU:
@@ -26,11 +26,12 @@ const fn fallback_mtu_range(mode: DeviceMode) -> (u32, u32) {
 /// Dropping it closes every fd; a device that is not persistent then
 /// disappears (possibly a moment later, see the crate docs).
 ///
-/// Control operations that go by interface name (MTU, MAC, flags, counters)
+/// Control operations that go by interface name (MTU, MAC, flags)
 /// first ask the fd for the device's current name (TUNGETIFF), then check
 /// that this name still denotes our device in the caller's network
 /// namespace; if not, they fail with [`DeviceError::DeviceGone`] while the
-/// queue fds go on working.
+/// queue fds go on working. The counters are read wherever the device is
+/// ([`TapDevice::kernel_counters`]).
 #[derive(Debug)]
 pub struct TapDevice {
     queues: Vec<OwnedFd>,
@@ -622,9 +623,62 @@ impl TapDevice {
     /// direction: frames written to a queue fd are the interface's `rx_*`;
     /// frames the kernel queued for us are its `tx_*`, and frames dropped
     /// because a queue's ring was full are its `tx_dropped`.
+    ///
+    /// They are read wherever the interface is: in the caller's network
+    /// namespace from sysfs, and once it was moved to another namespace
+    /// (`ip link set dev NAME netns NS`) through the device's own
+    /// namespace ([`TapDevice::netns`]), by rtnetlink from a socket
+    /// opened there by a short-lived thread (the caller's threads stay
+    /// where they are). That needs Linux 5.2, CAP_NET_ADMIN over that
+    /// namespace and CAP_SYS_ADMIN to enter it; without them,
+    /// [`DeviceError::OtherNamespace`] says which is missing.
     pub fn kernel_counters(&self) -> Result<KernelCounters, DeviceError> {
-        let (_sock, name) = self.locate()?;
-        KernelCounters::read(&name)
+        match self.locate() {
+            Ok((_sock, name)) => KernelCounters::read(&name),
+            // Not here (moved, or another device has its name here now):
+            // read it where it is.
+            Err(DeviceError::DeviceGone { .. }) => self.kernel_counters_in_netns(),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A new fd of the network namespace the device is in now, wherever it
+    /// was moved since it was opened (TUNGETDEVNETNS, asked of a queue
+    /// fd): to `setns(2)` into, or compare with another namespace's inode.
+    ///
+    /// Needs Linux 5.2 ([`NetnsDenied::KernelTooOld`] before) and
+    /// CAP_NET_ADMIN over that namespace ([`NetnsDenied::NoNetAdmin`]),
+    /// both inside [`DeviceError::OtherNamespace`].
+    pub fn netns(&self) -> Result<OwnedFd, DeviceError> {
+        self.tun_ioctl(sys::tun_get_dev_netns)
+            .map_err(|errno| match errno {
+                Errno::EINVAL | Errno::ENOTTY => DeviceError::OtherNamespace {
+                    name: self.current_name().unwrap_or_else(|_| self.name.clone()),
+                    reason: NetnsDenied::KernelTooOld,
+                },
+                Errno::EPERM | Errno::EACCES => DeviceError::OtherNamespace {
+                    name: self.current_name().unwrap_or_else(|_| self.name.clone()),
+                    reason: NetnsDenied::NoNetAdmin,
+                },
+                errno => DeviceError::from_errno("TUNGETDEVNETNS", &self.name, errno),
+            })
+    }
+
+    /// The counters read inside the device's own network namespace: its
+    /// current name (TUNGETIFF answers wherever it is), then RTM_GETLINK
+    /// by that name on a route socket created there.
+    fn kernel_counters_in_netns(&self) -> Result<KernelCounters, DeviceError> {
+        let netns = self.netns()?;
+        let name = self.current_name()?;
+        let sock = netlink::route_socket_in(netns.as_fd()).map_err(|e| match e {
+            netlink::EnterError::Denied => DeviceError::OtherNamespace {
+                name: name.clone(),
+                reason: NetnsDenied::NoSysAdmin,
+            },
+            netlink::EnterError::Os(op, errno) => DeviceError::os(op, errno),
+        })?;
+        netlink::link_stats(sock.as_fd(), &name)
+            .map_err(|errno| DeviceError::from_errno("RTM_GETLINK", &name, errno))
     }
 
     /// Fails in TUN mode, where there is no MAC address.

@@ -182,6 +182,18 @@ pub enum DeviceError {
         /// The device's name as last known.
         name: String,
     },
+    /// The device was moved to another network namespace, and this process
+    /// cannot reach it there (to read its counters, say); the queue fds
+    /// still carry data.
+    #[error(
+        "device {name:?} is in another network namespace, and this process cannot reach it there: {reason}; or move the device back into this namespace"
+    )]
+    OtherNamespace {
+        /// The device's current name (in its namespace).
+        name: String,
+        /// Why it cannot be reached.
+        reason: NetnsDenied,
+    },
     /// Any other failure of a system call.
     #[error("{op} failed: {} (errno {errno}); check `dmesg` and the device with `ip -d link show`", std::io::Error::from_raw_os_error(*errno))]
     Os {
@@ -229,7 +241,43 @@ impl DeviceError {
             DeviceError::NameBusy { .. } => Some(libc::EBUSY),
             DeviceError::DeviceGone { .. } => Some(libc::ENODEV),
             DeviceError::Os { errno, .. } => Some(*errno),
+            DeviceError::OtherNamespace { reason, .. } => Some(reason.errno()),
             _ => None,
+        }
+    }
+}
+
+/// Why a device in another network namespace cannot be reached there
+/// ([`DeviceError::OtherNamespace`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetnsDenied {
+    /// The kernel cannot tell a TUN/TAP device's namespace from its fd
+    /// (TUNGETDEVNETNS, Linux 5.2).
+    #[error(
+        "this kernel cannot tell a TUN/TAP device's network namespace from its fd (TUNGETDEVNETNS needs Linux 5.2 or later)"
+    )]
+    KernelTooOld,
+    /// Asking for the device's namespace (TUNGETDEVNETNS) needs
+    /// CAP_NET_ADMIN over that namespace.
+    #[error(
+        "asking for the device's network namespace needs CAP_NET_ADMIN over that namespace (run as root, or in the user namespace that owns it)"
+    )]
+    NoNetAdmin,
+    /// Entering the device's namespace (setns) needs CAP_SYS_ADMIN, in
+    /// this process's user namespace and over the target's.
+    #[error(
+        "entering the device's network namespace needs CAP_SYS_ADMIN, here and over that namespace (run as root, or `setcap cap_net_admin,cap_sys_admin+ep`)"
+    )]
+    NoSysAdmin,
+}
+
+impl NetnsDenied {
+    /// The errno the kernel answered with.
+    pub fn errno(self) -> i32 {
+        match self {
+            NetnsDenied::KernelTooOld => libc::EINVAL,
+            NetnsDenied::NoNetAdmin | NetnsDenied::NoSysAdmin => libc::EPERM,
         }
     }
 }

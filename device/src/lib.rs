@@ -77,7 +77,7 @@ pub use config::{
 };
 pub use counters::KernelCounters;
 pub use device::TapDevice;
-pub use error::DeviceError;
+pub use error::{DeviceError, NetnsDenied};
 pub use ifname::{MAX_NAME_LEN, interface_exists, unique_name};
 pub use probe::{TUN_PATH, TapProbe, has_cap_net_admin, has_capability, probe};
 pub use wait::{MAX_WAIT_SET, ReadySet, wait_ready};

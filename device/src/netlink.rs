@@ -1,14 +1,19 @@
 //! What only rtnetlink tells: a device's MTU range (IFLA_MIN_MTU,
-//! IFLA_MAX_MTU) and how many queues a TUN/TAP device has attached
-//! (IFLA_LINKINFO / IFLA_INFO_DATA / IFLA_TUN_NUM_QUEUES). Safe code over a
-//! nix netlink socket; the messages are built and parsed as bytes.
+//! IFLA_MAX_MTU), how many queues a TUN/TAP device has attached
+//! (IFLA_LINKINFO / IFLA_INFO_DATA / IFLA_TUN_NUM_QUEUES), and an
+//! interface's counters (IFLA_STATS64) in any network namespace this
+//! process may enter. Safe code over a nix netlink socket; the messages are
+//! built and parsed as bytes.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::sched::CloneFlags;
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
 };
+
+use crate::counters::KernelCounters;
 
 const NLMSG_HDR_LEN: usize = 16;
 const IFINFOMSG_LEN: usize = 16;
@@ -22,6 +27,12 @@ const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_DATA: u16 = 2;
 const IFLA_TUN_NUM_QUEUES: u16 = 8;
 const IFLA_TUN_NUM_DISABLED_QUEUES: u16 = 9;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_STATS64: u16 = 23;
+/// `struct rtnl_link_stats64`'s first eight u64 counters, in this order:
+/// rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors,
+/// rx_dropped, tx_dropped (linux/if_link.h; later fields are appended).
+const STATS64_MIN_LEN: usize = 8 * 8;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// The MTU range of interface `ifindex` in the caller's network namespace,
@@ -39,25 +50,96 @@ pub(crate) fn tun_queues(ifindex: u32) -> nix::Result<(u32, u32)> {
     parse_tun_queues(&reply)
 }
 
-/// The RTM_NEWLINK answer to an RTM_GETLINK for `ifindex`.
-fn get_link(ifindex: u32) -> nix::Result<Vec<u8>> {
-    let sock = socket(
+/// Why a route socket in another network namespace could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EnterError {
+    /// setns(2) refused (EPERM): CAP_SYS_ADMIN is missing, in this
+    /// process's user namespace or over the target's.
+    Denied,
+    /// Anything else: the operation and its errno.
+    Os(&'static str, Errno),
+}
+
+/// A route netlink socket in the caller's network namespace.
+fn route_socket() -> nix::Result<OwnedFd> {
+    socket(
         AddressFamily::Netlink,
         SockType::Raw,
         SockFlag::SOCK_CLOEXEC,
         SockProtocol::NetlinkRoute,
-    )?;
-    let mut request = [0u8; NLMSG_HDR_LEN + IFINFOMSG_LEN];
-    let request_len = request.len() as u32;
-    request[0..4].copy_from_slice(&request_len.to_ne_bytes());
+    )
+}
+
+/// A route netlink socket in network namespace `netns` (a namespace fd,
+/// such as TUNGETDEVNETNS gives). A socket belongs to the namespace it was
+/// created in for its whole life, and setns(2) moves only the calling
+/// thread: so a short-lived thread enters `netns`, creates the socket and
+/// ends, and the rest of the process never leaves its own namespace.
+pub(crate) fn route_socket_in(netns: BorrowedFd<'_>) -> Result<OwnedFd, EnterError> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("tapring-netns".into())
+            .spawn_scoped(s, || {
+                nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).map_err(
+                    |errno| match errno {
+                        Errno::EPERM => EnterError::Denied,
+                        errno => EnterError::Os("setns", errno),
+                    },
+                )?;
+                route_socket().map_err(|errno| EnterError::Os("socket", errno))
+            })
+            .map_err(|e| {
+                let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EAGAIN));
+                EnterError::Os("spawn a thread", errno)
+            })?
+            .join()
+            // The thread does not panic; if it did, say it failed.
+            .unwrap_or(Err(EnterError::Os("setns", Errno::EIO)))
+    })
+}
+
+/// The counters of interface `name` in the network namespace of `sock` (a
+/// route socket, see [`route_socket_in`]): RTM_GETLINK by name, its
+/// IFLA_STATS64. ENODEV when no such interface is there.
+pub(crate) fn link_stats(sock: BorrowedFd<'_>, name: &str) -> nix::Result<KernelCounters> {
+    let mut request = link_request(0);
+    let mut ifname = name.as_bytes().to_vec();
+    ifname.push(0);
+    request.extend_from_slice(&((4 + ifname.len()) as u16).to_ne_bytes());
+    request.extend_from_slice(&IFLA_IFNAME.to_ne_bytes());
+    request.extend_from_slice(&ifname);
+    while !request.len().is_multiple_of(4) {
+        request.push(0);
+    }
+    let reply = exchange(sock, &mut request)?;
+    parse_stats64(&reply)
+}
+
+/// An RTM_GETLINK request for `index` (0: by the name attribute that
+/// follows), its length left to [`exchange`].
+fn link_request(index: i32) -> Vec<u8> {
+    let mut request = vec![0u8; NLMSG_HDR_LEN + IFINFOMSG_LEN];
     request[4..6].copy_from_slice(&RTM_GETLINK.to_ne_bytes());
     request[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
     request[8..12].copy_from_slice(&1u32.to_ne_bytes()); // sequence number
-    let index = i32::try_from(ifindex).map_err(|_| Errno::EINVAL)?;
     request[NLMSG_HDR_LEN + 4..NLMSG_HDR_LEN + 8].copy_from_slice(&index.to_ne_bytes());
+    request
+}
+
+/// The RTM_NEWLINK answer to an RTM_GETLINK for `ifindex`.
+fn get_link(ifindex: u32) -> nix::Result<Vec<u8>> {
+    let sock = route_socket()?;
+    let index = i32::try_from(ifindex).map_err(|_| Errno::EINVAL)?;
+    exchange(sock.as_fd(), &mut link_request(index))
+}
+
+/// Sends `request` (its length set here) on `sock`; the one answer.
+fn exchange(sock: BorrowedFd<'_>, request: &mut [u8]) -> nix::Result<Vec<u8>> {
+    let request_len = u32::try_from(request.len()).map_err(|_| Errno::EINVAL)?;
+    request[0..4].copy_from_slice(&request_len.to_ne_bytes());
     sendto(
         sock.as_raw_fd(),
-        &request,
+        request,
         &NetlinkAddr::new(0, 0),
         MsgFlags::empty(),
     )?;
@@ -119,6 +201,28 @@ fn parse_tun_queues(msg: &[u8]) -> nix::Result<(u32, u32)> {
     }
 }
 
+/// The counters in a link message's IFLA_STATS64; EOPNOTSUPP without it.
+fn parse_stats64(msg: &[u8]) -> nix::Result<KernelCounters> {
+    let stats = attributes(link_attributes(msg)?)
+        .find(|(k, _)| *k == IFLA_STATS64)
+        .map(|(_, payload)| payload)
+        .filter(|payload| payload.len() >= STATS64_MIN_LEN)
+        .ok_or(Errno::EOPNOTSUPP)?;
+    let field = |i: usize| u64_at(stats, 8 * i).unwrap_or(0);
+    Ok(KernelCounters {
+        rx_packets: field(0),
+        tx_packets: field(1),
+        rx_bytes: field(2),
+        tx_bytes: field(3),
+        rx_dropped: field(6),
+        tx_dropped: field(7),
+    })
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_ne_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
@@ -178,6 +282,55 @@ mod tests {
         plain[4..6].copy_from_slice(&RTM_NEWLINK.to_ne_bytes());
         plain[0..4].copy_from_slice(&32u32.to_ne_bytes());
         assert_eq!(parse_tun_queues(&plain), Err(Errno::EOPNOTSUPP));
+    }
+
+    #[test]
+    fn parses_stats64_among_other_attributes() {
+        // rtnl_link_stats64 as the kernel lays it out: 8-byte counters, the
+        // first eight as named, then more (multicast, collisions, ...).
+        let counters: Vec<u64> = (1..=24).map(|i| i * 100 + i).collect();
+        let stats: Vec<u8> = counters.iter().flat_map(|c| c.to_ne_bytes()).collect();
+        let mut msg = vec![0u8; 32];
+        msg[4..6].copy_from_slice(&RTM_NEWLINK.to_ne_bytes());
+        msg.extend(attr(IFLA_IFNAME, b"tr0\0"));
+        msg.extend(attr(7, &[0; 4])); // IFLA_STATS (32-bit): not the one
+        msg.extend(attr(IFLA_STATS64, &stats));
+        msg.extend(attr(IFLA_MIN_MTU, &68u32.to_ne_bytes()));
+        let len = msg.len() as u32;
+        msg[0..4].copy_from_slice(&len.to_ne_bytes());
+        assert_eq!(
+            parse_stats64(&msg),
+            Ok(KernelCounters {
+                rx_packets: 101,
+                tx_packets: 202,
+                rx_bytes: 303,
+                tx_bytes: 404,
+                rx_dropped: 707,
+                tx_dropped: 808,
+            })
+        );
+        // A truncated block, or none at all, is not read as zeros.
+        let mut short = vec![0u8; 32];
+        short[4..6].copy_from_slice(&RTM_NEWLINK.to_ne_bytes());
+        short.extend(attr(IFLA_STATS64, &stats[..56]));
+        let len = short.len() as u32;
+        short[0..4].copy_from_slice(&len.to_ne_bytes());
+        assert_eq!(parse_stats64(&short), Err(Errno::EOPNOTSUPP));
+        let mut err = vec![0u8; 36];
+        err[0..4].copy_from_slice(&36u32.to_ne_bytes());
+        err[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        err[16..20].copy_from_slice(&(-libc::ENODEV).to_ne_bytes());
+        assert_eq!(parse_stats64(&err), Err(Errno::ENODEV));
+    }
+
+    #[test]
+    fn reads_loopback_stats_by_name_here() {
+        let sock = route_socket().expect("a route socket");
+        let lo = link_stats(sock.as_fd(), "lo").expect("lo has IFLA_STATS64");
+        let sysfs = KernelCounters::read_sysfs("lo").expect("lo has statistics");
+        // The same counters; sysfs is read later, and they only grow.
+        assert!(sysfs.rx_packets >= lo.rx_packets && sysfs.tx_bytes >= lo.tx_bytes);
+        assert_eq!(link_stats(sock.as_fd(), "trnosuchif0"), Err(Errno::ENODEV));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! converts the result into owned Rust values. Nothing outside this module
 //! touches a raw pointer.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -34,6 +34,7 @@ struct EthtoolValue {
 nix::ioctl_readwrite_bad!(tun_set_iff_raw, libc::TUNSETIFF, libc::ifreq);
 nix::ioctl_readwrite_bad!(tun_get_iff_raw, libc::TUNGETIFF, libc::ifreq);
 nix::ioctl_readwrite_bad!(tun_set_queue_raw, libc::TUNSETQUEUE, libc::ifreq);
+nix::ioctl_none_bad!(tun_get_dev_netns_raw, libc::TUNGETDEVNETNS);
 nix::ioctl_write_int_bad!(tun_set_offload_raw, libc::TUNSETOFFLOAD);
 nix::ioctl_write_int_bad!(tun_set_persist_raw, libc::TUNSETPERSIST);
 nix::ioctl_write_int_bad!(tun_set_owner_raw, libc::TUNSETOWNER);
@@ -122,6 +123,20 @@ pub(crate) fn tun_get_iff(fd: BorrowedFd<'_>) -> nix::Result<(String, libc::c_in
     let flags = unsafe { ifr.ifr_ifru.ifru_flags };
     // Reinterpret the 16 flag bits as unsigned before widening.
     Ok((ifreq_name(&ifr), libc::c_int::from(flags as u16)))
+}
+
+/// TUNGETDEVNETNS (Linux 5.2+): a new fd of the network namespace the
+/// device this queue fd is attached to is in now, wherever it was moved
+/// since. Needs CAP_NET_ADMIN over that namespace (EPERM otherwise); an
+/// older kernel answers EINVAL (or ENOTTY).
+pub(crate) fn tun_get_dev_netns(fd: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    // SAFETY: live fd; TUNGETDEVNETNS takes no argument and passes no
+    // memory to or from the kernel.
+    let ns = unsafe { tun_get_dev_netns_raw(fd.as_raw_fd()) }?;
+    // SAFETY: on success the ioctl's return value is a new descriptor
+    // (opened close-on-exec by open_related_ns) that nothing else owns;
+    // wrapping it makes it closed exactly once, when the OwnedFd drops.
+    Ok(unsafe { OwnedFd::from_raw_fd(ns) })
 }
 
 /// TUNSETQUEUE: attaches (`true`) or detaches (`false`) this queue fd.

@@ -115,7 +115,9 @@ fn main() -> ExitCode {
         // No capability up front: the owner (or group) of a persistent
         // device attaches to it without one; opening says what is missing.
         Command::Fwd(args) => fwd::run(args),
-        Command::Selftest(args) => privileged("selftest", || selftest::run(args)),
+        Command::Selftest(args) => {
+            selftest::validate(args).and_then(|()| privileged("selftest", || selftest::run(args)))
+        }
         Command::Ping(args) => ping::run(args),
     };
     match result {

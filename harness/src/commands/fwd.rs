@@ -5,13 +5,17 @@
 
 use crate::error::HarnessError;
 use crate::lab::forwarder_setup::{self, PortSpec, open_forwarding_port};
+use crate::lab::output::{self, Machine};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tapring::Backend;
 use tapring::RxMode;
 use tapring::device::{Attach, DeviceMode, MAX_QUEUES};
-use tapring::{DirTotals, Forwarder, Port};
+use tapring::{AnyPort, DirTotals, ForwardReport, Forwarder, Port, PortStats, QueueStats};
 
 /// Arguments of `tapring fwd`.
 #[derive(Clone, Debug, clap::Args)]
@@ -32,8 +36,12 @@ and destination IP addresses swapped. Both ports have the same mode. \
 The interfaces may be moved into other network namespaces (ip link set \
 dev NAME netns NS) after start: forwarding goes on. Rates are printed \
 every second, totals (packets, bytes, drops by reason, kernel imissed) at \
-the end. Needs CAP_NET_ADMIN to create devices; the owner (or group) of \
-a persistent device that is up attaches to it without (--attach).
+the end; the kernel's counters are read wherever the interfaces went \
+(that needs CAP_NET_ADMIN and CAP_SYS_ADMIN over their namespaces, else \
+the line says why not). --json FILE writes the same totals as JSON \
+(schema tapring-fwd/1, see README). Needs CAP_NET_ADMIN to create \
+devices; the owner (or group) of a persistent device that is up attaches \
+to it without (--attach).
 
 Examples: tapring fwd --port tA --port tB --backend uring --queues 2 --seconds 30
           tapring fwd --mode tun --port tunA --port tunB --offload")]
@@ -73,6 +81,10 @@ pub struct FwdArgs {
     /// has queues on (its traffic is then shared), with its settings.
     #[arg(long, requires = "attach")]
     pub share: bool,
+    /// Write the totals as JSON to this file when forwarding ends (schema
+    /// in README), also when a queue failed.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 fn validate(args: &FwdArgs) -> Result<(), HarnessError> {
@@ -108,7 +120,220 @@ fn validate(args: &FwdArgs) -> Result<(), HarnessError> {
             "--seconds {s} must be a positive number"
         )));
     }
+    if let Some(p) = &args.json {
+        output::check_output("json", p)?;
+    }
     Ok(())
+}
+
+/// The JSON document's schema (README's "JSON" section describes it).
+const SCHEMA: &str = "tapring-fwd/1";
+
+/// `tapring fwd --json`: what ran and the totals it printed.
+#[derive(Serialize)]
+struct FwdDoc {
+    schema: &'static str,
+    environment: Machine,
+    /// tap or tun.
+    #[serde(serialize_with = "crate::lab::ports::serialize_mode")]
+    mode: DeviceMode,
+    /// One port: every frame was sent back out of it.
+    reflect: bool,
+    seconds: f64,
+    ports: Vec<PortDoc>,
+    directions: Vec<DirDoc>,
+    lanes: Vec<LaneDoc>,
+    /// Every lane's error, as printed (empty: forwarding ended cleanly).
+    errors: Vec<String>,
+}
+
+/// One port: its settings as opened and its counters.
+#[derive(Serialize)]
+struct PortDoc {
+    name: String,
+    /// The backend that drove it (never auto).
+    backend: Backend,
+    /// Why io_uring was not used, when auto fell back.
+    fallback_reason: Option<String>,
+    #[serde(serialize_with = "crate::lab::ports::serialize_mode")]
+    mode: DeviceMode,
+    queues: usize,
+    /// The TUN_F_* offloads negotiated, e.g. "CSUM|TSO4", or "NONE".
+    offloads: String,
+    vnet_hdr_len: usize,
+    /// Its Rx queues' counters summed over lanes, by name (packets,
+    /// bytes, drop_* by reason, rx_nombuf, size bins...).
+    rx: BTreeMap<&'static str, u64>,
+    /// Its Tx queues' counters.
+    tx: BTreeMap<&'static str, u64>,
+    /// The interface's kernel counters over the run, from the port's side;
+    /// null when they could not be read (then `kernel_unavailable`).
+    kernel: Option<KernelDoc>,
+    /// Why the kernel counters are missing.
+    kernel_unavailable: Option<String>,
+}
+
+/// What the kernel counted on a port's interface during the run.
+#[derive(Serialize)]
+struct KernelDoc {
+    /// Frames the kernel took from the port's Tx queues.
+    tx_packets: u64,
+    tx_bytes: u64,
+    /// Frames written that the kernel dropped.
+    tx_dropped: u64,
+    /// Frames the port's Rx queues read.
+    rx_packets: u64,
+    rx_bytes: u64,
+    /// Frames the kernel dropped because the Rx queues did not keep up.
+    imissed: u64,
+}
+
+/// One direction's totals.
+#[derive(Serialize)]
+struct DirDoc {
+    from: String,
+    to: String,
+    packets: u64,
+    bytes: u64,
+    /// Dropped: the destination's Tx queue stayed full.
+    tx_full: u64,
+    /// Dropped: the destination's Tx queue failed.
+    tx_failed: u64,
+    mbit_s: f64,
+}
+
+/// One lane (queue index): its queues' counters by port, and its errors.
+#[derive(Serialize)]
+struct LaneDoc {
+    queue: u16,
+    /// By port, as `ports`.
+    rx: Vec<BTreeMap<&'static str, u64>>,
+    tx: Vec<BTreeMap<&'static str, u64>>,
+    errors: Vec<String>,
+}
+
+fn named(s: &QueueStats) -> BTreeMap<&'static str, u64> {
+    s.named().into_iter().collect()
+}
+
+/// The kernel counters over the run: the difference of two readings, or
+/// why there is none (the same words the totals print).
+fn kernel_delta(
+    start: &Result<PortStats, String>,
+    end: &Result<PortStats, String>,
+) -> Result<KernelDoc, String> {
+    match (start, end) {
+        (Ok(a), Ok(b)) => Ok(KernelDoc {
+            tx_packets: b.tx_packets.saturating_sub(a.tx_packets),
+            tx_bytes: b.tx_bytes.saturating_sub(a.tx_bytes),
+            tx_dropped: b.tx_dropped.saturating_sub(a.tx_dropped),
+            rx_packets: b.rx_packets.saturating_sub(a.rx_packets),
+            rx_bytes: b.rx_bytes.saturating_sub(a.rx_bytes),
+            imissed: b.imissed.saturating_sub(a.imissed),
+        }),
+        (_, Err(e)) => Err(e.clone()),
+        (Err(e), Ok(_)) => Err(format!("not readable at start: {e}")),
+    }
+}
+
+/// What a port was opened with, for the JSON.
+struct PortFacts {
+    name: String,
+    backend: Backend,
+    fallback_reason: Option<String>,
+    offloads: String,
+    vnet_hdr_len: usize,
+}
+
+impl PortFacts {
+    fn of(p: &AnyPort) -> PortFacts {
+        PortFacts {
+            name: p.name().to_string(),
+            backend: p.backend(),
+            fallback_reason: p.fallback_reason().map(str::to_string),
+            offloads: p.device().offloads().to_string(),
+            vnet_hdr_len: p.device().vnet_hdr_len(),
+        }
+    }
+}
+
+/// Everything the JSON is made of, gathered as the totals are printed.
+struct Ran<'a> {
+    args: &'a FwdArgs,
+    facts: Vec<PortFacts>,
+    names: &'a [String; 2],
+    secs: f64,
+    report: &'a ForwardReport,
+    kernel: Vec<Result<KernelDoc, String>>,
+    errors: Vec<String>,
+    lane_errors: Vec<Vec<String>>,
+}
+
+fn write_report(path: &Path, ran: Ran<'_>) -> Result<(), HarnessError> {
+    let n = ran.facts.len();
+    let report = ran.report;
+    let ports = ran
+        .facts
+        .into_iter()
+        .zip(ran.kernel)
+        .enumerate()
+        .map(|(i, (f, kernel))| {
+            let (kernel, kernel_unavailable) = match kernel {
+                Ok(k) => (Some(k), None),
+                Err(e) => (None, Some(e)),
+            };
+            PortDoc {
+                name: f.name,
+                backend: f.backend,
+                fallback_reason: f.fallback_reason,
+                mode: ran.args.mode,
+                queues: usize::from(ran.args.queues),
+                offloads: f.offloads,
+                vnet_hdr_len: f.vnet_hdr_len,
+                rx: named(&report.queue_stats(i, true)),
+                tx: named(&report.queue_stats(i, false)),
+                kernel,
+                kernel_unavailable,
+            }
+        })
+        .collect();
+    let directions = (0..n)
+        .map(|d| {
+            let t = &report.dirs[d];
+            DirDoc {
+                from: ran.names[d].clone(),
+                to: ran.names[(d + 1) % 2].clone(),
+                packets: t.packets,
+                bytes: t.bytes,
+                tx_full: t.tx_full,
+                tx_failed: t.tx_failed,
+                mbit_s: mbit(t.bytes, ran.secs),
+            }
+        })
+        .collect();
+    let lanes = report
+        .lanes
+        .iter()
+        .zip(ran.lane_errors)
+        .map(|(l, errors)| LaneDoc {
+            queue: l.queue,
+            rx: l.rx.iter().map(named).collect(),
+            tx: l.tx.iter().map(named).collect(),
+            errors,
+        })
+        .collect();
+    let doc = FwdDoc {
+        schema: SCHEMA,
+        environment: Machine::read(),
+        mode: ran.args.mode,
+        reflect: n == 1,
+        seconds: ran.secs,
+        ports,
+        directions,
+        lanes,
+        errors: ran.errors,
+    };
+    output::write_json(path, &doc)
 }
 
 fn mbit(bytes: u64, secs: f64) -> f64 {
@@ -170,10 +395,11 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             .map(|p| p.name().to_string())
             .unwrap_or_default(),
     ];
-    let imissed0: Vec<Option<u64>> = ports
+    let stats0: Vec<Result<PortStats, String>> = ports
         .iter()
-        .map(|p| p.stats().ok().map(|s| s.imissed))
+        .map(|p| p.stats().map_err(|e| e.to_string()))
         .collect();
+    let facts: Vec<PortFacts> = ports.iter().map(PortFacts::of).collect();
     let n = ports.len();
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -222,14 +448,18 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             last = Instant::now();
         }
     }
-    let imissed: Vec<String> = fwd
+    // Read while the ports are open: the interfaces may be anywhere now.
+    let kernel: Vec<Result<KernelDoc, String>> = fwd
         .ports()
         .iter()
-        .enumerate()
-        .map(|(i, p)| match (imissed0[i], p.stats().map(|s| s.imissed)) {
-            (Some(a), Ok(b)) => b.saturating_sub(a).to_string(),
-            (_, Err(e)) => format!("n/a ({e})"),
-            (None, Ok(_)) => "n/a (not readable at start)".into(),
+        .zip(&stats0)
+        .map(|(p, start)| kernel_delta(start, &p.stats().map_err(|e| e.to_string())))
+        .collect();
+    let imissed: Vec<String> = kernel
+        .iter()
+        .map(|k| match k {
+            Ok(k) => k.imissed.to_string(),
+            Err(e) => format!("n/a ({e})"),
         })
         .collect();
     let report = fwd.stop();
@@ -275,15 +505,33 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
         }
     }
     // Name the device of a failed queue (the library knows ports by index).
-    let errors: Vec<String> = report
-        .errors()
-        .map(|e| match e {
-            tapring::ForwardError::Queue { port, queue, error } => {
-                format!("{} queue {queue}: {error}", port_names[(*port).min(1)])
-            }
-            e => e.to_string(),
-        })
-        .collect();
+    let describe = |e: &tapring::ForwardError| match e {
+        tapring::ForwardError::Queue { port, queue, error } => {
+            format!("{} queue {queue}: {error}", port_names[(*port).min(1)])
+        }
+        e => e.to_string(),
+    };
+    let errors: Vec<String> = report.errors().map(describe).collect();
+    if let Some(path) = &args.json {
+        // A failed lane's counters are in the report as it left them.
+        let lane_errors = report
+            .lanes
+            .iter()
+            .map(|l| l.errors.iter().map(describe).collect())
+            .collect();
+        let ran = Ran {
+            args,
+            facts,
+            names: &names,
+            secs,
+            report: &report,
+            kernel,
+            errors: errors.clone(),
+            lane_errors,
+        };
+        write_report(path, ran)?;
+        println!("totals written to {}", path.display());
+    }
     if !errors.is_empty() {
         return Err(HarnessError::Backend(format!(
             "forwarding stopped: {}",

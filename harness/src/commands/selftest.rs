@@ -13,11 +13,14 @@
 
 use crate::error::HarnessError;
 use crate::lab::namespaces::{self, ADDR, NS, in_ns};
+use crate::lab::output::{self, Machine};
 use crate::lab::ports;
 use crate::lab::sandbox::{self, Names, command_output, link_names};
 use crate::lab::tcp_load::{self, Amount};
 use crate::lab::topology::Topology;
 use crate::lab::traffic;
+use serde::Serialize;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tapring::Backend;
 use tapring::device::{DeviceMode, TapConfig};
@@ -39,7 +42,8 @@ resolved the peer across the forwarder. With --mode tun the same runs over \
 TUN devices (IP packets, point-to-point: no ARP, so that check is a \
 skipped row saying why). Needs ip (iproute2); pings with its own ICMP \
 client (no ping binary). Prints a table; the exit code is non-zero if any \
-check fails.")]
+check fails. --json FILE writes the same rows and summary as JSON (schema \
+tapring-selftest/1, see README).")]
 pub struct SelftestArgs {
     /// Backends to check: rw (read-write) and uring (io_uring).
     #[arg(long, value_delimiter = ',', default_values = ["read-write", "io_uring"])]
@@ -52,6 +56,22 @@ pub struct SelftestArgs {
     /// packets, point-to-point).
     #[arg(long, default_value_t = DeviceMode::Tap)]
     pub mode: DeviceMode,
+    /// Write every row and the summary as JSON to this file (schema in
+    /// README), also when a check fails.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Checks the arguments before anything runs (a `--json` file must go
+/// into a directory that exists).
+pub fn validate(args: &SelftestArgs) -> Result<(), HarnessError> {
+    if args.backend.is_empty() {
+        return Err(HarnessError::Usage("give at least one backend".into()));
+    }
+    if let Some(p) = &args.json {
+        output::check_output("json", p)?;
+    }
+    Ok(())
 }
 
 const LIFECYCLE_CYCLES: usize = 100;
@@ -71,6 +91,33 @@ struct Row {
     detail: String,
     secs: f64,
 }
+
+impl Row {
+    /// `pass`, `warn`, `skip` or `FAIL`, as the table prints it.
+    fn result(&self) -> &'static str {
+        match (self.ok, self.warn, self.skipped) {
+            (true, _, true) => "skip",
+            (true, false, _) => "pass",
+            (true, true, _) => "warn",
+            _ => "FAIL",
+        }
+    }
+}
+
+/// The counts of the table's last line.
+#[derive(Serialize)]
+struct Summary {
+    checks: usize,
+    /// Passed, including those with a warning.
+    passed: usize,
+    warned: usize,
+    skipped: usize,
+    failed: usize,
+    seconds: f64,
+}
+
+/// The JSON document's schema (README's "JSON" section describes it).
+const SCHEMA: &str = "tapring-selftest/1";
 
 #[derive(Default)]
 struct Table {
@@ -133,25 +180,83 @@ impl Table {
                 "{:wc$}  {:wb$}  {:6}  {:>7.2} s  {}\n",
                 r.check,
                 r.backend,
-                match (r.ok, r.warn, r.skipped) {
-                    (true, _, true) => "skip",
-                    (true, false, _) => "pass",
-                    (true, true, _) => "warn",
-                    _ => "FAIL",
-                },
+                r.result(),
                 r.secs,
                 r.detail
             ));
         }
-        let failed = self.rows.iter().filter(|r| !r.ok).count();
-        let warned = self.rows.iter().filter(|r| r.warn).count();
-        let skipped = self.rows.iter().filter(|r| r.skipped).count();
+        let s = self.summary(0.0);
         out.push_str(&format!(
-            "{} checks, {} passed ({warned} with a warning), {skipped} skipped, {failed} failed\n",
-            self.rows.len(),
-            self.rows.len() - failed - skipped
+            "{} checks, {} passed ({} with a warning), {} skipped, {} failed\n",
+            s.checks, s.passed, s.warned, s.skipped, s.failed
         ));
         out
+    }
+
+    fn summary(&self, seconds: f64) -> Summary {
+        let failed = self.rows.iter().filter(|r| !r.ok).count();
+        let skipped = self.rows.iter().filter(|r| r.skipped).count();
+        Summary {
+            checks: self.rows.len(),
+            passed: self.rows.len() - failed - skipped,
+            warned: self.rows.iter().filter(|r| r.warn).count(),
+            skipped,
+            failed,
+            seconds,
+        }
+    }
+
+    /// Writes `{schema, environment, mode, quick, rows, summary}`.
+    fn write_json(
+        &self,
+        path: &std::path::Path,
+        args: &SelftestArgs,
+        seconds: f64,
+    ) -> Result<(), HarnessError> {
+        #[derive(Serialize)]
+        struct RowDoc<'a> {
+            check: &'a str,
+            backend: &'static str,
+            /// pass, warn, skip or FAIL.
+            result: &'static str,
+            ok: bool,
+            detail: &'a str,
+            seconds: f64,
+        }
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            schema: &'static str,
+            environment: Machine,
+            #[serde(serialize_with = "crate::lab::ports::serialize_mode")]
+            mode: DeviceMode,
+            quick: bool,
+            backends: Vec<&'static str>,
+            rows: Vec<RowDoc<'a>>,
+            summary: Summary,
+        }
+        let mut backends: Vec<&'static str> = self.rows.iter().map(|r| r.backend).collect();
+        backends.dedup();
+        let doc = Doc {
+            schema: SCHEMA,
+            environment: Machine::read(),
+            mode: args.mode,
+            quick: args.quick,
+            backends,
+            rows: self
+                .rows
+                .iter()
+                .map(|r| RowDoc {
+                    check: &r.check,
+                    backend: r.backend,
+                    result: r.result(),
+                    ok: r.ok,
+                    detail: &r.detail,
+                    seconds: r.secs,
+                })
+                .collect(),
+            summary: self.summary(seconds),
+        };
+        output::write_json(path, &doc)
     }
 }
 
@@ -397,9 +502,7 @@ fn topology_checks(
 
 /// Runs every check for every backend and prints the table.
 pub fn run(args: &SelftestArgs) -> Result<(), HarnessError> {
-    if args.backend.is_empty() {
-        return Err(HarnessError::Usage("give at least one backend".into()));
-    }
+    validate(args)?;
     sandbox::enter()?;
     sandbox::sysctl("net.ipv6.conf.default.disable_ipv6", "1");
     let mut backends = args.backend.clone();
@@ -462,7 +565,12 @@ pub fn run(args: &SelftestArgs) -> Result<(), HarnessError> {
         );
     }
     print!("{}", table.render());
-    println!("total {:.1} s", t0.elapsed().as_secs_f64());
+    let total = t0.elapsed().as_secs_f64();
+    println!("total {total:.1} s");
+    if let Some(path) = &args.json {
+        table.write_json(path, args, total)?;
+        println!("rows written to {}", path.display());
+    }
     let failed = table.rows.iter().filter(|r| !r.ok).count();
     if failed > 0 {
         return Err(HarnessError::Check(format!(

@@ -12,12 +12,13 @@ pub mod workload;
 
 use crate::error::HarnessError;
 use crate::lab::cpu::online_cpus;
+use crate::lab::output::check_output;
 use crate::lab::sandbox::{self, Names};
 use crate::lab::tcp_load::TcpLoad;
 use indicatif::{ProgressBar, ProgressStyle};
 use plan::Step;
 use record::Record;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use tapring::Backend;
 use tapring::RxMode;
@@ -97,29 +98,6 @@ pub struct BenchArgs {
     /// Write an SVG chart of packets/s per test, size and backend.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-}
-
-/// An output file must go into a directory that exists: checked before
-/// the run, so a long bench does not end in a write error.
-fn check_output(flag: &str, path: &Path) -> Result<(), HarnessError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(HarnessError::Usage(format!(
-            "--{flag} {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        )));
-    }
-    if path.is_dir() {
-        return Err(HarnessError::Usage(format!(
-            "--{flag} {}: is a directory, give a file name",
-            path.display()
-        )));
-    }
-    Ok(())
 }
 
 impl BenchArgs {

@@ -6,7 +6,7 @@ use super::record::Record;
 use super::tcp::TcpRecord;
 use super::workload::TestKind;
 use crate::error::HarnessError;
-use crate::lab::cpu::online_cpus;
+use crate::lab::output::{self, Machine};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,71 +14,23 @@ use std::path::Path;
 use tapring::Backend;
 use tapring::device::DeviceMode;
 
-/// Where the numbers were measured.
+/// Where the numbers were measured: the machine, and how the bench set
+/// it up.
 #[derive(Clone, Debug, Serialize)]
 pub struct Environment {
-    /// `uname -r`.
-    pub kernel: String,
-    /// CPU model.
-    pub cpu: String,
-    /// Online CPUs.
-    pub cpus: usize,
-    /// tapring version.
-    pub tapring: &'static str,
+    /// Kernel, CPU, mitigations, what `auto` picks.
+    #[serde(flatten)]
+    pub machine: Machine,
     /// Whether the bridge's netfilter hooks were switched off.
     pub bridge_netfilter_off: bool,
-    /// The kernel's CPU vulnerability mitigations in force
-    /// (`/sys/devices/system/cpu/vulnerabilities`): they set what a system
-    /// call costs, and so how much io_uring's batching gains.
-    pub mitigations: std::collections::BTreeMap<String, String>,
-    /// What `Backend::Auto` picks on this machine: `io_uring` or
-    /// `read-write`, and the Rx mode.
-    pub auto_backend: &'static str,
-    /// The Rx mode `auto` resolves to here.
-    pub auto_rx_mode: tapring::RxMode,
 }
 
 impl Environment {
     /// Reads the facts of this machine.
     pub fn read(bridge_netfilter_off: bool) -> Environment {
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-            .unwrap_or_else(|| "unknown".into());
-        let mitigations = std::fs::read_dir("/sys/devices/system/cpu/vulnerabilities")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let text = std::fs::read_to_string(e.path()).ok()?;
-                Some((
-                    e.file_name().to_string_lossy().into_owned(),
-                    text.trim().to_string(),
-                ))
-            })
-            .collect();
-        let uring = tapring::uring::probe();
         Environment {
-            kernel,
-            cpu,
-            cpus: online_cpus(),
-            tapring: env!("CARGO_PKG_VERSION"),
+            machine: Machine::read(),
             bridge_netfilter_off,
-            mitigations,
-            auto_backend: if uring.usable() {
-                tapring::Backend::IoUring.name()
-            } else {
-                tapring::Backend::ReadWrite.name()
-            },
-            auto_rx_mode: uring.auto_rx_mode(),
         }
     }
 }
@@ -247,16 +199,16 @@ pub fn table(records: &[Record]) -> String {
 pub fn header(env: &Environment) -> String {
     format!(
         "tapring bench: kernel {}, {} x {}, private network namespace{}, Backend::Auto picks {} ({} Rx)\n",
-        env.kernel,
-        env.cpus,
-        env.cpu,
+        env.machine.kernel,
+        env.machine.cpus,
+        env.machine.cpu,
         if env.bridge_netfilter_off {
             ", bridge netfilter off"
         } else {
             ""
         },
-        env.auto_backend,
-        env.auto_rx_mode,
+        env.machine.auto_backend,
+        env.machine.auto_rx_mode,
     )
 }
 
@@ -288,10 +240,7 @@ pub fn write_json(
         tcp,
         overhead,
     };
-    let text =
-        serde_json::to_string_pretty(&doc).map_err(|e| HarnessError::Backend(e.to_string()))?;
-    std::fs::write(path, text)
-        .map_err(|e| HarnessError::Usage(format!("cannot write {}: {e}", path.display())))
+    output::write_json(path, &doc)
 }
 
 /// Draws median packets/s per test and size, one bar per backend.
