@@ -31,7 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut burst: Burst = Burst::new();
     loop {
         rx.rx_burst(&mut burst).await?; // asleep until a packet comes
-        burst.retain(|pkt| echo_reply(pkt.data_mut()));
+        // One buffer per packet at this pool's size; a chain is not a ping.
+        burst.retain(|pkt| pkt.nb_segs() == 1 && echo_reply(pkt.data_mut()));
         tx.tx_burst(&mut burst).await?;
     }
 }

@@ -697,6 +697,10 @@ fn pin_to(cpu: usize) -> Option<String> {
         .map(|e| format!("cannot pin to CPU {cpu}: {e}"))
 }
 
+/// How long a worker whose Rx queues wait for buffers sleeps before it
+/// looks again.
+const STARVED_WAIT: Duration = Duration::from_millis(1);
+
 /// The readiness fds of every route's Rx queue, when each has one (both
 /// real backends do; the mock does not): a worker with several routes
 /// then sleeps on all of them at once.
@@ -715,9 +719,14 @@ fn sleep_on_all<R: RxQueue, T: TxQueue>(
     set: &[Readiness],
     timeout: Duration,
 ) -> Result<(), RouteError> {
+    let mut timeout = timeout;
     for r in routes.iter_mut() {
-        if r.rx.arm_wakeup().map_err(|e| (r.from, e))? == Wakeup::Pending {
-            return Ok(());
+        match r.rx.arm_wakeup().map_err(|e| (r.from, e))? {
+            Wakeup::Armed => {}
+            Wakeup::Pending => return Ok(()),
+            // Buffers come back as this worker's Tx completes: look again
+            // soon rather than sleep the whole idle wait.
+            Wakeup::Starved => timeout = timeout.min(STARVED_WAIT),
         }
     }
     let from = routes[0].from;

@@ -137,7 +137,7 @@ fn run(flavor: &str, backend: Backend, subnet: u8) {
     .unwrap_or_else(|e| panic!("{what}: TCP: {e}"));
 
     // Idle: let the TCP teardown settle, then count CPU over two seconds.
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_secs(1)); // TCP teardown and stragglers settle
     let before = cpu_time();
     std::thread::sleep(Duration::from_secs(2));
     let used = cpu_time() - before;

@@ -48,6 +48,19 @@ pub struct RwRxQueue {
     queue: u16,
     /// The errno with which a read said the device is gone, once one did.
     gone: Option<i32>,
+    /// How the last burst ended, for `arm_wakeup`.
+    last_end: BurstEnd,
+}
+
+/// Why the last `rx_burst` stopped reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BurstEnd {
+    /// The kernel had nothing more (EAGAIN), or the burst was full.
+    Drained,
+    /// The pool had no buffer: the kernel may hold frames still.
+    NoBuffer,
+    /// The read budget ran out on dropped frames: more may be queued.
+    Budget,
 }
 
 /// What one read produced.
@@ -77,6 +90,7 @@ impl RwRxQueue {
             cache: pool.cache(),
             stats: QueueStats::default(),
             gone: None,
+            last_end: BurstEnd::Drained,
             format,
             rx_segments: usize::from(opts.rx_segments).clamp(1, MAX_RX_SEGS),
             burst: opts.burst.max(1) as usize,
@@ -268,7 +282,12 @@ impl RxQueue for RwRxQueue {
         let want = burst.spare().min(self.burst);
         let mut got = 0;
         let mut reads = 0;
-        while got < want && reads < 2 * want {
+        self.last_end = BurstEnd::Drained;
+        while got < want {
+            if reads == 2 * want {
+                self.last_end = BurstEnd::Budget;
+                break;
+            }
             reads += 1;
             match self.read_one() {
                 Read::Frame(pkt) => {
@@ -284,6 +303,7 @@ impl RxQueue for RwRxQueue {
                 Read::Empty => break,
                 Read::NoBuf => {
                     self.stats.rx_nombuf += 1;
+                    self.last_end = BurstEnd::NoBuffer;
                     break;
                 }
                 Read::Failed(_) if self.gone.is_some() => break,
@@ -325,10 +345,20 @@ impl RxQueue for RwRxQueue {
         })
     }
 
-    /// Always [`Wakeup::Armed`]: the fd itself is readable while a frame
-    /// waits, so there is nothing to prepare.
+    /// [`Wakeup::Armed`] when the last burst drained the kernel's queue:
+    /// the fd itself turns readable with the next frame. Frames may still
+    /// wait when it stopped for want of a buffer ([`Wakeup::Starved`]) or
+    /// of read budget ([`Wakeup::Pending`]); an edge-triggered waiter would
+    /// not hear of those again.
     fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
-        Ok(Wakeup::Armed)
+        if let Some(errno) = self.gone {
+            return Err(Error::DeviceGone { errno });
+        }
+        Ok(match self.last_end {
+            BurstEnd::Drained => Wakeup::Armed,
+            BurstEnd::NoBuffer => Wakeup::Starved,
+            BurstEnd::Budget => Wakeup::Pending,
+        })
     }
 }
 

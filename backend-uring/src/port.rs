@@ -34,9 +34,11 @@ pub struct UringConfig {
     /// Use SINGLE_ISSUER + DEFER_TASKRUN when the kernel has it. Completion
     /// work then runs in the queue's own thread instead of interrupting it,
     /// and each queue is bound to the thread that first uses it: any other
-    /// thread gets [`Error::WrongThread`]. Set it to `false` for queues that
-    /// move between threads (tasks of a multi-thread async runtime; the
-    /// `tokio` adaptor of the `tapring` crate does).
+    /// thread gets [`Error::WrongThread`]; stop such a queue (`stop()`) on
+    /// that thread before dropping it elsewhere, or its buffers stay with
+    /// the kernel until the ring is torn down. Set it to `false` for queues
+    /// that move between threads (tasks of a multi-thread async runtime;
+    /// the `tokio` adaptor of the `tapring` crate does).
     pub defer_taskrun: bool,
     /// Register the TAP fd with each ring (saves a file lookup per operation).
     pub fixed_file: bool,
@@ -556,6 +558,7 @@ impl RxQueue for UringRxQueue {
     /// An eventfd the ring signals on completions (created and registered
     /// on first call, kept for the queue's life).
     fn readiness(&mut self) -> Result<Readiness, Error> {
+        self.engine.ring().check_thread()?;
         let fd = self.engine.ring_mut().eventfd()?.as_raw_fd();
         Ok(Readiness {
             fd,
@@ -574,6 +577,10 @@ impl RxQueue for UringRxQueue {
         // The eventfd exists before anything is armed, so the arming
         // cannot complete unseen.
         self.engine.ring_mut().eventfd()?;
+        if self.engine.starved() {
+            // No buffer to lend: no read can signal (see Wakeup::Starved).
+            return Ok(Wakeup::Starved);
+        }
         self.engine.arm_wakeup()?;
         Ok(if self.engine.ring_mut().prepare_sleep()? {
             Wakeup::Pending
@@ -611,6 +618,21 @@ impl UringTxQueue {
     pub fn uses_fixed_buffers(&self) -> bool {
         self.engine.ring().has_fixed_buffers()
     }
+
+    /// After the engine found the device gone (and stopped): lets go of the
+    /// TAP fd too, once.
+    fn note_gone<T>(&mut self, r: &Result<T, Error>) {
+        if let Err(Error::DeviceGone { errno }) = r
+            && self.started
+        {
+            tracing::warn!(
+                errno,
+                "io_uring Tx queue: the device is gone; queue stopped"
+            );
+            self.engine.ring_mut().release_file();
+            self.started = false;
+        }
+    }
 }
 
 impl TxQueue for UringTxQueue {
@@ -626,17 +648,7 @@ impl TxQueue for UringTxQueue {
     fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error> {
         self.ensure_started()?;
         let r = self.engine.tx_burst(burst);
-        if let Err(Error::DeviceGone { errno }) = r
-            && self.started
-        {
-            // Stopped by the engine: let go of the TAP fd too (once).
-            tracing::warn!(
-                errno,
-                "io_uring Tx queue: the device is gone; queue stopped"
-            );
-            self.engine.ring_mut().release_file();
-            self.started = false;
-        }
+        self.note_gone(&r);
         r
     }
 
@@ -645,7 +657,9 @@ impl TxQueue for UringTxQueue {
             return Ok(0);
         }
         self.engine.ring().check_thread()?;
-        self.engine.reclaim()
+        let r = self.engine.reclaim();
+        self.note_gone(&r);
+        r
     }
 
     fn in_flight(&self) -> usize {
@@ -659,6 +673,7 @@ impl TxQueue for UringTxQueue {
     /// An eventfd the ring signals when writes complete (created and
     /// registered on first call, kept for the queue's life).
     fn readiness(&mut self) -> Result<Readiness, Error> {
+        self.engine.ring().check_thread()?;
         let fd = self.engine.ring_mut().eventfd()?.as_raw_fd();
         Ok(Readiness {
             fd,

@@ -60,13 +60,19 @@ pub(crate) struct UringRing {
     /// The thread a single-issuer ring is bound to (see [`this_thread`]),
     /// once enabled.
     bound_to: Option<usize>,
+    /// The kernel refused an enter as from the wrong task (EEXIST): the
+    /// ring is bound elsewhere, whatever `bound_to` says.
+    refused_thread: bool,
 }
 
-/// This thread's identity, cheaply (one thread-local access, no atomic):
-/// the address of a thread-local, unique among live threads.
+/// This thread's identity, cheaply (one thread-local read after the
+/// first): a number drawn once per thread from a process-wide counter, so,
+/// unlike a thread-local's address (the C library reuses an exited thread's
+/// stack and TLS for the next one), never the same for two threads.
 fn this_thread() -> usize {
-    thread_local!(static MARK: u8 = const { 0 });
-    MARK.with(|m| std::ptr::from_ref(m) as usize)
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    thread_local!(static ID: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    ID.with(|id| *id)
 }
 
 impl Drop for UringRing {
@@ -136,6 +142,7 @@ impl UringRing {
             setup,
             enabled: false,
             bound_to: None,
+            refused_thread: false,
         })
     }
 
@@ -197,6 +204,9 @@ impl UringRing {
     /// between threads (a multi-thread async runtime's tasks are) would
     /// wait forever for frames that already arrived.
     pub(crate) fn check_thread(&self) -> Result<(), UringError> {
+        if self.refused_thread {
+            return Err(UringError::Core(tapring_core::Error::WrongThread));
+        }
         match self.bound_to {
             Some(owner) if owner != this_thread() => {
                 tracing::warn!("an io_uring queue bound to one thread was used from another");
@@ -370,8 +380,13 @@ impl Ring for UringRing {
             // Deferred task work (DEFER_TASKRUN) and overflowed completions
             // only reach the CQ through an enter; do one only when the
             // kernel says there is something to collect.
-            if self.deferred_work_pending() && self.ring.submit().is_ok() {
-                n += self.take_cqes(&mut out[n..]);
+            if self.deferred_work_pending() {
+                match self.ring.submit() {
+                    Ok(_) => n += self.take_cqes(&mut out[n..]),
+                    // Not this ring's thread: the next call says so.
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => self.refused_thread = true,
+                    Err(_) => {}
+                }
             }
         }
         n

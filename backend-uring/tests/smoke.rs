@@ -199,6 +199,7 @@ fn eventfd_wakes_for_work_that_predates_it() {
         let readiness = rx.readiness().unwrap();
         let woke = match rx.arm_wakeup().unwrap() {
             Wakeup::Pending => true,
+            Wakeup::Starved => panic!("{mode:?}: starved with a pool of free buffers"),
             Wakeup::Armed => {
                 !tapring_device::wait_ready(&[readiness], Some(Duration::from_secs(2)))
                     .unwrap()
@@ -359,4 +360,47 @@ fn a_queue_driven_from_another_thread_names_the_rule() {
         }
         drop(rx);
     }
+}
+
+/// The thread a queue is bound to may have exited before another drives
+/// the queue: the newcomer may get the old one's stack and thread-local
+/// storage, and must still be told it is not the ring's thread (the kernel
+/// keeps the first one as the submitter and refuses every other).
+#[test]
+fn a_queue_bound_to_an_exited_thread_still_names_the_rule() {
+    if !require_tap() {
+        return;
+    }
+    if !tapring_uring::probe().defer_taskrun {
+        eprintln!("skipped: this kernel has no DEFER_TASKRUN, so rings are not thread-bound");
+        return;
+    }
+    let name = unique_name("trb");
+    let pool = Pool::new(PoolConfig::standard(1024)).unwrap();
+    let cfg = UringConfig::default().rx_mode(RxMode::Posted);
+    let mut port = UringPort::open(&TapConfig::named(&name).up(true), &pool, cfg).unwrap();
+    let rx = port.take_rx(0).unwrap();
+    let rx = std::thread::spawn(move || {
+        let mut rx = rx;
+        rx.start().unwrap();
+        rx
+    })
+    .join()
+    .unwrap();
+    let (result, rx) = std::thread::spawn(move || {
+        let mut rx = rx;
+        let mut burst: Burst = Burst::new();
+        let r = (0..4).try_for_each(|_| rx.rx_burst(&mut burst).map(drop));
+        burst.clear();
+        (r, rx)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        result.expect_err("a ring bound to an exited thread refuses a new one"),
+        tapring_core::Error::WrongThread
+    );
+    // Its buffers are still lent to a ring nobody can drive: they stay out
+    // of the pool rather than come back while the kernel holds them.
+    drop(rx);
 }

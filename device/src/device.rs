@@ -64,14 +64,12 @@ fn open_error(errno: Errno) -> DeviceError {
 /// The packet-information and vnet-header flags are the attaching fd's to
 /// set, not the device's to refuse.
 fn check_existing(name: &str, mode: DeviceMode, multi_queue: bool) -> Result<i64, DeviceError> {
-    let path = format!("/sys/class/net/{name}/tun_flags");
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Some(flags) = sysfs_tun_flags(name) else {
         return Err(DeviceError::Incompatible {
             name: name.to_owned(),
             reason: "it is not a TUN/TAP device",
         });
     };
-    let flags = i64::from_str_radix(text.trim().trim_start_matches("0x"), 16).unwrap_or(0);
     let is_tap = flags & i64::from(libc::IFF_TAP) != 0;
     let is_tun = flags & i64::from(libc::IFF_TUN) != 0;
     match mode {
@@ -117,11 +115,21 @@ fn check_sharing(config: &TapConfig, flags: i64) -> Result<bool, DeviceError> {
     let ifindex = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
         .ok()
         .and_then(|t| t.trim().parse::<u32>().ok());
-    // Kernels before 4.15 do not report queue counts: nobody is known to
-    // use the device then (a single-queue one still refuses with EBUSY).
-    let attached = ifindex
-        .and_then(|i| netlink::tun_queues(i).ok())
-        .map_or(0, |(attached, _)| attached);
+    // Detached queues count too: their owner (a VM manager parking
+    // queues, say) relies on the device's settings as much as one whose
+    // queues carry traffic. Kernels before 4.15 do not report the counts;
+    // anything else that fails to answer is no proof of an idle device.
+    let attached = match ifindex.map(netlink::tun_queues) {
+        Some(Ok((attached, detached))) => attached + detached,
+        Some(Err(nix::errno::Errno::EOPNOTSUPP)) => 0,
+        _ if config.share => 1,
+        _ => {
+            return Err(DeviceError::InUse {
+                name: name.clone(),
+                queues: 0,
+            });
+        }
+    };
     if attached == 0 {
         return Ok(false);
     }
@@ -174,6 +182,12 @@ fn check_sharing(config: &TapConfig, flags: i64) -> Result<bool, DeviceError> {
         return differs("persist", "false".into(), "true".into());
     }
     Ok(true)
+}
+
+/// The device's `tun_flags` from sysfs (IFF_TUN/TAP, NO_PI, VNET_HDR, ...).
+fn sysfs_tun_flags(name: &str) -> Option<i64> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/tun_flags")).ok()?;
+    i64::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()
 }
 
 fn onoff(on: bool) -> &'static str {
@@ -275,6 +289,19 @@ impl TapDevice {
         let (_, got) = sys::tun_get_iff(control)
             .map_err(|errno| DeviceError::from_errno("TUNGETIFF", &name, errno))?;
         let got_vnet = got & libc::IFF_VNET_HDR != 0;
+        // TUNGETIFF reports IFF_NOFILTER where IFF_NO_PI was; sysfs has
+        // the device's packet-information flag.
+        if let Some(flags) = sysfs_tun_flags(&name) {
+            let got_pi = flags & i64::from(libc::IFF_NO_PI) == 0;
+            if got_pi != config.packet_info {
+                return Err(DeviceError::SettingDiffers {
+                    name,
+                    setting: "packet_info",
+                    in_force: got_pi.to_string(),
+                    asked: config.packet_info.to_string(),
+                });
+            }
+        }
         if got_vnet == config.vnet_hdr.is_empty() {
             return Err(DeviceError::SettingDiffers {
                 name,

@@ -86,12 +86,13 @@ pub enum DeviceError {
     /// The device has queues another user attached (multi-queue): attaching
     /// would take a share of its traffic.
     #[error(
-        "device {name:?} is in use: {queues} queue(s) of another user are attached to it, and attaching would take a share of its traffic; share it on purpose (TapConfig::share; `--share`) with its settings, or pick another name"
+        "device {name:?} is in use ({queues} queue(s) of another user, attached or parked; 0: its use could not be read), and attaching could take a share of its traffic or change its settings; share it on purpose (TapConfig::share; `--share`) with its settings, or pick another name"
     )]
     InUse {
         /// The device name.
         name: String,
-        /// Queues attached by others.
+        /// Queues of others, attached or detached (0: the kernel's answer
+        /// could not be read).
         queues: u32,
     },
     /// Attaching would change a device-wide setting under the device's other

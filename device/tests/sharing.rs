@@ -36,8 +36,8 @@ fn an_existing_device_opens_only_when_asked_and_shares_only_its_settings() {
     let attach = in_use(&name).attach(Attach::IfExists);
     let err = TapDevice::open(&attach).unwrap_err();
     assert!(
-        matches!(&err, DeviceError::InUse { queues: 2, .. }),
-        "the first user's two queues: {err}"
+        matches!(&err, DeviceError::InUse { queues: 3, .. }),
+        "the first user's two queues and its parked keep-alive: {err}"
     );
     assert!(err.to_string().contains("share"), "{err}");
 

@@ -145,10 +145,14 @@ impl<Q: RxQueue> AsyncRx<Q> {
             if n > 0 {
                 return Ok(n);
             }
-            if self.queue.arm_wakeup()? == Wakeup::Pending {
-                continue;
+            match self.queue.arm_wakeup()? {
+                Wakeup::Armed => sleep_on(&self.fd, self.interest).await?,
+                // Frames wait already: take them, letting others run.
+                Wakeup::Pending => ::tokio::task::yield_now().await,
+                // No buffer to read into: the other tasks of this runtime
+                // hold them; let them run (and send or drop them).
+                Wakeup::Starved => ::tokio::task::yield_now().await,
             }
-            sleep_on(&self.fd, self.interest).await?;
         }
     }
 
@@ -202,13 +206,12 @@ impl<Q: TxQueue> AsyncTx<Q> {
                 return Ok(taken);
             }
             self.queue.reclaim()?;
-            if self.queue.arm_wakeup()? == Wakeup::Pending {
+            match self.queue.arm_wakeup()? {
+                Wakeup::Armed => sleep_on(&self.fd, self.interest).await?,
                 // Room now (or completions just reclaimed): yield so a
                 // busy sender cannot starve the other tasks of its thread.
-                ::tokio::task::yield_now().await;
-                continue;
+                Wakeup::Pending | Wakeup::Starved => ::tokio::task::yield_now().await,
             }
-            sleep_on(&self.fd, self.interest).await?;
         }
     }
 
@@ -220,10 +223,10 @@ impl<Q: TxQueue> AsyncTx<Q> {
             if self.queue.in_flight() == 0 {
                 return Ok(());
             }
-            if self.queue.arm_wakeup()? == Wakeup::Pending {
-                continue;
+            match self.queue.arm_wakeup()? {
+                Wakeup::Armed => sleep_on(&self.fd, self.interest).await?,
+                Wakeup::Pending | Wakeup::Starved => ::tokio::task::yield_now().await,
             }
-            sleep_on(&self.fd, self.interest).await?;
         }
     }
 

@@ -12,8 +12,10 @@ use core::ffi::c_int;
 ///    makes no progress.
 /// 2. Call the queue's `arm_wakeup`. On [`Wakeup::Pending`] go back to 1.
 /// 3. On [`Wakeup::Armed`] sleep until `fd` shows [`Readiness::interest`]
-///    (level- or edge-triggered both work: every new event signals), then
-///    go back to 1.
+///    (level- or edge-triggered both work: every new event signals, and
+///    `Armed` is only answered when nothing already waits), then go back
+///    to 1. On [`Wakeup::Starved`] sleep a little (or yield) and go back
+///    to 1: the queue waits for buffers, which no fd announces.
 ///
 /// The descriptor belongs to the queue: it stays valid (and the same) while
 /// the queue lives. Watch it; do not read, write or close it: `arm_wakeup`
@@ -46,4 +48,10 @@ pub enum Wakeup {
     /// Work is already waiting (frames, completions, room): drive the
     /// queue again instead of sleeping.
     Pending,
+    /// The queue waits for buffers, not for the kernel: the pool was empty
+    /// at its last try and it has nothing lent, so no fd will signal. The
+    /// buffers come back as the application drops or sends the packets it
+    /// holds: retry after a short sleep (or a yield in async code), and
+    /// give the pool more buffers if this is common.
+    Starved,
 }

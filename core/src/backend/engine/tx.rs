@@ -305,8 +305,19 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
         self.unflushed = false;
         let mut rounds = 0;
         while !self.table.is_empty() && rounds < DRAIN_ROUNDS {
-            if rounds % CANCEL_EVERY == 0 {
-                cancel_all(&mut self.ring)?;
+            if rounds % CANCEL_EVERY == 0
+                && let Err(e) = cancel_all(&mut self.ring)
+            {
+                // The kernel still holds these writes (a ring refusing this
+                // thread, say): their buffers must never be reused.
+                let mut n = 0;
+                self.table.drain(|p| {
+                    n += 1;
+                    core::mem::forget(p);
+                });
+                self.leaked += n;
+                self.cache.flush();
+                return Err(e);
             }
             if self.reap() == 0 {
                 rounds += 1;

@@ -42,6 +42,9 @@ struct RxCore<R> {
     /// The errno with which the kernel said the device is gone, once it
     /// did: the queue then stops for good.
     gone: Option<i32>,
+    /// The last allocation from the pool failed (cleared by the next one
+    /// that works): with nothing lent, no read can signal.
+    starved: bool,
 }
 
 /// What became of one received frame.
@@ -201,6 +204,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
                 unflushed: false,
                 leaked: 0,
                 gone: None,
+                starved: false,
             },
             lent,
         })
@@ -257,6 +261,13 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
     /// so.
     pub fn device_gone(&self) -> Option<Error> {
         self.core.gone.map(|errno| Error::DeviceGone { errno })
+    }
+
+    /// Whether the queue waits for buffers rather than for frames: the
+    /// pool had none at the last try and no read is lent, so nothing the
+    /// kernel does can signal (see [`Wakeup::Starved`](crate::Wakeup::Starved)).
+    pub fn starved(&self) -> bool {
+        self.core.starved && self.in_flight() == 0
     }
 
     /// Lends buffers to the kernel and starts receiving.
@@ -340,8 +351,14 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
                 // Cancel again every few idle rounds: a read whose wake-up
                 // was still queued as task work when a cancel ran is not
                 // found by it, re-arms afterwards and would wait forever.
-                if rounds % CANCEL_EVERY == 0 {
-                    cancel_all(&mut c.ring)?;
+                if rounds % CANCEL_EVERY == 0
+                    && let Err(e) = cancel_all(&mut c.ring)
+                {
+                    // The kernel still holds these reads (a ring refusing
+                    // this thread, say): their buffers must never be reused.
+                    c.leaked += Lending::<R>::abandon(s);
+                    c.cache.flush();
+                    return Err(e);
                 }
                 let got = c.ring.harvest(&mut c.cqes);
                 for i in 0..got {
@@ -451,7 +468,8 @@ impl<R: Ring> RxCore<R> {
     /// failed refill in DPDK: the ring runs short until the pool refills).
     fn alloc(&mut self) -> Option<Pkt> {
         let pkt = self.cache.alloc();
-        if pkt.is_none() {
+        self.starved = pkt.is_none();
+        if self.starved {
             self.stats.rx_nombuf += 1;
         }
         pkt
