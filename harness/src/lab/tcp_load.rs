@@ -76,7 +76,12 @@ impl Stream {
 /// One end's result: bytes moved and the stream's hash (if hashed).
 type Side = Result<(u64, Option<[u8; 32]>), String>;
 
-fn receiver(ready: mpsc::Sender<Result<(), String>>, hash: bool, deadline: Instant) -> Side {
+fn receiver(
+    ready: mpsc::Sender<Result<(), String>>,
+    hash: bool,
+    streams: usize,
+    deadline: Instant,
+) -> Side {
     let setup = || -> Result<TcpListener, String> {
         enter_ns(NS[1])?;
         let l = TcpListener::bind((ADDR[1], TCP_PORT)).map_err(|e| format!("listen: {e}"))?;
@@ -93,18 +98,41 @@ fn receiver(ready: mpsc::Sender<Result<(), String>>, hash: bool, deadline: Insta
             return Err(e);
         }
     };
-    let mut stream = loop {
+    let mut accepted = Vec::with_capacity(streams);
+    while accepted.len() < streams {
         match listener.accept() {
-            Ok((s, _)) => break s,
+            Ok((s, _)) => accepted.push(s),
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 if Instant::now() >= deadline {
-                    return Err("no connection before the deadline".into());
+                    return Err(format!(
+                        "{} of {streams} connections before the deadline",
+                        accepted.len()
+                    ));
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(1));
             }
             Err(e) => return Err(format!("accept: {e}")),
         }
-    };
+    }
+    // Each stream read on its own thread (the sockets need no namespace
+    // any more); hashed only when there is one stream.
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = accepted
+            .into_iter()
+            .map(|s| scope.spawn(move || read_stream(s, hash && streams == 1, deadline)))
+            .collect();
+        let mut total = (0u64, None);
+        for r in readers {
+            let (n, h) = r.join().unwrap_or_else(|_| Err("reader panicked".into()))?;
+            total = (total.0 + n, h);
+        }
+        Ok(total)
+    })
+}
+
+/// Reads one accepted stream to its end: bytes read and (if `hash`) their
+/// SHA-256.
+fn read_stream(mut stream: TcpStream, hash: bool, deadline: Instant) -> Side {
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(IO_TIMEOUT))
@@ -183,13 +211,26 @@ fn sender(amount: Amount, deadline: Instant) -> Side {
 /// unless both ends saw exactly the bytes asked for with equal hashes; a
 /// timed one unless the receiver got everything that was sent.
 pub fn transfer(amount: Amount) -> Result<Transfer, HarnessError> {
+    transfer_streams(amount, 1)
+}
+
+/// [`transfer`] over `streams` parallel TCP connections (distinct flows,
+/// so a multi-queue device spreads them), each sending `amount` for its
+/// own; the bytes are the sum. A verified transfer takes one stream.
+pub fn transfer_streams(amount: Amount, streams: usize) -> Result<Transfer, HarnessError> {
+    if streams == 0 || (streams > 1 && matches!(amount, Amount::Verified(_))) {
+        return Err(HarnessError::Usage(format!(
+            "a TCP transfer takes at least one stream, and a verified (hashed) one exactly one; \
+             asked for {streams}"
+        )));
+    }
     let t0 = Instant::now();
     let deadline = t0 + TCP_TIMEOUT;
     let hash = matches!(amount, Amount::Verified(_));
     let (ready_tx, ready_rx) = mpsc::channel();
     let rx = std::thread::Builder::new()
         .name("tcp-recv".into())
-        .spawn(move || receiver(ready_tx, hash, deadline))
+        .spawn(move || receiver(ready_tx, hash, streams, deadline))
         .map_err(|e| HarnessError::Check(format!("spawn receiver: {e}")))?;
     match ready_rx.recv_timeout(IO_TIMEOUT) {
         Ok(Ok(())) => {}
@@ -206,11 +247,22 @@ pub fn transfer(amount: Amount) -> Result<Transfer, HarnessError> {
         }
     }
     let t0 = Instant::now();
-    let tx = std::thread::Builder::new()
-        .name("tcp-send".into())
-        .spawn(move || sender(amount, deadline))
-        .map_err(|e| HarnessError::Check(format!("spawn sender: {e}")))?;
-    let sent = tx.join().unwrap_or_else(|_| Err("sender panicked".into()));
+    let mut senders = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let tx = std::thread::Builder::new()
+            .name("tcp-send".into())
+            .spawn(move || sender(amount, deadline))
+            .map_err(|e| HarnessError::Check(format!("spawn sender: {e}")))?;
+        senders.push(tx);
+    }
+    let mut sent: Side = Ok((0, None));
+    for tx in senders {
+        let one = tx.join().unwrap_or_else(|_| Err("sender panicked".into()));
+        sent = match (sent, one) {
+            (Ok((a, _)), Ok((b, h))) => Ok((a + b, h)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+    }
     let got = rx
         .join()
         .unwrap_or_else(|_| Err("receiver panicked".into()));
@@ -251,9 +303,11 @@ pub fn transfer(amount: Amount) -> Result<Transfer, HarnessError> {
 pub enum TcpLoad {
     /// iperf3 if it is installed, else the built-in generator.
     Auto,
-    /// tapring's own generator (one stream, 256 KiB writes).
+    /// tapring's own generator (256 KiB writes; one stream, N with
+    /// `bench --queues N`).
     Builtin,
-    /// iperf3 (`iperf3 -s -1` in nsB, `iperf3 -c` in nsA, one stream).
+    /// iperf3 (`iperf3 -s -1` in nsB, `iperf3 -c` in nsA; `-P N` with
+    /// `bench --queues N`).
     Iperf3,
 }
 
@@ -302,8 +356,9 @@ impl Drop for Child {
 }
 
 /// One iperf3 run from nsA to nsB for `d` (whole seconds, at least 1:
-/// iperf3 takes no fractions), payload bytes as the receiver counted them.
-pub fn iperf3_transfer(d: Duration) -> Result<Transfer, HarnessError> {
+/// iperf3 takes no fractions) over `streams` parallel streams (`-P`),
+/// payload bytes as the receiver counted them.
+pub fn iperf3_transfer(d: Duration, streams: usize) -> Result<Transfer, HarnessError> {
     let secs = d.as_secs_f64().round().max(1.0) as u64;
     let port = TCP_PORT.to_string();
     let server = std::process::Command::new("ip")
@@ -323,7 +378,7 @@ pub fn iperf3_transfer(d: Duration) -> Result<Transfer, HarnessError> {
         let out = std::process::Command::new("ip")
             .args(["netns", "exec", NS[0], "iperf3", "-J", "-c", ADDR[1], "-p"])
             .arg(&port)
-            .args(["-t", &secs.to_string()])
+            .args(["-t", &secs.to_string(), "-P", &streams.max(1).to_string()])
             .output()
             .map_err(|e| HarnessError::Check(format!("iperf3 client: {e}")))?;
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {

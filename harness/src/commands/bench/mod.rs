@@ -59,9 +59,13 @@ pub struct BenchArgs {
     /// Packets per burst call (1..=256).
     #[arg(long, default_value_t = 32)]
     pub burst: usize,
-    /// Queues per port (multi-queue TAP): tx drives every queue, one thread
-    /// per queue pinned to CPU i; the Rx tests poll every queue round-robin
-    /// from the one measuring thread (flows are spread by the kernel).
+    /// Queues per port (multi-queue TAP/TUN). tx, drain and fwd drive N
+    /// queues on N threads (thread i owns queue i, pinned to CPU i mod the
+    /// CPUs; fwd: A's Tx queue i and B's Rx queue i); rx and fwd2 poll every
+    /// queue round-robin from the one measuring thread; tcp runs the tapring
+    /// forwarder with N lanes and N parallel streams. With N > 1 every run
+    /// is also made with one queue in the same round, and the tables show
+    /// "N queues / 1 queue" paired.
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
     /// Rx mode of the io_uring backend: auto, nowait, posted or multishot.
@@ -245,7 +249,13 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                 records.push(Record::new(&spec, round, &m));
             }
             Step::Tcp { run, round } => {
-                match tcp::measure(run, round, per, load, args.mode, &mut names) {
+                let setup = tcp::TcpSetup {
+                    per,
+                    load,
+                    mode: args.mode,
+                    streams: usize::from(args.queues),
+                };
+                match tcp::measure(run, round, setup, &mut names) {
                     Ok(r) => tcp_records.push(r),
                     // iperf3 was only picked because it is installed: if it
                     // cannot do the job here, the built-in generator can. Its

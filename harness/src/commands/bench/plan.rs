@@ -36,10 +36,11 @@ impl Step {
     pub fn label(&self) -> String {
         match self {
             Step::Frame { spec, .. } => format!(
-                "{} {} B {}",
+                "{} {} B {} {}q",
                 spec.test.name(),
                 spec.size,
-                spec.backend.name()
+                spec.backend.name(),
+                spec.queues
             ),
             Step::Tcp { run, .. } => run.label(),
             Step::Overhead { spec, .. } => {
@@ -65,9 +66,18 @@ pub struct Inputs<'a> {
     pub overhead: RunSpec,
 }
 
+/// The queue counts each run is made with: the plan's, and one queue
+/// beside it when the plan has more (the scaling is paired, round by round).
+fn queue_counts(queues: u16) -> Vec<u16> {
+    if queues > 1 { vec![queues, 1] } else { vec![1] }
+}
+
 /// Every run, in order: the frame tests (per test and size, rounds of the
-/// backends in alternation), then the TCP rounds, then the overhead pairs.
+/// backends in alternation, each with the plan's queues and, when that is
+/// more than one, with one queue too), then the TCP rounds, then the
+/// overhead pairs.
 pub fn plan(i: &Inputs<'_>) -> Vec<Step> {
+    let counts = queue_counts(i.frame.queues);
     let mut steps = Vec::new();
     let frame_tests = i
         .tests
@@ -77,20 +87,23 @@ pub fn plan(i: &Inputs<'_>) -> Vec<Step> {
         for &size in i.sizes {
             for round in 0..i.rounds {
                 for &backend in i.backends {
-                    let spec = RunSpec {
-                        test,
-                        backend,
-                        size,
-                        ..i.frame
-                    };
-                    steps.push(Step::Frame { spec, round });
+                    for &queues in &counts {
+                        let spec = RunSpec {
+                            test,
+                            backend,
+                            size,
+                            queues,
+                            ..i.frame
+                        };
+                        steps.push(Step::Frame { spec, round });
+                    }
                 }
             }
         }
     }
     if i.tests.contains(&TestKind::Tcp) {
         for round in 0..i.rounds {
-            for run in TcpRun::round(i.backends) {
+            for run in TcpRun::round(i.backends, &counts) {
                 steps.push(Step::Tcp { run, round });
             }
         }
@@ -172,11 +185,66 @@ mod tests {
             (a.backend, b.backend),
             (Backend::ReadWrite, Backend::IoUring)
         );
+        // One queue: every run with one queue.
+        assert!(steps.iter().all(|s| match s {
+            Step::Frame { spec, .. } => spec.queues == 1,
+            Step::Tcp { run, .. } => run.queues() == 1,
+            _ => true,
+        }));
         // Overhead runs tapring's io_uring backend in no-wait mode.
         assert!(steps.iter().all(|s| match s {
             Step::Overhead { spec, .. } =>
                 spec.backend == Backend::IoUring && spec.rx_mode == tapring::RxMode::Nowait,
             _ => true,
         }));
+    }
+
+    #[test]
+    fn more_queues_are_paired_with_one_queue_in_each_round() {
+        let backends = [Backend::ReadWrite, Backend::IoUring];
+        let frame = RunSpec {
+            queues: 2,
+            ..base()
+        };
+        let steps = plan(&Inputs {
+            tests: &[TestKind::Drain, TestKind::Tcp],
+            sizes: &[64],
+            backends: &backends,
+            rounds: 2,
+            frame,
+            overhead: base(),
+        });
+        for round in 0..2 {
+            for &backend in &backends {
+                let queues: Vec<u16> = steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Frame { spec, round: r }
+                            if *r == round && spec.backend == backend =>
+                        {
+                            Some(spec.queues)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(queues, [2, 1], "round {round} {backend:?}");
+                let tcp: Vec<u16> = steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Tcp {
+                            run:
+                                TcpRun::Forwarder {
+                                    backend: b,
+                                    offload: true,
+                                    queues,
+                                },
+                            round: r,
+                        } if *r == round && *b == backend => Some(*queues),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(tcp, [2, 1], "tcp round {round} {backend:?}");
+            }
+        }
     }
 }

@@ -60,6 +60,8 @@ pub struct Summary {
     pub size: usize,
     /// Backend.
     pub backend: Backend,
+    /// Queues per port (one thread each in tx, drain and fwd).
+    pub queues: u16,
     /// Median packets/s.
     pub pps: f64,
     /// Median Gbit/s.
@@ -74,31 +76,48 @@ pub struct Summary {
     pub ratios: Vec<f64>,
     /// Median of `ratios`.
     pub ratio: Option<f64>,
+    /// Paired ratios against the same test, size and backend with one
+    /// queue, round by round (empty with one queue).
+    pub vs_one_queue: Vec<f64>,
 }
 
 /// Groups records into summaries (ratios paired by round).
 pub fn summarize(records: &[Record]) -> Vec<Summary> {
     // The mode as its name: `DeviceMode` has no order of its own.
-    let mut groups: BTreeMap<(TestKind, &str, usize, Backend), Vec<&Record>> = BTreeMap::new();
+    type Key<'a> = (TestKind, &'a str, usize, Backend, u16);
+    let mut groups: BTreeMap<Key<'_>, Vec<&Record>> = BTreeMap::new();
     for r in records {
         groups
-            .entry((r.test, r.mode.as_str(), r.size, r.backend))
+            .entry((r.test, r.mode.as_str(), r.size, r.backend, r.queues))
             .or_default()
             .push(r);
     }
+    // Ratios of `rs` to `base`, paired by round.
+    let paired = |rs: &[&Record], base: Option<&Vec<&Record>>| -> Vec<f64> {
+        let Some(b) = base else { return Vec::new() };
+        let mut v: Vec<f64> = rs
+            .iter()
+            .filter_map(|r| {
+                let t = b.iter().find(|x| x.round == r.round)?;
+                (t.pps > 0.0).then(|| r.pps / t.pps)
+            })
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v
+    };
     let mut out = Vec::new();
-    for (&(test, mode_name, size, backend), rs) in &groups {
-        let base = groups.get(&(test, mode_name, size, Backend::ReadWrite));
+    for (&(test, mode_name, size, backend, queues), rs) in &groups {
         let mode = rs[0].mode;
-        let mut ratios: Vec<f64> = match base {
-            Some(b) if backend != Backend::ReadWrite => rs
-                .iter()
-                .filter_map(|r| {
-                    let t = b.iter().find(|x| x.round == r.round)?;
-                    (t.pps > 0.0).then(|| r.pps / t.pps)
-                })
-                .collect(),
-            _ => Vec::new(),
+        let ratios = match backend {
+            Backend::ReadWrite => Vec::new(),
+            _ => paired(
+                rs,
+                groups.get(&(test, mode_name, size, Backend::ReadWrite, queues)),
+            ),
+        };
+        let vs_one_queue = match queues {
+            1 => Vec::new(),
+            _ => paired(rs, groups.get(&(test, mode_name, size, backend, 1))),
         };
         let col =
             |f: &dyn Fn(&Record) -> f64| median(&mut rs.iter().map(|r| f(r)).collect::<Vec<_>>());
@@ -108,16 +127,15 @@ pub fn summarize(records: &[Record]) -> Vec<Summary> {
             mode,
             size,
             backend,
+            queues,
             pps: col(&|r| r.pps),
             gbps: col(&|r| r.gbps),
             cpu_s_per_mpkt: col(&|r| r.cpu_s_per_mpkt),
             drops: rs.iter().map(|r| r.drops).sum(),
             offered_pps: (!offered.is_empty()).then(|| median(&mut offered.clone())),
             ratio: (!ratios.is_empty()).then(|| median(&mut ratios.clone())),
-            ratios: {
-                ratios.sort_by(|a, b| a.total_cmp(b));
-                ratios
-            },
+            ratios,
+            vs_one_queue,
         });
     }
     out
@@ -128,11 +146,33 @@ pub fn table(records: &[Record]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<6} {:<4} {:>5} {:<10} {:>8} {:>8} {:>11} {:>9} {:>10}  vs read-write: median [min..max] (pairs)",
-        "test", "mode", "size", "backend", "Mpps", "Gbit/s", "CPU s/Mpkt", "drops", "offered",
+        "{:<6} {:<4} {:>5} {:<10} {:>6} {:>8} {:>8} {:>11} {:>9} {:>10}  vs read-write: median [min..max] (pairs)",
+        "test",
+        "mode",
+        "size",
+        "backend",
+        "queues",
+        "Mpps",
+        "Gbit/s",
+        "CPU s/Mpkt",
+        "drops",
+        "offered",
     );
     let mut wide = Vec::new();
+    let mut scaling = Vec::new();
     for sm in summarize(records) {
+        if let (Some(lo), Some(hi)) = (sm.vs_one_queue.first(), sm.vs_one_queue.last()) {
+            scaling.push(format!(
+                "{} {} {} {}: {} queues / 1 queue: {:.2}x [{lo:.2}..{hi:.2}] ({})",
+                sm.test.name(),
+                sm.mode.as_str(),
+                sm.size,
+                sm.backend.name(),
+                sm.queues,
+                median(&mut sm.vs_one_queue.clone()),
+                sm.vs_one_queue.len()
+            ));
+        }
         if let (Some(r), Some(lo), Some(hi)) = (sm.ratio, sm.ratios.first(), sm.ratios.last())
             && (hi / r > 1.1 || lo / r < 0.9)
         {
@@ -158,11 +198,12 @@ pub fn table(records: &[Record]) -> String {
             .map_or("-".into(), |o| format!("{:.3}M", o / 1e6));
         let _ = writeln!(
             s,
-            "{:<6} {:<4} {:>5} {:<10} {:>8.3} {:>8.2} {:>11.3} {:>9} {:>10}  {}",
+            "{:<6} {:<4} {:>5} {:<10} {:>6} {:>8.3} {:>8.2} {:>11.3} {:>9} {:>10}  {}",
             sm.test.name(),
             sm.mode.as_str(),
             sm.size,
             sm.backend.name(),
+            sm.queues,
             sm.pps / 1e6,
             sm.gbps,
             sm.cpu_s_per_mpkt,
@@ -177,6 +218,20 @@ pub fn table(records: &[Record]) -> String {
          (io_uring and read-write alternate within a round, the same minute) and its median is \
          shown, so it need not equal the quotient of the two Mpps medians."
     );
+    for line in &scaling {
+        let _ = writeln!(s, "{line}");
+    }
+    if !scaling.is_empty() {
+        let _ = writeln!(
+            s,
+            "queue scaling is paired round by round (N queues and 1 queue in the same round). \
+             tx, drain and fwd run one thread per queue (CPUs in turn), CPU summed over them; \
+             rx and fwd2 poll every queue from one thread. fwd: each thread writes its own flows \
+             into A's queue i and reads B's queue i, but B's queue is tun's choice by flow hash \
+             (it cannot be steered without a steering eBPF program), so packets are the sum over \
+             B's queues."
+        );
+    }
     if records.iter().any(|r| r.mode == DeviceMode::Tun) {
         let _ = writeln!(
             s,
@@ -246,7 +301,13 @@ pub fn write_json(
 /// Draws median packets/s per test and size, one bar per backend.
 pub fn write_plot(path: &Path, records: &[Record]) -> Result<(), HarnessError> {
     use plotters::prelude::*;
-    let sums = summarize(records);
+    // One bar per backend: the runs with the plan's queues (the one-queue
+    // runs beside them are in the table's scaling lines).
+    let queues = records.iter().map(|r| r.queues).max().unwrap_or(1);
+    let sums: Vec<Summary> = summarize(records)
+        .into_iter()
+        .filter(|s| s.queues == queues)
+        .collect();
     let mut cats: Vec<(TestKind, usize)> = sums.iter().map(|s| (s.test, s.size)).collect();
     cats.dedup();
     let mut backends: Vec<Backend> = sums.iter().map(|s| s.backend).collect();

@@ -69,6 +69,11 @@ pub struct TcpRecord {
     /// The backend that drove a tapring forwarder (threaded or tokio);
     /// `None` for veth and the plain forwarder.
     pub backend: Option<Backend>,
+    /// Queue pairs per port the forwarder ran (one lane each); 1 for
+    /// veth, the plain forwarder and the tokio forwarder.
+    pub queues: u16,
+    /// Parallel TCP streams (the plan's `--queues`, so flows spread).
+    pub streams: usize,
     /// Round (pair) number.
     pub round: usize,
     /// Payload Gbit/s.
@@ -92,6 +97,8 @@ pub enum TcpRun {
         backend: Backend,
         /// Offloads negotiated on its ports.
         offload: bool,
+        /// Queue pairs per port (one lane each).
+        queues: u16,
     },
     /// The plain read()/write() forwarder between them.
     Plain {
@@ -112,16 +119,24 @@ pub enum TcpRun {
 
 impl TcpRun {
     /// The runs of one round: veth, then the plain forwarder and each
-    /// backend, each without and with offloads, then the tokio forwarder
-    /// on both runtimes (over io_uring if planned) with offloads on.
-    pub fn round(backends: &[Backend]) -> Vec<TcpRun> {
+    /// backend, each without and with offloads (the tapring forwarder with
+    /// each of `queue_counts`), then the tokio forwarder on both runtimes
+    /// (over io_uring if planned) with offloads on. The plain and tokio
+    /// forwarders run one queue per direction.
+    pub fn round(backends: &[Backend], queue_counts: &[u16]) -> Vec<TcpRun> {
         let mut runs = vec![TcpRun::Veth];
         for offload in [false, true] {
             runs.push(TcpRun::Plain { offload });
         }
         for &backend in backends {
             for offload in [false, true] {
-                runs.push(TcpRun::Forwarder { backend, offload });
+                for &queues in queue_counts {
+                    runs.push(TcpRun::Forwarder {
+                        backend,
+                        offload,
+                        queues,
+                    });
+                }
             }
         }
         // The headline backend where it is in the plan.
@@ -141,12 +156,24 @@ impl TcpRun {
         runs
     }
 
+    /// Queue pairs per port this run uses (1 but for the tapring forwarder).
+    pub fn queues(self) -> u16 {
+        match self {
+            TcpRun::Forwarder { queues, .. } => queues,
+            _ => 1,
+        }
+    }
+
     /// A progress label.
     pub fn label(self) -> String {
         match self {
             TcpRun::Veth => "tcp veth".into(),
-            TcpRun::Forwarder { backend, offload } => format!(
-                "tcp {} offloads {}",
+            TcpRun::Forwarder {
+                backend,
+                offload,
+                queues,
+            } => format!(
+                "tcp {} {queues}q offloads {}",
                 backend.name(),
                 if offload { "on" } else { "off" }
             ),
@@ -167,24 +194,51 @@ impl TcpRun {
     }
 }
 
-/// Measures `run` for `per` (at least 0.5 s; iperf3: whole seconds, at
-/// least 1) with the load generator `load` (resolved), forwarders over
-/// devices of `mode`; the record names the path that actually carried the
-/// traffic.
+/// How one TCP run is measured.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpSetup {
+    /// Time per run (at least 0.5 s; iperf3: whole seconds, at least 1).
+    pub per: Duration,
+    /// The load generator (resolved).
+    pub load: TcpLoad,
+    /// The forwarders' devices.
+    pub mode: DeviceMode,
+    /// Parallel TCP streams (every run of the plan the same).
+    pub streams: usize,
+}
+
+/// Measures `run` as `setup` says; the record names the path that
+/// actually carried the traffic.
 pub fn measure(
     run: TcpRun,
     round: usize,
-    per: Duration,
-    load: TcpLoad,
-    mode: DeviceMode,
+    setup: TcpSetup,
     names: &mut Names,
 ) -> Result<TcpRecord, HarnessError> {
+    let TcpSetup {
+        per,
+        load,
+        mode,
+        streams,
+    } = setup;
     let per = per.max(MIN_RUN);
-    let make_record =
-        |path, offload, backend, t| record(path, mode, offload, backend, round, load, t);
+    let queues = run.queues();
+    let make_record = |path, offload, backend, t: Transfer| TcpRecord {
+        path,
+        mode,
+        offload,
+        backend,
+        queues,
+        streams,
+        round,
+        gbps: t.gbps(),
+        bytes: t.bytes,
+        secs: t.secs,
+        load,
+    };
     let transfer = || match load {
-        TcpLoad::Iperf3 => tcp_load::iperf3_transfer(per),
-        _ => tcp_load::transfer(Amount::For(per)),
+        TcpLoad::Iperf3 => tcp_load::iperf3_transfer(per, streams),
+        _ => tcp_load::transfer_streams(Amount::For(per), streams),
     };
     match run {
         TcpRun::Veth => {
@@ -193,8 +247,12 @@ pub fn measure(
             namespaces::remove();
             Ok(make_record(TcpPath::Veth, true, None, t?))
         }
-        TcpRun::Forwarder { backend, offload } => {
-            let topo = Topology::build(backend, 1, offload, mode, names)?;
+        TcpRun::Forwarder {
+            backend,
+            offload,
+            queues,
+        } => {
+            let topo = Topology::build(backend, usize::from(queues), offload, mode, names)?;
             let topo_backend = topo.backend();
             let path = match topo_backend {
                 Backend::ReadWrite => TcpPath::ReadWrite,
@@ -237,28 +295,6 @@ pub fn measure(
     }
 }
 
-fn record(
-    path: TcpPath,
-    mode: DeviceMode,
-    offload: bool,
-    backend: Option<Backend>,
-    round: usize,
-    load: TcpLoad,
-    t: Transfer,
-) -> TcpRecord {
-    TcpRecord {
-        path,
-        mode,
-        offload,
-        backend,
-        round,
-        gbps: t.gbps(),
-        bytes: t.bytes,
-        secs: t.secs,
-        load,
-    }
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -268,12 +304,15 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// A row of the TCP table: path, offloads, queues.
+type Row = (TcpPath, bool, u16);
+
 /// Paired ratios `a / b` over the rounds both have, as "median [min..max]".
-fn paired(records: &[TcpRecord], a: (TcpPath, bool), b: (TcpPath, bool)) -> String {
-    let find = |round: usize, (p, o): (TcpPath, bool)| {
+fn paired(records: &[TcpRecord], a: Row, b: Row) -> String {
+    let find = |round: usize, (p, o, q): Row| {
         records
             .iter()
-            .find(|r| r.round == round && r.path == p && r.offload == o)
+            .find(|r| r.round == round && r.path == p && r.offload == o && r.queues == q)
             .map(|r| r.gbps)
     };
     let rounds = records.iter().map(|r| r.round).max().map_or(0, |m| m + 1);
@@ -295,42 +334,57 @@ fn paired(records: &[TcpRecord], a: (TcpPath, bool), b: (TcpPath, bool)) -> Stri
 pub fn table(records: &[TcpRecord]) -> String {
     let load = records.first().map_or("-", |r| r.load.name());
     let mode = records.first().map_or("tap", |r| r.mode.as_str());
+    let streams = records.first().map_or(1, |r| r.streams);
+    let streams = match streams {
+        1 => "one stream".to_string(),
+        n => format!("{n} parallel streams"),
+    };
     let mut out =
-        format!("TCP load: {load}, one stream from nsA to nsB; forwarders over {mode} devices\n");
+        format!("TCP load: {load}, {streams} from nsA to nsB; forwarders over {mode} devices\n");
     out.push_str(&format!(
         "{:<14} {:<8} {:>8}  {:<22} {:<22} {:<22}\n",
         "tcp", "offloads", "Gbit/s", "on vs off", "vs veth", "vs plain (same offloads)"
     ));
-    let mut seen = Vec::new();
+    let mut seen: Vec<Row> = Vec::new();
     for r in records {
-        if !seen.contains(&(r.path, r.offload)) {
-            seen.push((r.path, r.offload));
+        if !seen.contains(&(r.path, r.offload, r.queues)) {
+            seen.push((r.path, r.offload, r.queues));
         }
     }
-    for (path, offload) in seen {
+    let mut scaling = Vec::new();
+    for &(path, offload, queues) in &seen {
         let gbps = median(
             records
                 .iter()
-                .filter(|r| r.path == path && r.offload == offload)
+                .filter(|r| r.path == path && r.offload == offload && r.queues == queues)
                 .map(|r| r.gbps)
                 .collect(),
         );
+        let row = (path, offload, queues);
         let vs_plain = match path {
             TcpPath::Veth | TcpPath::Plain => "-".to_string(),
-            _ => paired(records, (path, offload), (TcpPath::Plain, offload)),
+            _ => paired(records, row, (TcpPath::Plain, offload, 1)),
         };
         let (gain, share) = if path == TcpPath::Veth {
             ("-".to_string(), "1.00x".to_string())
         } else {
             (
                 if offload {
-                    paired(records, (path, true), (path, false))
+                    paired(records, row, (path, false, queues))
                 } else {
                     "-".into()
                 },
-                paired(records, (path, offload), (TcpPath::Veth, true)),
+                paired(records, row, (TcpPath::Veth, true, 1)),
             )
         };
+        if queues > 1 {
+            scaling.push(format!(
+                "tcp {} offloads {}: {queues} queues / 1 queue: {}",
+                path.name(),
+                if offload { "on" } else { "off" },
+                paired(records, row, (path, offload, 1))
+            ));
+        }
         let name = match (path, records.iter().find(|r| r.path == path)) {
             (TcpPath::TokioCurrentThread | TcpPath::TokioMultiThread, Some(r)) => {
                 let b = r.backend.map_or("?", |b| b.name());
@@ -340,6 +394,7 @@ pub fn table(records: &[TcpRecord]) -> String {
                     if b == "read-write" { "rw" } else { "uring" }
                 )
             }
+            _ if queues > 1 => format!("{} {queues}q", path.name()),
             _ => path.name().to_string(),
         };
         out.push_str(&format!(
@@ -347,6 +402,16 @@ pub fn table(records: &[TcpRecord]) -> String {
             name,
             if offload { "on" } else { "off" },
         ));
+    }
+    for line in &scaling {
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !scaling.is_empty() {
+        out.push_str(
+            "tcp scaling is paired round by round, the same streams either way; the plain and \
+             tokio forwarders run one queue per direction.\n",
+        );
     }
     out
 }

@@ -10,8 +10,8 @@ use crate::lab::ports::{self, Opened, PortSettings};
 use crate::lab::sandbox::{self, Names};
 use crate::lab::traffic::{self, Source, flows, io_slices, spawn_source};
 use serde::Serialize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use tapring::Backend;
 use tapring::device::{DeviceMode, KernelCounters, TapConfig};
@@ -27,10 +27,11 @@ pub enum TestKind {
     Tx,
     /// A kernel-side source on the other core offers frames; tapring receives.
     Rx,
-    /// The kernel's queue is filled first, then tapring drains it.
+    /// The kernel's queue is filled first, then tapring drains it (one
+    /// thread per queue).
     Drain,
     /// tapA -> Linux bridge -> tapB (TUN: tunA -> IPv4 routing -> tunB),
-    /// one thread writing A and reading B.
+    /// one thread per queue pair writing A's queue i and reading B's queue i.
     Fwd,
     /// A two-port forwarder: a kernel source on the other core sends into
     /// tapA, tapring forwards A -> B on one thread, the kernel counts what
@@ -146,6 +147,33 @@ fn refill(burst: &mut Burst<256>, want: usize, cache: &mut PoolCache, frame: &[u
             return;
         }
     }
+}
+
+/// [`refill`] with `frames` in turn (`next` is the one to use next), so a
+/// burst carries several flows.
+fn refill_flows(
+    burst: &mut Burst<256>,
+    want: usize,
+    cache: &mut PoolCache,
+    frames: &[Vec<u8>],
+    next: &mut usize,
+) {
+    while burst.len() < want && !frames.is_empty() {
+        let Some(mut p) = cache.alloc() else { return };
+        if p.extend_from_slice(&frames[*next % frames.len()]).is_err() {
+            return;
+        }
+        *next = (*next + 1) % frames.len();
+        if burst.push(p).is_err() {
+            return;
+        }
+    }
+}
+
+/// The CPU the `i`th of a test's queue threads is pinned to: in turn over
+/// the machine's CPUs (not this thread's affinity, which is one CPU).
+fn queue_cpu(i: usize) -> usize {
+    i % crate::lab::cpu::online_cpus().max(1)
 }
 
 /// Every Rx queue of a port, polled round-robin from one thread (the
@@ -407,6 +435,11 @@ fn drain(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let name = names.next("trdr");
     let (mut o, ran) = open_up(spec, &name, &pool)?;
     let dropped0 = counters(&name)?.tx_dropped;
+    if o.rx.len() > 1 {
+        let (mut sample, queue_drops) = drain_queues(spec, &name, o.ifindex, &mut o.rx)?;
+        sample.drops = counters(&name)?.tx_dropped - dropped0 + queue_drops;
+        return Ok(Measured { ran, sample });
+    }
     let mut d = QueueDrainer {
         rx: RxSet::new(&mut o.rx),
         burst: Burst::new(),
@@ -417,6 +450,175 @@ fn drain(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     sample.drops = counters(&name)?.tx_dropped - dropped0 + rx.drops();
     Ok(Measured { ran, sample })
 }
+
+/// What the main thread and the queue threads of [`drain_queues`] share.
+struct DrainRound {
+    /// Start, stopped, filled, drained: every round passes it four times.
+    barrier: Barrier,
+    /// Set before a round's first wait: no more rounds.
+    done: AtomicBool,
+    /// A thread failed (its error is its result); the rounds end.
+    failed: AtomicBool,
+    /// Frames the kernel took in this round's fill.
+    queued: AtomicU64,
+    /// Frames the threads read in this round, together.
+    got: AtomicU64,
+}
+
+/// One queue's thread in [`drain_queues`]: stops its queue while the
+/// kernel's queues fill, then reads until the threads together read what
+/// was queued (or its own queue stayed empty for 10 000 polls). Its CPU
+/// seconds while reading and its queue's drop counter.
+fn drain_queue_thread(
+    i: usize,
+    q: &mut AnyRxQueue,
+    round: &DrainRound,
+) -> Result<(f64, u64), HarnessError> {
+    pin(queue_cpu(i));
+    let mut burst: Burst<256> = Burst::new();
+    let mut cpu = 0.0;
+    let mut failure: Option<HarnessError> = None;
+    loop {
+        round.barrier.wait(); // start
+        if round.done.load(Ordering::SeqCst) {
+            break;
+        }
+        if failure.is_none()
+            && let Err(e) = q.stop()
+        {
+            failure = Some(e.into());
+            round.failed.store(true, Ordering::SeqCst);
+        }
+        round.barrier.wait(); // stopped: the main thread fills
+        round.barrier.wait(); // filled
+        if failure.is_none() {
+            let queued = round.queued.load(Ordering::SeqCst);
+            let c0 = thread_cpu();
+            let mut idle = 0u32;
+            while round.got.load(Ordering::Relaxed) < queued && idle < 10_000 {
+                match q.rx_burst(&mut burst) {
+                    Ok(0) => idle += 1,
+                    Ok(n) => {
+                        idle = 0;
+                        burst.clear();
+                        round.got.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        failure = Some(e.into());
+                        round.failed.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+            }
+            burst.clear();
+            cpu += thread_cpu() - c0;
+        }
+        round.barrier.wait(); // drained
+    }
+    let stopped = q.stop();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    stopped?;
+    Ok((cpu, q.stats().drops.total()))
+}
+
+/// The drain measurement over a multi-queue device: rounds of filling the
+/// kernel's queues of interface `name` (many flows, which tun spreads
+/// over the queues by flow hash) and timing how long one thread per queue
+/// (thread i owns `queues[i]`, pinned to CPU i in turn, the first to use
+/// it) takes to empty them. Packets are the threads' sum, CPU the sum of
+/// their CPU; also the queues' drop counters, summed.
+fn drain_queues(
+    spec: &RunSpec,
+    name: &str,
+    ifindex: u32,
+    queues: &mut [AnyRxQueue],
+) -> Result<(Sample, u64), HarnessError> {
+    sandbox::ip(&[
+        "link",
+        "set",
+        "dev",
+        name,
+        "txqueuelen",
+        &DRAIN_QUEUE.to_string(),
+    ])?;
+    let frames = flows(spec.mode, spec.size, 64);
+    let slices = io_slices(&frames);
+    let mut src = Source::new(ifindex, slices.len())?;
+    // tun's ring is tx_queue_len long per queue.
+    let capacity = DRAIN_QUEUE * queues.len();
+    let round = DrainRound {
+        barrier: Barrier::new(queues.len() + 1),
+        done: AtomicBool::new(false),
+        failed: AtomicBool::new(false),
+        queued: AtomicU64::new(0),
+        got: AtomicU64::new(0),
+    };
+    let mut sample = Sample::default();
+    let mut fill_error: Option<HarnessError> = None;
+    let per_queue: Vec<Result<(f64, u64), HarnessError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = queues
+            .iter_mut()
+            .enumerate()
+            .map(|(i, q)| {
+                let round = &round;
+                scope.spawn(move || drain_queue_thread(i, q, round))
+            })
+            .collect();
+        let wall = Instant::now();
+        loop {
+            let done = wall.elapsed() >= spec.duration
+                || round.failed.load(Ordering::SeqCst)
+                || fill_error.is_some();
+            round.done.store(done, Ordering::SeqCst);
+            round.barrier.wait(); // start
+            if done {
+                break;
+            }
+            round.barrier.wait(); // stopped
+            let mut queued = 0usize;
+            while queued < capacity {
+                match src.send(&slices[..slices.len().min(capacity - queued)]) {
+                    Ok(0) => break,
+                    Ok(n) => queued += n,
+                    Err(e) => {
+                        fill_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            round.got.store(0, Ordering::SeqCst);
+            round.queued.store(queued as u64, Ordering::SeqCst);
+            let t0 = Instant::now();
+            round.barrier.wait(); // filled
+            round.barrier.wait(); // drained
+            sample.secs += t0.elapsed().as_secs_f64();
+            sample.packets += round.got.load(Ordering::SeqCst);
+        }
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(HarnessError::Check("drain thread panicked".into())))
+            })
+            .collect()
+    });
+    if let Some(e) = fill_error {
+        return Err(e);
+    }
+    let mut drops = 0;
+    for r in per_queue {
+        let (cpu, d) = r?;
+        sample.cpu_secs += cpu;
+        drops += d;
+    }
+    Ok((sample, drops))
+}
+
+/// Flows each fwd thread writes (distinct per thread, so B's queues, which
+/// tun picks by flow hash, all get traffic).
+const FWD_FLOWS_PER_QUEUE: usize = 16;
 
 /// How the fwd test joins its two devices inside the kernel.
 enum Join {
@@ -440,15 +642,9 @@ fn dotted(a: [u8; 4]) -> String {
 }
 
 impl Join {
-    /// Joins devices `a` and `b` for packets of `mode`; the packet one
-    /// thread writes into `a` that the kernel then sends out of `b`.
-    fn build(
-        mode: DeviceMode,
-        size: usize,
-        a: &str,
-        b: &str,
-        names: &mut Names,
-    ) -> Result<(Join, Vec<u8>), HarnessError> {
+    /// Joins devices `a` and `b` for packets of `mode` (see
+    /// [`fwd_packet`] for what to write into `a`).
+    fn build(mode: DeviceMode, a: &str, b: &str, names: &mut Names) -> Result<Join, HarnessError> {
         match mode {
             DeviceMode::Tun => {
                 // A TUN has no MAC, so no bridge: route. rp_filter off so
@@ -467,12 +663,7 @@ impl Join {
                             .into(),
                     ));
                 }
-                let packet = traffic::readdressed(
-                    &traffic::packet(mode, size, 0, 0),
-                    ROUTED_SRC,
-                    ROUTED_DST,
-                );
-                Ok((Join::Routed, packet))
+                Ok(Join::Routed)
             }
             _ => {
                 let br = names.next("trbr");
@@ -489,9 +680,20 @@ impl Join {
                     "bridge",
                     &["fdb", "add", &mac, "dev", b, "master", "static"],
                 )?;
-                Ok((join, traffic::packet(mode, size, 0, 0)))
+                Ok(join)
             }
         }
+    }
+}
+
+/// A packet of flow `flow` written into A that the [`Join`] of `mode` sends
+/// out of B: to the bridge's static MAC (TAP), or from ROUTED_SRC to
+/// ROUTED_DST (TUN; the flow is in the UDP ports).
+fn fwd_packet(mode: DeviceMode, size: usize, flow: u16) -> Vec<u8> {
+    let p = traffic::packet(mode, size, flow, 0);
+    match mode {
+        DeviceMode::Tun => traffic::readdressed(&p, ROUTED_SRC, ROUTED_DST),
+        _ => p,
     }
 }
 
@@ -509,41 +711,106 @@ impl Drop for Join {
     }
 }
 
-fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
-    let pool = pool_for(spec.size)?;
-    let (a, b) = (names.next("trfa"), names.next("trfb"));
-    let (mut oa, ran) = open_up(spec, &a, &pool)?;
-    let (mut ob, _) = open_up(spec, &b, &pool)?;
-    let (join, frame) = Join::build(spec.mode, spec.size, &a, &b, names)?;
+/// What one fwd thread measured: packets B's queue delivered, seconds,
+/// CPU seconds, and its two queues' drop counters.
+type FwdLane = (u64, f64, f64, u64);
+
+/// One fwd thread: owns A's Tx queue `txa` and B's Rx queue `rxb` (the
+/// first to use either), writes `frames` (its own flows) into A and
+/// reads B for `spec.duration` once every thread has started.
+fn fwd_thread(
+    i: usize,
+    spec: &RunSpec,
+    pool: &Pool,
+    frames: &[Vec<u8>],
+    txa: &mut tapring::AnyTxQueue,
+    rxb: &mut AnyRxQueue,
+    started: &Barrier,
+) -> Result<FwdLane, HarnessError> {
+    if spec.queues > 1 {
+        pin(queue_cpu(i));
+    }
     let mut cache: PoolCache = pool.cache();
-    let txa = &mut oa.tx[0];
-    let mut rxb = RxSet::new(&mut ob.rx);
     let mut out: Burst<256> = Burst::new();
     let mut inb: Burst<256> = Burst::new();
-    rxb.rx_burst(&mut inb)?; // start
+    // Start (io_uring: post the buffers) before anyone measures; wait for
+    // the others even when this failed, so nobody waits for ever.
+    let start = rxb.rx_burst(&mut inb);
     inb.clear();
-    let before = rxb.packets();
+    started.wait();
+    start?;
+    let before = rxb.stats().packets;
     let (t0, c0) = (Instant::now(), thread_cpu());
+    let mut next = 0;
     while t0.elapsed() < spec.duration {
-        refill(&mut out, spec.burst, &mut cache, &frame);
+        refill_flows(&mut out, spec.burst, &mut cache, frames, &mut next);
         txa.tx_burst(&mut out)?;
         if rxb.rx_burst(&mut inb)? > 0 {
             inb.clear();
         }
     }
     let (secs, cpu) = (t0.elapsed().as_secs_f64(), thread_cpu() - c0);
-    let packets = rxb.packets() - before;
+    let packets = rxb.stats().packets - before;
     out.clear();
     txa.stop()?;
     rxb.stop()?;
+    let drops = txa.stats().drops.total() + rxb.stats().drops.total();
+    Ok((packets, secs, cpu, drops))
+}
+
+fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
+    let pool = pool_for(spec.size)?;
+    let (a, b) = (names.next("trfa"), names.next("trfb"));
+    let (mut oa, ran) = open_up(spec, &a, &pool)?;
+    let (mut ob, _) = open_up(spec, &b, &pool)?;
+    let join = Join::build(spec.mode, &a, &b, names)?;
+    let lanes = oa.tx.len().min(ob.rx.len());
+    // Thread i writes flows i*16 .. i*16+15; B's queue for each is the
+    // kernel's choice (tun hashes the flow), so thread i reads whatever
+    // B's queue i got and the packets are counted as the sum.
+    let frames: Vec<Vec<Vec<u8>>> = (0..lanes)
+        .map(|i| {
+            (0..FWD_FLOWS_PER_QUEUE)
+                .map(|f| {
+                    let flow = u16::try_from(i * FWD_FLOWS_PER_QUEUE + f).unwrap_or(u16::MAX);
+                    fwd_packet(spec.mode, spec.size, flow)
+                })
+                .collect()
+        })
+        .collect();
+    let started = Barrier::new(lanes);
+    let results: Vec<Result<FwdLane, HarnessError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = oa
+            .tx
+            .iter_mut()
+            .zip(ob.rx.iter_mut())
+            .zip(&frames)
+            .enumerate()
+            .map(|(i, ((txa, rxb), frames))| {
+                let (pool, started) = (&pool, &started);
+                scope.spawn(move || fwd_thread(i, spec, pool, frames, txa, rxb, started))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(HarnessError::Check("fwd thread panicked".into())))
+            })
+            .collect()
+    });
     drop(join);
-    let sample = Sample {
-        packets,
-        secs,
-        cpu_secs: cpu,
-        drops: counters(&b)?.tx_dropped + txa.stats().drops.total() + rxb.drops(),
-        offered: None,
+    let mut sample = Sample {
+        drops: counters(&b)?.tx_dropped,
+        ..Sample::default()
     };
+    for r in results {
+        let (packets, secs, cpu, drops) = r?;
+        sample.packets += packets;
+        sample.secs = sample.secs.max(secs);
+        sample.cpu_secs += cpu;
+        sample.drops += drops;
+    }
     Ok(Measured { ran, sample })
 }
 

@@ -1,0 +1,151 @@
+//! `tapring bench --queues N` end to end: tx, drain, fwd and tcp each run
+//! with N queues and, paired in the same rounds, with one queue; the JSON
+//! has both, the table prints the "N queues / 1 queue" scaling per test and
+//! backend. Needs CAP_NET_ADMIN (skips with one line unless
+//! TAPRING_REQUIRE_TAP=1).
+
+use std::io::Read;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tapring_testkit::require_tap;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapring");
+
+/// Kills and reaps the child on drop (also when the test panics).
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `tapring ARGS` to completion, failing the test after `limit`.
+fn run_bounded(args: &[&str], limit: Duration) -> Output {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tapring");
+    let mut g = ChildGuard(child);
+    // Read the pipes on their own threads so a full pipe cannot stall it.
+    let mut out = g.0.stdout.take().expect("stdout");
+    let mut err = g.0.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = g.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "tapring {} did not finish within {limit:?}",
+            args.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+#[test]
+fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {
+    if !require_tap() {
+        return;
+    }
+    let json = std::env::temp_dir().join(format!("tapring-queues-{}.json", std::process::id()));
+    let json_arg = json.to_str().expect("a UTF-8 temp path").to_string();
+    let out = run_bounded(
+        &[
+            "bench",
+            "--test",
+            "tx,drain,fwd,tcp",
+            "--queues",
+            "2",
+            "--seconds",
+            "0.2",
+            "--rounds",
+            "1",
+            "--json",
+            &json_arg,
+        ],
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
+            .expect("valid JSON");
+    let _ = std::fs::remove_file(&json);
+
+    let records = doc["records"].as_array().expect("records");
+    for test in ["tx", "drain", "fwd"] {
+        for backend in ["read-write", "io_uring"] {
+            for size in [64, 1514] {
+                let mut queues: Vec<u64> = records
+                    .iter()
+                    .filter(|r| r["test"] == test && r["backend"] == backend && r["size"] == size)
+                    .map(|r| {
+                        assert!(r["pps"].as_f64().unwrap() > 0.0, "no packets: {r}");
+                        r["queues"].as_u64().unwrap()
+                    })
+                    .collect();
+                queues.sort_unstable();
+                assert_eq!(queues, [1, 2], "{test} {backend} {size} B: {records:?}");
+                let line = format!("{test} tap {size} {backend}: 2 queues / 1 queue: ");
+                assert!(stdout.contains(&line), "no line {line:?} in:\n{stdout}");
+            }
+        }
+        // The summary pairs the two-queue runs with the one-queue runs.
+        let summary = doc["summary"].as_array().expect("summary");
+        assert!(
+            summary
+                .iter()
+                .filter(|s| s["test"] == test && s["queues"] == 2)
+                .all(|s| s["vs_one_queue"].as_array().is_some_and(|v| v.len() == 1)),
+            "{summary:?}"
+        );
+    }
+
+    let tcp = doc["tcp"].as_array().expect("tcp records");
+    for path in ["read-write", "io_uring"] {
+        for offload in [false, true] {
+            let mut queues: Vec<u64> = tcp
+                .iter()
+                .filter(|r| r["path"] == path && r["offload"] == offload)
+                .map(|r| {
+                    assert!(r["gbps"].as_f64().unwrap() > 0.0, "no bytes: {r}");
+                    r["queues"].as_u64().unwrap()
+                })
+                .collect();
+            queues.sort_unstable();
+            assert_eq!(queues, [1, 2], "tcp {path} offload {offload}: {tcp:?}");
+            let line = format!(
+                "tcp {path} offloads {}: 2 queues / 1 queue: ",
+                if offload { "on" } else { "off" }
+            );
+            assert!(stdout.contains(&line), "no line {line:?} in:\n{stdout}");
+        }
+    }
+    // Every TCP run, the baselines too, used two parallel streams.
+    assert!(tcp.iter().all(|r| r["streams"] == 2), "{tcp:?}");
+    assert!(stdout.contains("2 parallel streams"), "{stdout}");
+}
