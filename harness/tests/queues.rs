@@ -145,6 +145,30 @@ fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {
             assert!(stdout.contains(&line), "no line {line:?} in:\n{stdout}");
         }
     }
+    for (path, name) in [
+        ("tokio-current-thread", "tokio-ct"),
+        ("tokio-multi-thread", "tokio-mt"),
+    ] {
+        let mut queues: Vec<u64> = tcp
+            .iter()
+            .filter(|r| r["path"] == path)
+            .map(|r| {
+                assert!(r["gbps"].as_f64().unwrap() > 0.0, "no bytes: {r}");
+                r["queues"].as_u64().unwrap()
+            })
+            .collect();
+        queues.sort_unstable();
+        assert_eq!(queues, [1, 2], "tcp {path}: {tcp:?}");
+        let line = format!("tcp {name} offloads on: 2 queues / 1 queue: ");
+        assert!(stdout.contains(&line), "no line {line:?} in:\n{stdout}");
+    }
+    // The plain forwarder and veth stay at one queue.
+    assert!(
+        tcp.iter()
+            .filter(|r| r["path"] == "plain" || r["path"] == "veth")
+            .all(|r| r["queues"] == 1),
+        "{tcp:?}"
+    );
     // Every TCP run, the baselines too, used two parallel streams.
     assert!(tcp.iter().all(|r| r["streams"] == 2), "{tcp:?}");
     assert!(stdout.contains("2 parallel streams"), "{stdout}");

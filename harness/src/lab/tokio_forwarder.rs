@@ -1,5 +1,5 @@
 //! The async forwarder a tokio user writes with tapring: one task per
-//! direction over [`tapring::tokio`] queues (`rx_burst().await`, then
+//! direction and queue pair over [`tapring::tokio`] queues (`rx_burst().await`, then
 //! `tx_burst().await`), on a current-thread or a multi-thread runtime of
 //! its own thread. The TCP benchmark runs it beside the threaded library
 //! forwarder and the plain baseline.
@@ -58,12 +58,14 @@ async fn forward(
 }
 
 impl TokioForwarder {
-    /// Starts the runtime on a thread of its own and the two directions
-    /// on it; returns once both directions' queues are registered.
+    /// Starts the runtime on a thread of its own and, for each of the
+    /// `queues` queue pairs, the two directions on it; returns once every
+    /// queue is registered.
     pub fn start(
         flavor: Flavor,
         mut a: AsyncPort,
         mut b: AsyncPort,
+        queues: u16,
     ) -> Result<TokioForwarder, HarnessError> {
         let runtime = match flavor {
             Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
@@ -84,25 +86,29 @@ impl TokioForwarder {
             .name(format!("tokio-fwd-{}", flavor.name()))
             .spawn(move || {
                 runtime.block_on(async move {
-                    let queues = (|| {
-                        Ok::<_, tapring::tokio::AsyncError>((
-                            a.take_rx(0)?,
-                            b.take_tx(0)?,
-                            b.take_rx(0)?,
-                            a.take_tx(0)?,
-                        ))
-                    })();
-                    let (a_rx, b_tx, b_rx, a_tx) = match queues {
+                    let taken = (0..queues)
+                        .map(|q| {
+                            Ok::<_, tapring::tokio::AsyncError>((
+                                a.take_rx(q)?,
+                                b.take_tx(q)?,
+                                b.take_rx(q)?,
+                                a.take_tx(q)?,
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, _>>();
+                    let taken = match taken {
                         Ok(q) => q,
                         Err(e) => {
                             let _ = started_tx.send(Err(e.to_string()));
                             return Ok(());
                         }
                     };
-                    let tasks = [
-                        tokio::spawn(forward(a_rx, b_tx, counts.clone(), 0)),
-                        tokio::spawn(forward(b_rx, a_tx, counts, 1)),
-                    ];
+                    let mut tasks = Vec::with_capacity(2 * taken.len());
+                    for (a_rx, b_tx, b_rx, a_tx) in taken {
+                        tasks.push(tokio::spawn(forward(a_rx, b_tx, counts.clone(), 0)));
+                        tasks.push(tokio::spawn(forward(b_rx, a_tx, counts.clone(), 1)));
+                    }
+                    drop(counts);
                     let _ = started_tx.send(Ok(()));
                     let _ = stop_rx.await;
                     let mut failed = None;

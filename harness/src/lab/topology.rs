@@ -217,7 +217,7 @@ impl Topology {
 }
 
 /// The two namespaces, two ports moved into them, and the tokio forwarder
-/// (one task per direction) between them.
+/// (one task per direction and queue pair) between them.
 pub struct TokioTopology {
     pool: Pool,
     fwd: Option<TokioForwarder>,
@@ -225,19 +225,20 @@ pub struct TokioTopology {
 }
 
 impl TokioTopology {
-    /// Builds nsA and nsB, a port of `mode` in each opened for async use
-    /// (offloads negotiated when `offload`, the same ring sizes as the
-    /// threaded forwarder's), addressed, and starts the tokio forwarder of
-    /// `flavor`.
+    /// Builds nsA and nsB, a port of `mode` with `queues` queues in each
+    /// opened for async use (offloads negotiated when `offload`, the same
+    /// ring sizes as the threaded forwarder's), addressed, and starts the
+    /// tokio forwarder of `flavor` over every queue pair.
     pub fn build(
         kind: Backend,
         flavor: Flavor,
+        queues: u16,
         offload: bool,
         mode: DeviceMode,
         names: &mut Names,
     ) -> Result<TokioTopology, HarnessError> {
         namespaces::create()?;
-        let pool = forwarder_setup::pool_for(2, 1, offload)?;
+        let pool = forwarder_setup::pool_for(2, usize::from(queues), offload)?;
         let mut backend = kind;
         let mut ports = Vec::with_capacity(2);
         for (i, ns) in NS.iter().enumerate() {
@@ -247,8 +248,8 @@ impl TokioTopology {
                 Flavor::CurrentThread => "c",
                 Flavor::MultiThread => "m",
             };
-            let name = names.next(&format!("stk{f}{o}{side}"));
-            let cfg = forwarder_setup::forwarding_device(&name, 1, offload, mode);
+            let name = names.next(&format!("stk{f}{o}{queues}{side}"));
+            let cfg = forwarder_setup::forwarding_device(&name, usize::from(queues), offload, mode);
             let port = PortBuilder::from_device(cfg)
                 .backend(kind)
                 .io_uring(forwarder_setup::uring_tuning(offload))
@@ -264,7 +265,7 @@ impl TokioTopology {
         }
         let b = ports.pop().expect("two ports");
         let a = ports.pop().expect("two ports");
-        let fwd = TokioForwarder::start(flavor, a, b)?;
+        let fwd = TokioForwarder::start(flavor, a, b, queues)?;
         Ok(TokioTopology {
             pool,
             fwd: Some(fwd),

@@ -69,8 +69,8 @@ pub struct TcpRecord {
     /// The backend that drove a tapring forwarder (threaded or tokio);
     /// `None` for veth and the plain forwarder.
     pub backend: Option<Backend>,
-    /// Queue pairs per port the forwarder ran (one lane each); 1 for
-    /// veth, the plain forwarder and the tokio forwarder.
+    /// Queue pairs per port the forwarder ran (the threaded one: a lane
+    /// each; tokio: two tasks each); 1 for veth and the plain forwarder.
     pub queues: u16,
     /// Parallel TCP streams (the plan's `--queues`, so flows spread).
     pub streams: usize,
@@ -114,6 +114,8 @@ pub enum TcpRun {
         backend: Backend,
         /// Offloads negotiated on its ports.
         offload: bool,
+        /// Queue pairs per port (a task per direction each).
+        queues: u16,
     },
 }
 
@@ -121,8 +123,8 @@ impl TcpRun {
     /// The runs of one round: veth, then the plain forwarder and each
     /// backend, each without and with offloads (the tapring forwarder with
     /// each of `queue_counts`), then the tokio forwarder on both runtimes
-    /// (over io_uring if planned) with offloads on. The plain and tokio
-    /// forwarders run one queue per direction.
+    /// (over io_uring if planned) with offloads on, also with each of
+    /// `queue_counts`. The plain forwarder runs one queue per direction.
     pub fn round(backends: &[Backend], queue_counts: &[u16]) -> Vec<TcpRun> {
         let mut runs = vec![TcpRun::Veth];
         for offload in [false, true] {
@@ -146,21 +148,24 @@ impl TcpRun {
             .or(backends.first());
         if let Some(&backend) = tokio_backend {
             for flavor in [Flavor::CurrentThread, Flavor::MultiThread] {
-                runs.push(TcpRun::Tokio {
-                    flavor,
-                    backend,
-                    offload: true,
-                });
+                for &queues in queue_counts {
+                    runs.push(TcpRun::Tokio {
+                        flavor,
+                        backend,
+                        offload: true,
+                        queues,
+                    });
+                }
             }
         }
         runs
     }
 
-    /// Queue pairs per port this run uses (1 but for the tapring forwarder).
+    /// Queue pairs per port this run uses (1 for veth and plain).
     pub fn queues(self) -> u16 {
         match self {
-            TcpRun::Forwarder { queues, .. } => queues,
-            _ => 1,
+            TcpRun::Forwarder { queues, .. } | TcpRun::Tokio { queues, .. } => queues,
+            TcpRun::Veth | TcpRun::Plain { .. } => 1,
         }
     }
 
@@ -184,8 +189,9 @@ impl TcpRun {
                 flavor,
                 backend,
                 offload,
+                queues,
             } => format!(
-                "tcp tokio {} {} offloads {}",
+                "tcp tokio {} {} {queues}q offloads {}",
                 flavor.name(),
                 backend.name(),
                 if offload { "on" } else { "off" }
@@ -279,8 +285,9 @@ pub fn measure(
             flavor,
             backend,
             offload,
+            queues,
         } => {
-            let topo = TokioTopology::build(backend, flavor, offload, mode, names)?;
+            let topo = TokioTopology::build(backend, flavor, queues, offload, mode, names)?;
             let topo_backend = topo.backend();
             let path = match flavor {
                 Flavor::CurrentThread => TcpPath::TokioCurrentThread,
@@ -342,7 +349,7 @@ pub fn table(records: &[TcpRecord]) -> String {
     let mut out =
         format!("TCP load: {load}, {streams} from nsA to nsB; forwarders over {mode} devices\n");
     out.push_str(&format!(
-        "{:<14} {:<8} {:>8}  {:<22} {:<22} {:<22}\n",
+        "{:<17} {:<8} {:>8}  {:<22} {:<22} {:<22}\n",
         "tcp", "offloads", "Gbit/s", "on vs off", "vs veth", "vs plain (same offloads)"
     ));
     let mut seen: Vec<Row> = Vec::new();
@@ -388,8 +395,13 @@ pub fn table(records: &[TcpRecord]) -> String {
         let name = match (path, records.iter().find(|r| r.path == path)) {
             (TcpPath::TokioCurrentThread | TcpPath::TokioMultiThread, Some(r)) => {
                 let b = r.backend.map_or("?", |b| b.name());
+                let q = if queues > 1 {
+                    format!(" {queues}q")
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{}/{}",
+                    "{}/{}{q}",
                     path.name(),
                     if b == "read-write" { "rw" } else { "uring" }
                 )
@@ -398,7 +410,7 @@ pub fn table(records: &[TcpRecord]) -> String {
             _ => path.name().to_string(),
         };
         out.push_str(&format!(
-            "{:<14} {:<8} {gbps:>8.2}  {gain:<22} {share:<22} {vs_plain:<22}\n",
+            "{:<17} {:<8} {gbps:>8.2}  {gain:<22} {share:<22} {vs_plain:<22}\n",
             name,
             if offload { "on" } else { "off" },
         ));
@@ -409,8 +421,8 @@ pub fn table(records: &[TcpRecord]) -> String {
     }
     if !scaling.is_empty() {
         out.push_str(
-            "tcp scaling is paired round by round, the same streams either way; the plain and \
-             tokio forwarders run one queue per direction.\n",
+            "tcp scaling is paired round by round, the same streams either way; the \
+             plain forwarder runs one queue per direction.\n",
         );
     }
     out
