@@ -9,29 +9,10 @@ use std::time::Duration;
 
 use tapring::prelude::*;
 use tapring::{ForwarderConfig, Threading};
-use tapring_testkit::{NetnsGuard, ping_in_netns, quiet_ip, require_tap, unique_name};
+use tapring_testkit::{NetnsGuard, ping_in_netns, require_tap, unique_name};
 
-/// CPU time this process has used (user + system), from /proc.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    let rest = &stat[stat.rfind(')').expect("comm ends") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // USER_HZ, which /proc counts in: 100 in Linux's user ABI everywhere.
-    Duration::from_millis(ticks * 10)
-}
-
-/// Puts `name` into namespace `ns` with address `cidr`, IPv6 off, up.
-fn place(name: &str, ns: &str, cidr: &str) {
-    assert!(quiet_ip(&["link", "set", name, "netns", ns]), "move {name}");
-    let v6 = format!("echo 1 > /proc/sys/net/ipv6/conf/{name}/disable_ipv6");
-    assert!(
-        quiet_ip(&["netns", "exec", ns, "sh", "-c", &v6]),
-        "IPv6 off"
-    );
-    assert!(quiet_ip(&["-n", ns, "addr", "add", cidr, "dev", name]));
-    assert!(quiet_ip(&["-n", ns, "link", "set", name, "up"]));
-}
+mod common;
+use common::{cpu_time, place};
 
 #[test]
 fn the_forwarder_carries_ping_and_sleeps_when_idle_with_each_threading() {

@@ -13,40 +13,8 @@ use tapring::{Readiness, Wakeup};
 use tapring_device::link::PacketSocket;
 use tapring_testkit::{InterfaceGuard, disable_ipv6, quiet_ip, require_tap, unique_name};
 
-/// How to open a port of one variant, on an interface named so.
-type Opener = Box<dyn Fn(&str) -> PortBuilder>;
-
-/// Every backend and Rx mode this kernel runs, named for messages.
-fn variants() -> Vec<(String, Opener)> {
-    let mut out: Vec<(String, Opener)> = vec![(
-        "read-write".to_owned(),
-        Box::new(|name| PortBuilder::new(name).backend(Backend::ReadWrite)),
-    )];
-    let p = tapring::uring::probe();
-    if !p.usable() {
-        eprintln!("io_uring variants skipped: io_uring is not usable here");
-        return out;
-    }
-    for (mode, supported) in [
-        (RxMode::Posted, true),
-        (RxMode::Multishot, p.multishot()),
-        (RxMode::Nowait, p.nowait()),
-    ] {
-        if !supported {
-            eprintln!("io_uring {mode} skipped: not supported by this kernel");
-            continue;
-        }
-        out.push((
-            format!("io_uring {mode}"),
-            Box::new(move |name| {
-                PortBuilder::new(name)
-                    .backend(Backend::IoUring)
-                    .io_uring(UringConfig::default().rx_mode(mode))
-            }),
-        ));
-    }
-    out
-}
+mod common;
+use common::{Opener, variants};
 
 /// A port on a fresh TAP with IPv6 off (so the kernel sends nothing of its
 /// own), up.

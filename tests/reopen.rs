@@ -5,44 +5,12 @@
 //! kernel's asynchronous ring teardown ran, and the reopen failed with
 //! "busy".)
 
+use tapring::Error;
 use tapring::prelude::*;
-use tapring::uring::UringConfig;
-use tapring::{Error, RxMode};
 use tapring_testkit::{InterfaceGuard, interface_exists, require_tap, unique_name};
 
-/// How to open a port of one variant, on an interface named so.
-type Opener = Box<dyn Fn(&str) -> PortBuilder>;
-
-fn variants() -> Vec<(String, Opener)> {
-    let mut out: Vec<(String, Opener)> = vec![(
-        "read-write".to_owned(),
-        Box::new(|name| PortBuilder::new(name).backend(Backend::ReadWrite)),
-    )];
-    let p = tapring::uring::probe();
-    if !p.usable() {
-        eprintln!("io_uring variants skipped: io_uring is not usable here");
-        return out;
-    }
-    for (mode, supported) in [
-        (RxMode::Posted, true),
-        (RxMode::Multishot, p.multishot()),
-        (RxMode::Nowait, p.nowait()),
-    ] {
-        if !supported {
-            eprintln!("io_uring {mode} skipped: not supported by this kernel");
-            continue;
-        }
-        out.push((
-            format!("io_uring {mode}"),
-            Box::new(move |name| {
-                PortBuilder::new(name)
-                    .backend(Backend::IoUring)
-                    .io_uring(UringConfig::default().rx_mode(mode))
-            }),
-        ));
-    }
-    out
-}
+mod common;
+use common::variants;
 
 #[test]
 fn a_closed_port_can_be_reopened_at_once_100_times() {

@@ -11,9 +11,7 @@ use std::time::Duration;
 use tapring::prelude::*;
 use tapring::tokio::{AsyncRx, AsyncTx};
 use tapring::{AnyRxQueue, AnyTxQueue};
-use tapring_testkit::{
-    NetnsGuard, ping_in_netns, quiet_ip, require_tap, tcp_transfer_between, unique_name,
-};
+use tapring_testkit::{NetnsGuard, ping_in_netns, require_tap, tcp_transfer_between, unique_name};
 
 /// One direction: whatever arrives on `rx` leaves through `tx`.
 async fn forward(
@@ -27,29 +25,8 @@ async fn forward(
     }
 }
 
-/// CPU time this process has used (user + system), from /proc.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the command name (which may hold spaces): utime and
-    // stime are the 12th and 13th of them.
-    let rest = &stat[stat.rfind(')').expect("comm ends") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // USER_HZ, which /proc counts in: 100 in Linux's user ABI everywhere.
-    Duration::from_millis(ticks * 10)
-}
-
-/// Puts `name` into namespace `ns` with address `cidr`, IPv6 off, up.
-fn place(name: &str, ns: &str, cidr: &str) {
-    assert!(quiet_ip(&["link", "set", name, "netns", ns]), "move {name}");
-    let v6 = format!("echo 1 > /proc/sys/net/ipv6/conf/{name}/disable_ipv6");
-    assert!(
-        quiet_ip(&["netns", "exec", ns, "sh", "-c", &v6]),
-        "IPv6 off"
-    );
-    assert!(quiet_ip(&["-n", ns, "addr", "add", cidr, "dev", name]));
-    assert!(quiet_ip(&["-n", ns, "link", "set", name, "up"]));
-}
+mod common;
+use common::{cpu_time, place};
 
 fn run(flavor: &str, backend: Backend, subnet: u8) {
     let what = format!("{backend} on the {flavor} runtime");

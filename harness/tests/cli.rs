@@ -4,70 +4,14 @@
 //! TAPRING_REQUIRE_TAP=1.
 
 use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tapring_testkit::{
     NetnsGuard, interface_exists, ping_in_netns, quiet_ip, require_tap, unique_name,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapring");
-
-/// Tests that change the root network namespace (interfaces, named
-/// namespaces) run one at a time, so their before/after views are theirs.
-static ROOT_NS: Mutex<()> = Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    ROOT_NS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Kills and reaps the child on drop (also when the test panics).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `tapring ARGS` to completion, killing it after `limit`.
-fn run_bounded(args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tapring");
-    let mut g = ChildGuard(child);
-    let t0 = Instant::now();
-    loop {
-        if let Some(status) = g.0.try_wait().expect("wait") {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            if let Some(mut s) = g.0.stdout.take() {
-                let _ = s.read_to_end(&mut out);
-            }
-            if let Some(mut s) = g.0.stderr.take() {
-                let _ = s.read_to_end(&mut err);
-            }
-            return Output {
-                status,
-                stdout: out,
-                stderr: err,
-            };
-        }
-        assert!(
-            t0.elapsed() < limit,
-            "tapring {} did not finish within {limit:?}",
-            args.join(" ")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{BIN, ChildGuard, lock, run_bounded, text};
 
 /// Interface names and named namespaces of the root namespace.
 fn root_view() -> (Vec<String>, String) {

@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tapring_testkit::{InterfaceGuard, interface_exists, quiet_ip, require_tap, unique_name};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapring");
+mod common;
+use common::BIN;
 
 #[test]
 fn fwd_stops_within_a_second_of_its_device_being_deleted() {

@@ -7,31 +7,14 @@
 use serde_json::Value;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tapring_testkit::{
     NetnsGuard, interface_exists, ping_in_netns, quiet_ip, require_tap, unique_name,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapring");
-
-/// Tests that change the root network namespace run one at a time.
-static ROOT_NS: Mutex<()> = Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    ROOT_NS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Kills and reaps the child on drop (also when the test panics).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{BIN, ChildGuard, lock, run_bounded, text};
 
 /// A file name under the temporary directory, removed on drop.
 struct TempFile(PathBuf);
@@ -55,29 +38,6 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs `tapring ARGS` to completion, killing it after `limit`.
-fn run_bounded(args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tapring");
-    let mut g = ChildGuard(child);
-    let t0 = Instant::now();
-    let status = wait_bounded(&mut g, t0, limit);
-    let (out, err) = outputs(&mut g);
-    Output {
-        status,
-        stdout: out.into_bytes(),
-        stderr: err.into_bytes(),
     }
 }
 

@@ -4,37 +4,19 @@
 //! unprivileged runs drop every capability with `setpriv`. Skips with one
 //! line without CAP_NET_ADMIN unless TAPRING_REQUIRE_TAP=1.
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 use tapring::device::{TapConfig, TapDevice};
 use tapring_testkit::{InterfaceGuard, require_tap, unique_name};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapring");
+mod common;
+use common::{BIN, run_command_bounded, text};
 
 /// Runs `setpriv ARGS.. -- tapring CMD..` to completion within 20 s.
 fn run(setpriv: &[&str], args: &[&str]) -> Output {
-    let mut child = Command::new("setpriv")
-        .args(setpriv)
-        .arg("--")
-        .arg(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("setpriv runs");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("tapring {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    let mut cmd = Command::new("setpriv");
+    cmd.args(setpriv).arg("--").arg(BIN).args(args);
+    run_command_bounded(cmd, Duration::from_secs(20))
 }
 
 fn have_setpriv() -> bool {

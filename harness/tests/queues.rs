@@ -4,63 +4,11 @@
 //! backend. Needs CAP_NET_ADMIN (skips with one line unless
 //! TAPRING_REQUIRE_TAP=1).
 
-use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tapring_testkit::require_tap;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapring");
-
-/// Kills and reaps the child on drop (also when the test panics).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `tapring ARGS` to completion, failing the test after `limit`.
-fn run_bounded(args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tapring");
-    let mut g = ChildGuard(child);
-    // Read the pipes on their own threads so a full pipe cannot stall it.
-    let mut out = g.0.stdout.take().expect("stdout");
-    let mut err = g.0.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(status) = g.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            t0.elapsed() < limit,
-            "tapring {} did not finish within {limit:?}",
-            args.join(" ")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
-}
+mod common;
+use common::run_bounded;
 
 #[test]
 fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {

@@ -5,57 +5,15 @@
 //! CAP_NET_ADMIN. Skips with one line without CAP_NET_ADMIN unless
 //! TAPRING_REQUIRE_TAP=1.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tapring::device::{KernelCounters, link::PacketSocket};
 use tapring_testkit::{
     InterfaceGuard, interface_exists, require_tap, sysfs_attr, test_frame, unique_name,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapring");
-
-/// Kills and reaps the child on drop (also when the test panics).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `tapring ARGS` (behind `wrapper`, if any) to completion within 20 s.
-fn run(wrapper: &[&str], args: &[&str]) -> Output {
-    let mut cmd = match wrapper.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(BIN);
-            c
-        }
-        None => Command::new(BIN),
-    };
-    let child = cmd
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tapring runs");
-    let mut guard = ChildGuard(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while guard.0.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "tapring {args:?} hung");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let child = std::mem::replace(
-        &mut guard.0,
-        Command::new("true").spawn().expect("true runs"),
-    );
-    child.wait_with_output().expect("output")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{BIN, ChildGuard, run_bounded, text};
 
 #[test]
 fn a_second_fwd_cannot_take_over_a_device_in_use() {
@@ -94,7 +52,7 @@ fn a_second_fwd_cannot_take_over_a_device_in_use() {
     ] {
         let mut args = vec!["fwd", "--port", &name, "--queues", "2", "--seconds", "1"];
         args.extend_from_slice(extra);
-        let out = run(&[], &args);
+        let out = run_bounded(&args, Duration::from_secs(20));
         let err = text(&out.stderr);
         assert!(!out.status.success(), "{extra:?}: a second fwd was let in");
         assert!(err.contains(says), "{extra:?}: expected {says:?} in: {err}");

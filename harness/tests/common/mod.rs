@@ -1,0 +1,85 @@
+//! What the `tapring` command's integration tests share: the binary, a
+//! child that is always reaped, bounded runs, and the lock for tests that
+//! change the root network namespace.
+// Each test binary uses its own subset of these.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The `tapring` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_tapring");
+
+/// Tests that change the root network namespace (interfaces, named
+/// namespaces) run one at a time, so their before/after views are theirs.
+static ROOT_NS: Mutex<()> = Mutex::new(());
+
+/// Holds the root-namespace lock (also after a test panicked with it).
+pub fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ROOT_NS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kills and reaps the child on drop (also when the test panics).
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `tapring ARGS` to completion, failing the test after `limit`.
+pub fn run_bounded(args: &[&str], limit: Duration) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    run_command_bounded(cmd, limit)
+}
+
+/// Runs `cmd` (tapring behind a wrapper such as setpriv, say) to
+/// completion, failing the test after `limit`. The pipes are read on their
+/// own threads, so a full pipe cannot stall the child.
+pub fn run_command_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let what = format!("{cmd:?}");
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let mut g = ChildGuard(child);
+    let mut out = g.0.stdout.take().expect("stdout");
+    let mut err = g.0.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = g.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "{what} did not finish within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// Bytes as text, for messages and matching.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
