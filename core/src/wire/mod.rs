@@ -10,11 +10,15 @@
 //! * [`headers`]: the L2-L4 header parser ([`Headers`]);
 //! * [`offload_request`]: transmit offload requests (checksum,
 //!   segmentation) built from a frame's own headers;
+//! * [`gso`]: software segmentation of packets with a segmentation
+//!   request, and software completion of partial checksums, for ports
+//!   that cannot do them;
 //! * [`checksum`]: the Internet checksum and pseudo-header sums.
 //!
 //! Pure code over byte slices and [packets](crate::packet).
 
 pub mod checksum;
+pub mod gso;
 pub mod headers;
 pub mod offload_request;
 pub mod packet_info;

@@ -216,7 +216,11 @@ fn array_at<const N: usize>(frame: &[u8], at: usize) -> Result<[u8; N], HeaderEr
 /// The folded, not complemented, pseudo-header sum for a frame whose
 /// headers `h` lie in `first` and whose whole length is `frame_len`.
 /// Checks that the IP (and UDP) length fields agree with `frame_len`.
-fn pseudo_header_sum(first: &[u8], frame_len: usize, h: &Headers) -> Result<u16, HeaderError> {
+pub(super) fn pseudo_header_sum(
+    first: &[u8],
+    frame_len: usize,
+    h: &Headers,
+) -> Result<u16, HeaderError> {
     let protocol = match h.l4 {
         L4::Tcp => IPPROTO_TCP,
         L4::Udp => IPPROTO_UDP,
@@ -279,7 +283,11 @@ fn pseudo_header_sum(first: &[u8], frame_len: usize, h: &Headers) -> Result<u16,
 }
 
 /// Stores `value` in the L4 checksum field of `first`.
-fn store_l4_checksum(first: &mut [u8], h: &Headers, value: u16) -> Result<(), HeaderError> {
+pub(super) fn store_l4_checksum(
+    first: &mut [u8],
+    h: &Headers,
+    value: u16,
+) -> Result<(), HeaderError> {
     let at = h.l4_offset() + usize::from(h.csum_offset()?);
     let have = first.len();
     let field = first
@@ -320,7 +328,7 @@ pub fn write_pseudo_header_checksum(frame: &mut [u8], h: &Headers) -> Result<(),
 
 /// Parses the first segment of `pkt`, telling headers that continue into
 /// the next segment apart from a packet that is too short as a whole.
-fn parse_first_segment(pkt: &Pkt, framing: Framing) -> Result<Headers, HeaderError> {
+pub(super) fn parse_first_segment(pkt: &Pkt, framing: Framing) -> Result<Headers, HeaderError> {
     parse_framed(pkt.data(), framing).map_err(|e| match e {
         HeaderError::Truncated { need, have } if need <= pkt.pkt_len() => {
             HeaderError::SplitHeaders {

@@ -164,9 +164,7 @@ impl Pool {
     /// Allocates one empty packet (data starts after the headroom), or
     /// `None` when the pool is exhausted.
     pub fn alloc(&self) -> Option<Pkt> {
-        let idx = self.free_list().pop()?;
-        self.shared().state.fetch_add(1, Ordering::Relaxed);
-        Some(self.adopt(idx))
+        alloc_from(self.shared, self.shared())
     }
 
     /// Turns an index taken off the free list into a fresh packet.
@@ -244,6 +242,17 @@ impl core::fmt::Debug for Pool {
             .field("stats", &self.stats())
             .finish()
     }
+}
+
+/// Takes one buffer off the free list of the pool `sh` (at `ptr`) as a
+/// fresh packet, or `None` when the pool is exhausted. The caller's `&Shared`
+/// comes from a live reference to the pool (a handle or a packet); the new
+/// packet counts as one more.
+fn alloc_from(ptr: NonNull<Shared>, sh: &Shared) -> Option<Pkt> {
+    let idx = sh.free_list().pop()?;
+    sh.state.fetch_add(1, Ordering::Relaxed);
+    sh.write_meta(idx, BufMeta::fresh(sh.cfg.headroom));
+    Some(Pkt::from_raw(ptr, idx))
 }
 
 /// Drops `amount` from the state word; whoever brings it to zero releases
@@ -370,6 +379,27 @@ mod tests {
         assert_eq!(pool.stats().in_use, 2);
         drop(head);
         assert_eq!(pool.stats().in_use, 0);
+        assert_eq!(other.stats().in_use, 0);
+    }
+
+    #[test]
+    fn alloc_sibling_takes_a_fresh_packet_from_the_same_pool() {
+        let pool = test_pool(cfg(2));
+        let other = test_pool(cfg(2));
+        let mut first = pool.alloc().unwrap();
+        first.extend_from_slice(b"data").unwrap();
+        let mut sib = first.alloc_sibling().unwrap();
+        assert!(pool.owns(&sib) && !other.owns(&sib));
+        assert_eq!((sib.len(), sib.headroom(), sib.tailroom()), (0, 64, 256));
+        assert_eq!(sib.offload(), Offload::NONE);
+        assert_eq!(pool.stats().in_use, 2);
+        assert!(first.alloc_sibling().is_none(), "pool exhausted");
+        sib.extend_from_slice(b"x").unwrap();
+        first.chain(sib).unwrap();
+        drop(pool);
+        // A packet alone keeps the pool alive and allocates from it.
+        assert!(first.alloc_sibling().is_none(), "still exhausted");
+        assert_eq!(first.pkt_len(), 5);
         assert_eq!(other.stats().in_use, 0);
     }
 

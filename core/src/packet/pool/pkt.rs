@@ -1,7 +1,7 @@
 //! `Pkt`, the owned packet handle, and its data accessors.
 
 use super::region::Shared;
-use super::{BufMeta, NIL, release_refs};
+use super::{BufMeta, NIL, alloc_from, release_refs};
 use crate::packet::Offload;
 use crate::packet::PktError;
 use core::ptr::NonNull;
@@ -163,6 +163,16 @@ impl Pkt {
             }
             cur = next;
         }
+    }
+
+    /// A fresh empty packet from the pool this one came from, or `None`
+    /// when that pool has no free buffer. Code that only holds packets
+    /// (software segmentation making a packet per segment,
+    /// [`crate::wire::gso`]) allocates with it without carrying a [`Pool`](super::Pool)
+    /// handle around. Takes from the shared free list, not from any
+    /// [`PoolCache`](super::PoolCache).
+    pub fn alloc_sibling(&self) -> Option<Pkt> {
+        alloc_from(self.pool, self.shared())
     }
 
     /// Index of the (first) buffer in its pool.
