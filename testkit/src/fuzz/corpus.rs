@@ -27,6 +27,7 @@ pub fn seeds(name: &str) -> Vec<Seed> {
             .collect(),
         "offload_request" => offload_seeds(),
         "rx_tx_prep" => prep_seeds(),
+        "gso_segment" => gso_seeds(),
         _ => Vec::new(),
     }
 }
@@ -386,6 +387,64 @@ fn prep_seeds() -> Vec<Seed> {
                 input.extend_from_slice(&read);
                 out.push((format!("{fname}_{}{what}", f.name), input));
             }
+        }
+    }
+    out
+}
+
+/// `[control][kind][size][max_frame][split][frame]` of the segmentation
+/// target: every TCP/UDP frame of the seed set with the request its
+/// protocol takes (TCPv4, TCPv6, USO; UFO and a fragment for the errors),
+/// written flat with complete checksums at an MTU of 1500, chained right
+/// after the headers with partial checksums through a burst, and at a
+/// `max_frame` smaller than the request (re-segmented).
+fn gso_seeds() -> Vec<Seed> {
+    let mut out = Vec::new();
+    for f in frames() {
+        let Ok(h) = tapring_core::wire::headers::parse_framed(
+            &f.bytes,
+            if f.ip {
+                tapring_core::Framing::Ip
+            } else {
+                tapring_core::Framing::Ethernet
+            },
+        ) else {
+            continue;
+        };
+        let kind: u8 = match (h.l4(), h.ip()) {
+            (tapring_core::L4::Tcp, tapring_core::IpVersion::V4) => 0,
+            (tapring_core::L4::Tcp, tapring_core::IpVersion::V6) => 1,
+            (tapring_core::L4::Udp, _) => 3,
+            // A fragment under a USO request: an error seed.
+            (tapring_core::L4::Fragment { .. }, _) => 3,
+            _ => continue,
+        };
+        let hdr_len = h.hdr_len() as u16;
+        let size = f.off.gso.map_or(16, |g| g.size);
+        let ip = u8::from(f.ip);
+        let l2 = if f.ip { 0 } else { 14 };
+        let mut cases = vec![
+            ("complete", ip, kind, size, 1500 + l2, 0u16),
+            (
+                "partial_chain_burst",
+                ip | 2 | 4 | 8 | 16,
+                kind,
+                size,
+                1500 + l2,
+                hdr_len,
+            ),
+            ("smaller_mtu", ip, kind, size, hdr_len + size / 3 + 1, 0),
+        ];
+        if kind == 3 && f.off.gso.is_some() {
+            cases.push(("ufo", ip, 2, size, 1500 + l2, 0));
+        }
+        for (what, control, kind, size, max_frame, split) in cases {
+            let mut input = vec![control, kind];
+            input.extend_from_slice(&size.to_le_bytes());
+            input.extend_from_slice(&max_frame.to_le_bytes());
+            input.extend_from_slice(&split.to_le_bytes());
+            input.extend_from_slice(&f.bytes);
+            out.push((format!("{}_{what}", f.name), input));
         }
     }
     out
