@@ -7,8 +7,9 @@
 //!   fixed-capacity bursts ([`Burst`]);
 //! * [`wire`]: the virtio-net header codec ([`wire::vnet`]), the L2-L4
 //!   header parser ([`wire::headers`]), transmit offload requests built
-//!   from a frame's own headers ([`wire::offload_request`]) and the
-//!   Internet checksum ([`wire::checksum`]);
+//!   from a frame's own headers ([`wire::offload_request`]), the
+//!   Internet checksum ([`wire::checksum`]) and software receive offload
+//!   ([`wire::gro`]);
 //! * [`queue`]: the queue traits every backend implements ([`RxQueue`],
 //!   [`TxQueue`], [`Port`]), their statistics and configuration, and the
 //!   crate's error type ([`Error`]);

@@ -10,11 +10,15 @@
 //! * [`headers`]: the L2-L4 header parser ([`Headers`]);
 //! * [`offload_request`]: transmit offload requests (checksum,
 //!   segmentation) built from a frame's own headers;
-//! * [`checksum`]: the Internet checksum and pseudo-header sums.
+//! * [`checksum`]: the Internet checksum and pseudo-header sums;
+//! * [`gro`]: software receive offload, coalescing a burst's TCP (and
+//!   optionally UDP) segments of one flow into super-frames with a
+//!   segmentation request.
 //!
 //! Pure code over byte slices and [packets](crate::packet).
 
 pub mod checksum;
+pub mod gro;
 pub mod headers;
 pub mod offload_request;
 pub mod packet_info;

@@ -11,12 +11,15 @@
 //!   parsed headers;
 //! * [`offload_request`]: the checksum and segmentation requests on a
 //!   [`Pkt`](tapring_core::Pkt) built from the input;
-//! * [`rx_tx_prep`]: the receive and transmit prep of every backend.
+//! * [`rx_tx_prep`]: the receive and transmit prep of every backend;
+//! * [`gro_coalesce`]: software GRO, coalescing a burst of frames built
+//!   from a flow and then broken.
 //!
 //! [`corpus`] builds the seed inputs (the files in `fuzz/corpus/`), and
 //! [`mutate`] is the stable loop's input generator and runner.
 
 pub mod corpus;
+mod gro;
 mod headers;
 mod input;
 pub mod mutate;
@@ -24,6 +27,7 @@ mod offload;
 mod prep;
 mod vnet;
 
+pub use gro::gro_coalesce;
 pub use headers::header_parser;
 pub use offload::offload_request;
 pub use prep::rx_tx_prep;
@@ -33,8 +37,8 @@ pub use vnet::vnet_codec;
 /// directory's) and its body.
 #[derive(Clone, Copy, Debug)]
 pub struct Target {
-    /// The name: `vnet_codec`, `header_parser`, `offload_request` or
-    /// `rx_tx_prep`.
+    /// The name: `vnet_codec`, `header_parser`, `offload_request`,
+    /// `rx_tx_prep` or `gro_coalesce`.
     pub name: &'static str,
     /// The body.
     pub body: fn(&[u8]),
@@ -65,6 +69,11 @@ pub const TARGETS: &[Target] = &[
         name: "rx_tx_prep",
         body: rx_tx_prep,
         frame_start: prep::FRAME_START,
+    },
+    Target {
+        name: "gro_coalesce",
+        body: gro_coalesce,
+        frame_start: gro::FRAME_START,
     },
 ];
 
