@@ -8,8 +8,8 @@
 //! * [`wire`]: the virtio-net header codec ([`wire::vnet`]), the L2-L4
 //!   header parser ([`wire::headers`]), transmit offload requests built
 //!   from a frame's own headers ([`wire::offload_request`]), software
-//!   segmentation ([`wire::gso`]) and the Internet checksum
-//!   ([`wire::checksum`]);
+//!   segmentation ([`wire::gso`]), software receive offload
+//!   ([`wire::gro`]) and the Internet checksum ([`wire::checksum`]);
 //! * [`queue`]: the queue traits every backend implements ([`RxQueue`],
 //!   [`TxQueue`], [`Port`]), their statistics and configuration, and the
 //!   crate's error type ([`Error`]);

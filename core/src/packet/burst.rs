@@ -145,6 +145,18 @@ impl BurstOf<[Option<Pkt>]> {
         self.len = kept;
     }
 
+    /// The slots of the packets, for in-place rewriting inside the crate
+    /// (a slot emptied here leaves a gap until [`close_gaps`](Self::close_gaps)).
+    pub(crate) fn slots_mut(&mut self) -> &mut [Option<Pkt>] {
+        &mut self.slots[..self.len]
+    }
+
+    /// Moves the packets together over the slots emptied through
+    /// [`slots_mut`](Self::slots_mut), keeping their order.
+    pub(crate) fn close_gaps(&mut self) {
+        self.retain(|_| true);
+    }
+
     /// Drops every packet (returning the buffers to their pools).
     pub fn clear(&mut self) {
         self.drain_each(drop);

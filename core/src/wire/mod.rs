@@ -13,11 +13,15 @@
 //! * [`gso`]: software segmentation of packets with a segmentation
 //!   request, and software completion of partial checksums, for ports
 //!   that cannot do them;
+//! * [`gro`]: software receive offload, coalescing a burst's TCP (and
+//!   optionally UDP) segments of one flow into super-frames with a
+//!   segmentation request;
 //! * [`checksum`]: the Internet checksum and pseudo-header sums.
 //!
 //! Pure code over byte slices and [packets](crate::packet).
 
 pub mod checksum;
+pub mod gro;
 pub mod gso;
 pub mod headers;
 pub mod offload_request;

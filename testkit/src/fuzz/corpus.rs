@@ -28,6 +28,7 @@ pub fn seeds(name: &str) -> Vec<Seed> {
         "offload_request" => offload_seeds(),
         "rx_tx_prep" => prep_seeds(),
         "gso_segment" => gso_seeds(),
+        "gro_coalesce" => gro_seeds(),
         _ => Vec::new(),
     }
 }
@@ -446,6 +447,101 @@ fn gso_seeds() -> Vec<Seed> {
             input.extend_from_slice(&f.bytes);
             out.push((format!("{}_{what}", f.name), input));
         }
+    }
+    out
+}
+
+/// `[control][count][mss][recipe][template]` of the GRO target: flows of
+/// TCP (IPv4, IPv6 with options, VLAN, TUN) and UDP, clean and broken by
+/// the recipe, with each Rx offload and tight limits; and raw bursts of
+/// seed frames.
+fn gro_seeds() -> Vec<Seed> {
+    let ack = 0x10;
+    let v4 = ip(false, 0, &[], TCP, &tcp(0, ack), 64, false);
+    let v6_opts = ip(true, TCP, &[], TCP, &tcp(3, ack), 64, false);
+    let udp4 = ip(false, 0, &[], UDP, &udp(), 64, false);
+    let clean = [0u8; 16];
+    // A payload byte flipped, a flag (PSH: bit 3) set, a shorter payload,
+    // a swap, a sequence number off, another ack, cut short, chained.
+    let broken = [
+        0, 8, 0, 0x39, 0, 0x2a, 11, 0, 12, 0, 13, 0x14, 0, 0x6f, 0, 0,
+    ];
+    // PSH on the fifth, a shorter tenth.
+    let psh_last = [0, 0, 0, 0, 0x39, 0, 0, 0, 0, 0x5a, 0, 0, 0, 0, 0, 0];
+    let per_frame_offload = [
+        0x40, 0x80, 0xc0, 0, 0x40, 0x80, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    // (name, control, count, mss, recipe, template)
+    type FlowSeed = (&'static str, u8, u8, u16, [u8; 16], Vec<u8>);
+    let flows: Vec<FlowSeed> = vec![
+        ("eth_ipv4_tcp_flow", 0, 8, 1448, clean, eth(&v4, &[])),
+        (
+            "eth_ipv6_tcp_options_flow",
+            0,
+            12,
+            1000,
+            clean,
+            eth(&v6_opts, &[]),
+        ),
+        (
+            "eth_vlan_ipv4_tcp_broken",
+            0,
+            16,
+            700,
+            broken,
+            eth(&v4, &[0x8100]),
+        ),
+        ("ip_ipv4_tcp_flow", 1, 10, 1460, psh_last, v4.clone()),
+        ("ip_ipv6_tcp_broken", 1, 16, 512, broken, v6_opts.clone()),
+        ("eth_ipv4_udp_flow", 2, 6, 1200, psh_last, eth(&udp4, &[])),
+        (
+            "eth_ipv4_tcp_tight_limits",
+            4 | 8,
+            16,
+            100,
+            [5, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            eth(&v4, &[]),
+        ),
+        ("eth_ipv4_tcp_valid", 0x20, 8, 1448, broken, eth(&v4, &[])),
+        (
+            "eth_ipv6_tcp_partial",
+            0x40,
+            8,
+            1440,
+            clean,
+            eth(&v6_opts, &[]),
+        ),
+        (
+            "ip_ipv4_udp_mixed_offload",
+            1 | 2 | 0x60,
+            8,
+            600,
+            per_frame_offload,
+            udp4.clone(),
+        ),
+    ];
+    let mut out: Vec<Seed> = flows
+        .into_iter()
+        .map(|(name, control, count, mss, recipe, template)| {
+            let mut input = vec![control, count];
+            input.extend_from_slice(&mss.to_le_bytes());
+            input.extend_from_slice(&recipe);
+            input.extend_from_slice(&template);
+            (name.to_string(), input)
+        })
+        .collect();
+    // Raw bursts: the seed frames as they are, Ethernet and IP.
+    for (name, control, want_ip) in [
+        ("raw_eth_frames", 16u8, false),
+        ("raw_ip_packets", 17, true),
+    ] {
+        let mut input = vec![control, 16, 0, 0];
+        input.extend_from_slice(&[0; 16]);
+        for f in frames().into_iter().filter(|f| f.ip == want_ip) {
+            input.extend_from_slice(&(f.bytes.len() as u16).to_le_bytes());
+            input.extend_from_slice(&f.bytes);
+        }
+        out.push((name.to_string(), input));
     }
     out
 }

@@ -13,13 +13,16 @@
 //!   [`Pkt`](tapring_core::Pkt) built from the input;
 //! * [`rx_tx_prep`]: the receive and transmit prep of every backend;
 //! * [`gso_segment`]: software segmentation of packets with a
-//!   segmentation request, and software checksum completion.
+//!   segmentation request, and software checksum completion;
+//! * [`gro_coalesce`]: software GRO, coalescing a burst of frames built
+//!   from a flow and then broken.
 //!
 //! [`corpus`] builds the seed inputs (the files in `fuzz/corpus/`), and
 //! [`mutate`] is the stable loop's input generator and runner.
 
 pub mod corpus;
 mod gso;
+mod gro;
 mod headers;
 mod input;
 pub mod mutate;
@@ -28,6 +31,7 @@ mod prep;
 mod vnet;
 
 pub use gso::gso_segment;
+pub use gro::gro_coalesce;
 pub use headers::header_parser;
 pub use offload::offload_request;
 pub use prep::rx_tx_prep;
@@ -38,7 +42,7 @@ pub use vnet::vnet_codec;
 #[derive(Clone, Copy, Debug)]
 pub struct Target {
     /// The name: `vnet_codec`, `header_parser`, `offload_request`,
-    /// `rx_tx_prep` or `gso_segment`.
+    /// `rx_tx_prep`, `gso_segment` or `gro_coalesce`.
     pub name: &'static str,
     /// The body.
     pub body: fn(&[u8]),
@@ -74,6 +78,11 @@ pub const TARGETS: &[Target] = &[
         name: "gso_segment",
         body: gso_segment,
         frame_start: gso::FRAME_START,
+    },
+    Target {
+        name: "gro_coalesce",
+        body: gro_coalesce,
+        frame_start: gro::FRAME_START,
     },
 ];
 

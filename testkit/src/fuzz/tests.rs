@@ -336,3 +336,43 @@ fn gso_segment_on_hand_made_packets() {
     }
     assert!(segmented >= 10, "{segmented} seeds segment");
 }
+
+#[test]
+fn gro_seeds_coalesce_clean_flows_and_count_broken_ones() {
+    let seed = |name: &str| {
+        corpus::seeds("gro_coalesce")
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .1
+    };
+    // Clean flows: one super-frame of every frame.
+    for (name, count) in [
+        ("eth_ipv4_tcp_flow", 8),
+        ("eth_ipv6_tcp_options_flow", 12),
+        ("eth_ipv6_tcp_partial", 8),
+    ] {
+        let r = super::gro::run(&seed(name));
+        assert_eq!(
+            (r.coalesced, r.merged, r.not_merged()),
+            (1, count - 1, 0),
+            "{name}: {r:?}"
+        );
+    }
+    // UDP (asked for), and PSH / a shorter segment finishing flows.
+    let r = super::gro::run(&seed("eth_ipv4_udp_flow"));
+    assert!(r.coalesced >= 1, "{r:?}");
+    let r = super::gro::run(&seed("ip_ipv4_tcp_flow"));
+    assert_eq!(r.coalesced, 2, "{r:?}");
+    // Broken flows: some merge, and each break is counted.
+    for name in [
+        "eth_vlan_ipv4_tcp_broken",
+        "ip_ipv6_tcp_broken",
+        "eth_ipv4_tcp_valid",
+    ] {
+        let r = super::gro::run(&seed(name));
+        assert!(r.merged > 0 && r.not_merged() > 0, "{name}: {r:?}");
+    }
+    let r = super::gro::run(&seed("eth_ipv4_tcp_tight_limits"));
+    assert!(r.too_big > 0, "{r:?}");
+}

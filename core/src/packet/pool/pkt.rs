@@ -308,6 +308,12 @@ impl Pkt {
         Ok(())
     }
 
+    /// True when `other` comes from the same pool as `self`: only then can
+    /// one be [chained](Pkt::chain) onto the other.
+    pub fn same_pool(&self, other: &Pkt) -> bool {
+        self.pool == other.pool
+    }
+
     /// The data of every segment, in order.
     pub fn segments(&self) -> Segments<'_> {
         Segments {
