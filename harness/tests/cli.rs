@@ -154,6 +154,9 @@ fn selftest_quick_passes_in_tun_mode() {
             "tcp 8 MiB",
             "offload tcp 8 MiB",
             "offload teardown",
+            "offload A (gso) tcp 8 MiB",
+            "offload A (gso) checksum counters",
+            "offload B (gro) tcp 8 MiB",
             "mq4 tcp 2 MiB",
             "checksum counters",
             "lifecycle x100 (one thread)",
@@ -175,6 +178,18 @@ fn selftest_quick_passes_in_tun_mode() {
             .find(|l| l.starts_with("offload teardown ") && l.contains(backend))
             .expect("an offload teardown row");
         assert!(offload.contains("GSO frames"), "{offload}");
+        // ...and between a port with offloads and one without, segmented
+        // one way and coalesced the other, in software...
+        for (check, what) in [
+            ("offload A (gso) teardown ", "software GSO"),
+            ("offload B (gro) teardown ", "software GRO"),
+        ] {
+            let row = rows
+                .iter()
+                .find(|l| l.starts_with(check) && l.contains(backend))
+                .unwrap_or_else(|| panic!("no {check}row for {backend}:\n{stdout}"));
+            assert!(row.contains(" pass ") && row.contains(what), "{row}");
+        }
         // ...and the L2-only check is a row saying why it did not run.
         let arp = rows
             .iter()

@@ -22,8 +22,8 @@ pub use tcp::tcp_transfer_between;
 
 pub use packet::{
     ETH_P_ALL, ETH_P_IP, PacketSocket, Reply, TEST_DST, TEST_ETHERTYPE, TEST_IP_PROTOCOL, TEST_SRC,
-    inet_checksum, respond, respond_ip, test_frame, test_frame_seq, test_packet, test_packet_seq,
-    udp_frame, udp_frame_seq, udp_packet, udp_packet_seq,
+    inet_checksum, respond, respond_ip, tcp_segment, test_frame, test_frame_seq, test_packet,
+    test_packet_seq, udp_frame, udp_frame_seq, udp_packet, udp_packet_seq,
 };
 
 use tapring_device::MacAddr;

@@ -117,6 +117,47 @@ pub fn udp_frame(len: usize, flow: u16, seq: u32) -> Vec<u8> {
     f
 }
 
+/// A valid Ethernet/IPv4/TCP segment (IPv4 and TCP checksums set,
+/// don't-fragment, ACK set, PSH when `push`) of one flow, 198.18.1.1:40000
+/// -> 198.18.2.1:5201, from [`TEST_SRC`] to [`TEST_DST`], with sequence
+/// number `seq`, IPv4 ID `id` and `payload`: what a kernel without
+/// offloads hands a TAP for a TCP stream.
+pub fn tcp_segment(seq: u32, id: u16, payload: &[u8], push: bool) -> Vec<u8> {
+    let ip_len = u16::try_from(20 + 20 + payload.len()).expect("a segment fits an IPv4 packet");
+    let mut f = vec![0u8; 14 + usize::from(ip_len)];
+    f[0..6].copy_from_slice(&TEST_DST);
+    f[6..12].copy_from_slice(&TEST_SRC);
+    f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
+    {
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+        ip[4..6].copy_from_slice(&id.to_be_bytes());
+        ip[6] = 0x40; // don't fragment
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&[198, 18, 1, 1]);
+        ip[16..20].copy_from_slice(&[198, 18, 2, 1]);
+        let c = inet_checksum(&[ip]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    {
+        let tcp = &mut f[34..54];
+        tcp[0..2].copy_from_slice(&40_000u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&5201u16.to_be_bytes());
+        tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+        tcp[8..12].copy_from_slice(&7u32.to_be_bytes()); // ack
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x10 | if push { 0x08 } else { 0 };
+        tcp[14..16].copy_from_slice(&502u16.to_be_bytes()); // window
+    }
+    f[54..].copy_from_slice(payload);
+    let tcp_len = (ip_len - 20).to_be_bytes();
+    let c = inet_checksum(&[&f[26..34], &[0, 6], &tcp_len, &f[34..]]);
+    f[50..52].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
 /// The sequence number of a [`udp_frame`], or `None` for other frames.
 pub fn udp_frame_seq(frame: &[u8]) -> Option<u32> {
     let p = 14 + 20 + 8;

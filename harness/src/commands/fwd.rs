@@ -69,6 +69,16 @@ pub struct FwdArgs {
     /// they come: what one port's kernel leaves to do, the other's does.
     #[arg(long)]
     pub offload: bool,
+    /// Offloads on this port only (give it once or twice; not with
+    /// --offload). Between a port with offloads and one without, the
+    /// forwarder segments GSO frames and finishes checksums in software
+    /// one way and coalesces TCP segments into GSO frames (GRO) the other.
+    #[arg(long = "offload-port", value_name = "NAME", conflicts_with = "offload")]
+    pub offload_ports: Vec<String>,
+    /// Do not coalesce TCP segments (software GRO) from a port without
+    /// offloads for a port with them.
+    #[arg(long)]
+    pub no_gro: bool,
     /// The device type: tap (Ethernet frames) or tun (IP packets, no
     /// Ethernet header, point-to-point).
     #[arg(long, default_value_t = DeviceMode::Tap)]
@@ -120,10 +130,24 @@ fn validate(args: &FwdArgs) -> Result<(), HarnessError> {
             "--seconds {s} must be a positive number"
         )));
     }
+    if let Some(p) = args.offload_ports.iter().find(|p| !args.ports.contains(p)) {
+        return Err(HarnessError::Usage(format!(
+            "--offload-port {p} is not one of the --port names ({})",
+            args.ports.join(", ")
+        )));
+    }
     if let Some(p) = &args.json {
         output::check_output("json", p)?;
     }
     Ok(())
+}
+
+impl FwdArgs {
+    /// Offloads negotiated on port `name`: every port with --offload, the
+    /// named ones with --offload-port.
+    fn offload_on(&self, name: &str) -> bool {
+        self.offload || self.offload_ports.iter().any(|p| p == name)
+    }
 }
 
 /// The JSON document's schema (README's "JSON" section describes it).
@@ -199,6 +223,14 @@ struct DirDoc {
     tx_full: u64,
     /// Dropped: the destination's Tx queue failed.
     tx_failed: u64,
+    /// Software offloads on the way: frames coalesced into others (GRO),
+    /// GSO frames segmented and the segments made, checksums finished,
+    /// frames dropped because that could not be done.
+    coalesced: u64,
+    segmented: u64,
+    segments: u64,
+    checksums: u64,
+    offload_dropped: u64,
     mbit_s: f64,
 }
 
@@ -307,6 +339,11 @@ fn write_report(path: &Path, ran: Ran<'_>) -> Result<(), HarnessError> {
                 bytes: t.bytes,
                 tx_full: t.tx_full,
                 tx_failed: t.tx_failed,
+                coalesced: t.coalesced,
+                segmented: t.segmented,
+                segments: t.segments,
+                checksums: t.checksums,
+                offload_dropped: t.offload_dropped,
                 mbit_s: mbit(t.bytes, ran.secs),
             }
         })
@@ -369,14 +406,16 @@ fn rate_line(
 pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
     validate(args)?;
     let queues = usize::from(args.queues);
-    let pool = forwarder_setup::pool_for(args.ports.len(), queues, args.offload)?;
+    let large_buffers = args.ports.iter().any(|p| args.offload_on(p));
+    let pool = forwarder_setup::pool_for(args.ports.len(), queues, large_buffers)?;
     let mut ports = Vec::with_capacity(2);
     for (i, name) in args.ports.iter().enumerate() {
         let spec = PortSpec {
             kind: args.backend,
             queues,
             rx_mode: args.rx_mode,
-            offload: args.offload,
+            offload: args.offload_on(name),
+            large_buffers,
             port_id: i as u16,
             mode: args.mode,
             attach: if args.attach {
@@ -422,12 +461,22 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
         .fallback_reason()
         .map(|why| format!(" (io_uring unusable: {why})"))
         .unwrap_or_default();
+    let offloads = match args.ports.iter().filter(|p| args.offload_on(p)).count() {
+        0 => "off".to_string(),
+        k if k == args.ports.len() => "on".to_string(),
+        _ => format!(
+            "on {} only (software GSO the other way{})",
+            args.offload_ports.join(", "),
+            if args.no_gro { "" } else { ", GRO this way" }
+        ),
+    };
     println!(
-        "tapring fwd: {what}, backend {}{fallback}, {queues} queue(s), offloads {}, {until}",
+        "tapring fwd: {what}, backend {}{fallback}, {queues} queue(s), offloads {offloads}, {until}",
         ran.name(),
-        if args.offload { "on" } else { "off" }
     );
-    let fwd = Forwarder::start(ports).map_err(|e| HarnessError::Backend(e.to_string()))?;
+    let config = tapring::ForwarderConfig::default().gro(!args.no_gro);
+    let fwd =
+        Forwarder::start_with(ports, config).map_err(|e| HarnessError::Backend(e.to_string()))?;
     let t0 = Instant::now();
     let deadline = args.seconds.map(Duration::from_secs_f64);
     let mut prev = fwd.totals();
@@ -479,6 +528,13 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             mbit(t.bytes, secs),
             t.tx_full
         );
+        if t.coalesced + t.segmented + t.checksums + t.offload_dropped > 0 {
+            println!(
+                "  {from} -> {to}: software offloads: {} frames coalesced (GRO), {} GSO frames \
+                 segmented into {}, {} checksums finished, {} dropped",
+                t.coalesced, t.segmented, t.segments, t.checksums, t.offload_dropped
+            );
+        }
     }
     let port_names = [&names[0], &names[1]];
     for (i, missed) in imissed.iter().enumerate() {
@@ -489,7 +545,7 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
             forwarder_setup::drop_summary(&rx),
             forwarder_setup::drop_summary(&report.queue_stats(i, false)),
         );
-        if args.offload {
+        if args.offload_on(port_names[i]) {
             println!(
                 "  {}: received {} GSO frames, {} with a partial checksum",
                 port_names[i], rx.xstats.gso, rx.xstats.csum_partial

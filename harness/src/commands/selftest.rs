@@ -35,7 +35,9 @@ everything it builds disappears when it ends. Per backend: ping across the \
 forwarder with 56, 1000 and 1472-byte payloads (DF set), a TCP transfer \
 of 64 MiB (--quick: 8 MiB) whose SHA-256 must match on both ends, the same \
 with checksum/TSO offloads negotiated (GSO frames must cross the \
-forwarder), the same over 2- and 4-queue forwarders, 100 open/close cycles leaving no fd, \
+forwarder), the same with offloads on port A only (the forwarder segments \
+A's GSO frames for B in software) and on port B only (it coalesces A's \
+TCP segments into GSO frames for B), the same over 2- and 4-queue forwarders, 100 open/close cycles leaving no fd, \
 interface or buffer behind, and the kernel's TCP/UDP checksum error \
 counters in both namespaces staying zero. In TAP mode ARP must have \
 resolved the peer across the forwarder. With --mode tun the same runs over \
@@ -437,7 +439,10 @@ fn lifecycle(
 /// What one topology is built with and checked by.
 struct TopologyPlan<'a> {
     queues: usize,
-    offload: bool,
+    /// Offloads on port A (nsA, the TCP sender's) and on port B: with
+    /// one only, the forwarder segments (A's GSO frames for B) or
+    /// coalesces (A's segments for B) in software.
+    offload: [bool; 2],
     /// Ping payload sizes.
     pings: &'a [usize],
     tcp_bytes: u64,
@@ -463,12 +468,15 @@ fn topology_checks(
     } else {
         format!("mq{queues} ")
     };
-    if offload {
-        prefix.push_str("offload ");
+    match offload {
+        [true, true] => prefix.push_str("offload "),
+        [true, false] => prefix.push_str("offload A (gso) "),
+        [false, true] => prefix.push_str("offload B (gro) "),
+        [false, false] => {}
     }
     let mut topo = None;
     let built = t.check(format!("{prefix}topology"), kind, || {
-        let tp = Topology::build(kind, queues, offload, mode, names)?;
+        let tp = Topology::build_with(kind, queues, offload, true, mode, names)?;
         let detail = format!(
             "{mode} {} in nsA {}/24 <-> {} in nsB {}/24, {queues} queue(s)",
             tp.names[0], ADDR[0], tp.names[1], ADDR[1]
@@ -526,25 +534,37 @@ pub fn run(args: &SelftestArgs) -> Result<(), HarnessError> {
     let plans = [
         TopologyPlan {
             queues: 1,
-            offload: false,
+            offload: [false; 2],
             pings: &[56, 1000, 1472],
             tcp_bytes: tcp,
         },
         TopologyPlan {
             queues: 1,
-            offload: true,
+            offload: [true; 2],
+            pings: &[56, 1472],
+            tcp_bytes: tcp,
+        },
+        TopologyPlan {
+            queues: 1,
+            offload: [true, false],
+            pings: &[56, 1472],
+            tcp_bytes: tcp,
+        },
+        TopologyPlan {
+            queues: 1,
+            offload: [false, true],
             pings: &[56, 1472],
             tcp_bytes: tcp,
         },
         TopologyPlan {
             queues: 2,
-            offload: false,
+            offload: [false; 2],
             pings: &[56, 1472],
             tcp_bytes: mq_tcp,
         },
         TopologyPlan {
             queues: 4,
-            offload: false,
+            offload: [false; 2],
             pings: &[56, 1472],
             tcp_bytes: mq_tcp,
         },

@@ -24,6 +24,9 @@ pub struct PortSpec {
     /// Negotiate [`forwarding_offloads`] (with a 12-byte virtio-net
     /// header).
     pub offload: bool,
+    /// The pool's buffers hold 64 KiB frames (some port of the forwarder
+    /// has offloads): the io_uring rings lend fewer of them.
+    pub large_buffers: bool,
     /// Port number stamped on received packets.
     pub port_id: u16,
     /// TAP (Ethernet frames) or TUN (IP packets).
@@ -48,7 +51,7 @@ pub fn open_forwarding_port(
         &cfg,
         pool,
         spec.rx_mode,
-        uring_tuning(spec.offload),
+        uring_tuning(spec.large_buffers),
         spec.port_id,
     )
     .map_err(|e| HarnessError::Backend(format!("{name}: {e}")))
@@ -84,11 +87,12 @@ pub fn forwarding_offloads() -> Offloads {
     o
 }
 
-/// io_uring ring sizes for a forwarder: with offloads every buffer holds a
-/// 64 KiB frame, so rings lend fewer of them.
-pub fn uring_tuning(offload: bool) -> UringConfig {
+/// io_uring ring sizes for a forwarder: with offloads on any port every
+/// buffer holds a 64 KiB frame (`large_buffers`), so rings lend fewer of
+/// them.
+pub fn uring_tuning(large_buffers: bool) -> UringConfig {
     let mut t = UringConfig::default();
-    if offload {
+    if large_buffers {
         t.rx_depth = LARGE_RING;
         t.multishot_buffers = LARGE_RING;
         t.tx_depth = LARGE_RING;

@@ -76,16 +76,18 @@ pub struct Topology {
     /// The names of the two ports (A in nsA, B in nsB).
     pub names: Vec<String>,
     fwd: Option<Forwarder<AnyPort>>,
-    /// Offloads negotiated on both ports.
-    offload: bool,
+    /// Offloads negotiated on port A (nsA) and port B (nsB).
+    offload: [bool; 2],
+    /// Software GRO allowed in the forwarder.
+    gro: bool,
     /// The backend the ports were opened with.
     backend: Backend,
 }
 
 impl Topology {
     /// Builds nsA and nsB, a tapring port of `mode` in each (offloads
-    /// negotiated when `offload`), addressed, and starts the forwarder
-    /// between them.
+    /// negotiated on both when `offload`), addressed, and starts the
+    /// forwarder between them.
     pub fn build(
         kind: Backend,
         queues: usize,
@@ -93,25 +95,42 @@ impl Topology {
         mode: DeviceMode,
         names: &mut Names,
     ) -> Result<Topology, HarnessError> {
+        Topology::build_with(kind, queues, [offload; 2], true, mode, names)
+    }
+
+    /// As [`Topology::build`], with offloads negotiated on port A (nsA)
+    /// and port B (nsB) as `offload` says, and software GRO allowed when
+    /// `gro` (it runs from a port without offloads to one with them).
+    pub fn build_with(
+        kind: Backend,
+        queues: usize,
+        offload: [bool; 2],
+        gro: bool,
+        mode: DeviceMode,
+        names: &mut Names,
+    ) -> Result<Topology, HarnessError> {
         namespaces::create()?;
-        let pool = forwarder_setup::pool_for(2, queues, offload)?;
+        let large_buffers = offload.contains(&true);
+        let pool = forwarder_setup::pool_for(2, queues, large_buffers)?;
         let mut topo = Topology {
             pool,
             names: Vec::new(),
             fwd: None,
             offload,
+            gro,
             backend: kind,
         };
         let mut ports = Vec::with_capacity(2);
         for (i, ns) in NS.iter().enumerate() {
             let side = if i == 0 { "a" } else { "b" };
-            let o = if offload { "o" } else { "" };
+            let o = if offload[i] { "o" } else { "" };
             let name = names.next(&format!("st{}{o}{queues}{side}", ports::tag(kind)));
             let spec = PortSpec {
                 kind,
                 queues,
                 rx_mode: RxMode::Auto,
-                offload,
+                offload: offload[i],
+                large_buffers,
                 port_id: i as u16,
                 mode,
                 attach: tapring::device::Attach::Never,
@@ -126,7 +145,10 @@ impl Topology {
             sandbox::ip(&["-n", ns, "addr", "add", &cidr, "dev", &name])?;
             sandbox::ip(&["-n", ns, "link", "set", "dev", &name, "up"])?;
         }
-        topo.fwd = Some(Forwarder::start(ports).map_err(|e| HarnessError::Backend(e.to_string()))?);
+        let config = tapring::ForwarderConfig::default().gro(gro);
+        let fwd = Forwarder::start_with(ports, config)
+            .map_err(|e| HarnessError::Backend(e.to_string()))?;
+        topo.fwd = Some(fwd);
         Ok(topo)
     }
 
@@ -194,10 +216,11 @@ impl Topology {
                 .collect();
             detail.push_str(&format!("; rx per queue (A/B) {}", per.join(" ")));
         }
-        if self.offload {
-            // Offloads on must mean offloaded frames moved: a TCP transfer
-            // through TSO-capable ports hands over GSO frames and partial
-            // checksums. None at all means the negotiation silently failed.
+        if self.offload[0] {
+            // Offloads on the sending side must mean offloaded frames
+            // moved: a TCP transfer through a TSO-capable port hands over
+            // GSO frames and partial checksums. None at all means the
+            // negotiation silently failed.
             let (a, b) = (report.queue_stats(0, true), report.queue_stats(1, true));
             let gso = a.xstats.gso + b.xstats.gso;
             let partial = a.xstats.csum_partial + b.xstats.csum_partial;
@@ -209,6 +232,30 @@ impl Topology {
             }
             detail.push_str(&format!(
                 "; offloaded Rx: {gso} GSO frames, {partial} partial checksums, {largest} frames > 1518 B"
+            ));
+        }
+        if self.offload == [true, false] {
+            // A GSO frame for a port without offloads: segmented here.
+            if ab.segmented == 0 {
+                return Err(HarnessError::Check(
+                    "offloads on A only, but no GSO frame was segmented for B".into(),
+                ));
+            }
+            detail.push_str(&format!(
+                "; software GSO: {} frames into {} segments, {} checksums finished, {} dropped",
+                ab.segmented, ab.segments, ab.checksums, ab.offload_dropped
+            ));
+        }
+        if self.offload == [false, true] && self.gro {
+            // MTU-sized TCP segments for a port with offloads: coalesced.
+            if ab.coalesced == 0 {
+                return Err(HarnessError::Check(
+                    "offloads on B only with GRO, but no segment was coalesced".into(),
+                ));
+            }
+            detail.push_str(&format!(
+                "; software GRO: {} frames coalesced into others, {} frames sent",
+                ab.coalesced, ab.packets
             ));
         }
         detail.push_str("; pool in use 0");

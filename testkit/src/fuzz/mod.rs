@@ -21,8 +21,8 @@
 //! [`mutate`] is the stable loop's input generator and runner.
 
 pub mod corpus;
-mod gso;
 mod gro;
+mod gso;
 mod headers;
 mod input;
 pub mod mutate;
@@ -30,8 +30,8 @@ mod offload;
 mod prep;
 mod vnet;
 
-pub use gso::gso_segment;
 pub use gro::gro_coalesce;
+pub use gso::gso_segment;
 pub use headers::header_parser;
 pub use offload::offload_request;
 pub use prep::rx_tx_prep;

@@ -251,7 +251,7 @@ fn l4_checksum_ok(pkt: &Pkt, h: &Headers, proto: Proto) -> Result<bool, Reason> 
         return Ok(h.ip() == IpVersion::V4);
     }
     let l4_len = pkt.pkt_len().checked_sub(l4).ok_or(Reason::Malformed)?;
-    let sum = pseudo_header(pkt.data(), h, proto, l4_len)? + chain_sum(pkt, l4);
+    let sum = checksum::add_packet(pseudo_header(pkt.data(), h, proto, l4_len)?, pkt, l4);
     Ok(checksum::fold(sum) == 0xffff)
 }
 
@@ -281,28 +281,6 @@ pub(super) fn pseudo_header(
             u32::try_from(l4_len).map_err(|_| Reason::TooBig)?,
         ),
     })
-}
-
-/// The running sum of the chain's bytes from offset `from` to its end.
-/// A segment that starts at an odd offset pairs its bytes the other way
-/// round; RFC 1071's byte-order independence makes that the swapped sum.
-fn chain_sum(pkt: &Pkt, from: usize) -> u64 {
-    let (mut skip, mut odd, mut sum) = (from, false, 0u64);
-    for seg in pkt.segments() {
-        let Some(piece) = seg.get(skip..) else {
-            skip -= seg.len();
-            continue;
-        };
-        skip = 0;
-        let part = checksum::add(0, piece);
-        sum += if odd {
-            u64::from(checksum::fold(part).swap_bytes())
-        } else {
-            part
-        };
-        odd ^= piece.len() % 2 == 1;
-    }
-    sum
 }
 
 // Bounds-checked reads: the parser guarantees the headers lie in the first

@@ -4,7 +4,7 @@
 //!
 //! Segments of a chain may have odd lengths, so a segment's bytes can start
 //! in the middle of a 16-bit checksum word; the sum takes that into account
-//! (see [`sum_from`]).
+//! (see [`checksum::add_packet`]).
 
 use super::GsoError;
 use crate::packet::{Checksum, Offload, Pkt};
@@ -12,30 +12,8 @@ use crate::wire::checksum;
 
 /// The one's-complement running sum of `pkt`'s bytes from `start` to the
 /// end of the chain, words counted from `start` (not folded).
-///
-/// A piece that begins an odd number of bytes after `start` has its bytes
-/// in the other halves of the words: summed as if aligned, its folded sum
-/// is byte-swapped (RFC 1071 section 2(B): byte order independence, as
-/// `csum_block_add` does in Linux).
 pub(super) fn sum_from(pkt: &Pkt, start: usize) -> u64 {
-    let mut sum = 0u64;
-    let mut seg_start = 0usize;
-    for seg in pkt.segments() {
-        let seg_end = seg_start.saturating_add(seg.len());
-        if seg_end > start {
-            let skip = start.saturating_sub(seg_start);
-            let bytes = seg.get(skip..).unwrap_or(&[]);
-            let at = seg_start.saturating_add(skip) - start;
-            sum = if at.is_multiple_of(2) {
-                checksum::add(sum, bytes)
-            } else {
-                let piece = checksum::fold(checksum::add(0, bytes)).swap_bytes();
-                checksum::add_word(sum, piece)
-            };
-        }
-        seg_start = seg_end;
-    }
-    sum
+    checksum::add_packet(0, pkt, start)
 }
 
 /// Copies `dst.len()` bytes of `pkt` starting at `from` (counted over the

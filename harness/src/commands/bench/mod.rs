@@ -167,7 +167,7 @@ pub fn validate(args: &BenchArgs) -> Result<(), HarnessError> {
         return Err(HarnessError::Usage("--queues must be at least 1".into()));
     }
     if args.tcp_load == TcpLoad::Iperf3
-        && args.test.contains(&TestKind::Tcp)
+        && (args.test.contains(&TestKind::Tcp) || args.test.contains(&TestKind::Gro))
         && crate::lab::tcp_load::iperf3_version().is_none()
     {
         return Err(HarnessError::Usage(
@@ -289,8 +289,11 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     if !records.is_empty() {
         print!("{}", report::table(&records));
     }
-    if !tcp_records.is_empty() {
+    if tcp_records.iter().any(|r| !r.mixed) {
         print!("{}", tcp::table(&tcp_records));
+    }
+    if tcp_records.iter().any(|r| r.mixed) {
+        print!("{}", tcp::gro_table(&tcp_records));
     }
     if !overhead_records.is_empty() {
         print!("{}", overhead::table(&overhead_records));

@@ -82,7 +82,7 @@ pub fn plan(i: &Inputs<'_>) -> Vec<Step> {
     let frame_tests = i
         .tests
         .iter()
-        .filter(|t| !matches!(t, TestKind::Tcp | TestKind::Overhead));
+        .filter(|t| !matches!(t, TestKind::Tcp | TestKind::Gro | TestKind::Overhead));
     for &test in frame_tests {
         for &size in i.sizes {
             for round in 0..i.rounds {
@@ -104,6 +104,13 @@ pub fn plan(i: &Inputs<'_>) -> Vec<Step> {
     if i.tests.contains(&TestKind::Tcp) {
         for round in 0..i.rounds {
             for run in TcpRun::round(i.backends, &counts) {
+                steps.push(Step::Tcp { run, round });
+            }
+        }
+    }
+    if i.tests.contains(&TestKind::Gro) {
+        for round in 0..i.rounds {
+            for run in TcpRun::gro_round(i.backends) {
                 steps.push(Step::Tcp { run, round });
             }
         }

@@ -64,8 +64,17 @@ pub struct TcpRecord {
     /// rounds it is the baseline of; it has no TAP or TUN device).
     #[serde(serialize_with = "crate::lab::ports::serialize_mode")]
     pub mode: DeviceMode,
-    /// Offloads negotiated on the forwarder's ports (veth: always on).
+    /// Offloads negotiated on the forwarder's ports (veth: always on; a
+    /// mixed run: on either port).
     pub offload: bool,
+    /// A run of the gro test: offloads negotiated on port A (nsA, the
+    /// sender's) and port B as `sides` says, software GRO as `gro`.
+    pub mixed: bool,
+    /// Offloads on port A and on port B.
+    pub sides: [bool; 2],
+    /// Software GRO allowed in the forwarder (it runs only from a port
+    /// without offloads to one with them).
+    pub gro: bool,
     /// The backend that drove a tapring forwarder (threaded or tokio);
     /// `None` for veth and the plain forwarder.
     pub backend: Option<Backend>,
@@ -104,6 +113,16 @@ pub enum TcpRun {
     Plain {
         /// Offloads negotiated on its devices.
         offload: bool,
+    },
+    /// A tapring forwarder between a port A (nsA, the sender's) and a port
+    /// B whose offloads may differ (the gro test).
+    Mixed {
+        /// Its backend.
+        backend: Backend,
+        /// Offloads negotiated on port A and on port B.
+        sides: [bool; 2],
+        /// Software GRO allowed.
+        gro: bool,
     },
     /// The tokio forwarder (one task per direction) between them, over
     /// io_uring when the plan has it (else its first backend).
@@ -161,11 +180,34 @@ impl TcpRun {
         runs
     }
 
+    /// The runs of one round of the gro test, for each backend: offloads
+    /// on B only with GRO on and off (MTU-sized segments from A coalesced,
+    /// or not, for B), on A only (A's GSO frames segmented in software for
+    /// B), and on neither (the baseline software GSO must beat).
+    pub fn gro_round(backends: &[Backend]) -> Vec<TcpRun> {
+        let mut runs = Vec::new();
+        for &backend in backends {
+            for (sides, gro) in [
+                ([false, true], true),
+                ([false, true], false),
+                ([true, false], true),
+                ([false, false], true),
+            ] {
+                runs.push(TcpRun::Mixed {
+                    backend,
+                    sides,
+                    gro,
+                });
+            }
+        }
+        runs
+    }
+
     /// Queue pairs per port this run uses (1 for veth and plain).
     pub fn queues(self) -> u16 {
         match self {
             TcpRun::Forwarder { queues, .. } | TcpRun::Tokio { queues, .. } => queues,
-            TcpRun::Veth | TcpRun::Plain { .. } => 1,
+            TcpRun::Veth | TcpRun::Plain { .. } | TcpRun::Mixed { .. } => 1,
         }
     }
 
@@ -185,6 +227,17 @@ impl TcpRun {
             TcpRun::Plain { offload } => {
                 format!("tcp plain offloads {}", if offload { "on" } else { "off" })
             }
+            TcpRun::Mixed {
+                backend,
+                sides,
+                gro,
+            } => format!(
+                "gro {} offloads A {} B {}, GRO {}",
+                backend.name(),
+                on_off(sides[0]),
+                on_off(sides[1]),
+                on_off(gro)
+            ),
             TcpRun::Tokio {
                 flavor,
                 backend,
@@ -233,6 +286,9 @@ pub fn measure(
         path,
         mode,
         offload,
+        mixed: false,
+        sides: [offload; 2],
+        gro: true,
         backend,
         queues,
         streams,
@@ -270,6 +326,28 @@ pub fn measure(
             // the bench too.
             let down = topo.teardown();
             let r = make_record(path, offload, Some(topo_backend), t?);
+            down?;
+            Ok(r)
+        }
+        TcpRun::Mixed {
+            backend,
+            sides,
+            gro,
+        } => {
+            let topo = Topology::build_with(backend, 1, sides, gro, mode, names)?;
+            let topo_backend = topo.backend();
+            let path = match topo_backend {
+                Backend::ReadWrite => TcpPath::ReadWrite,
+                _ => TcpPath::IoUring,
+            };
+            let t = transfer();
+            let down = topo.teardown();
+            let r = TcpRecord {
+                mixed: true,
+                sides,
+                gro,
+                ..make_record(path, sides.contains(&true), Some(topo_backend), t?)
+            };
             down?;
             Ok(r)
         }
@@ -352,6 +430,8 @@ pub fn table(records: &[TcpRecord]) -> String {
         "{:<17} {:<8} {:>8}  {:<22} {:<22} {:<22}\n",
         "tcp", "offloads", "Gbit/s", "on vs off", "vs veth", "vs plain (same offloads)"
     ));
+    let records: Vec<TcpRecord> = records.iter().filter(|r| !r.mixed).copied().collect();
+    let records = records.as_slice();
     let mut seen: Vec<Row> = Vec::new();
     for r in records {
         if !seen.contains(&(r.path, r.offload, r.queues)) {
@@ -424,6 +504,94 @@ pub fn table(records: &[TcpRecord]) -> String {
             "tcp scaling is paired round by round, the same streams either way; the \
              plain forwarder runs one queue per direction.\n",
         );
+    }
+    out
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+/// A row of the gro table: path, offloads on A and B, GRO.
+type MixedRow = (TcpPath, [bool; 2], bool);
+
+/// Paired ratios `a / b` of mixed runs over the rounds both have.
+fn paired_mixed(records: &[TcpRecord], a: MixedRow, b: MixedRow) -> String {
+    let find = |round: usize, (p, sides, gro): MixedRow| {
+        records
+            .iter()
+            .find(|r| {
+                r.mixed && r.round == round && r.path == p && r.sides == sides && r.gro == gro
+            })
+            .map(|r| r.gbps)
+    };
+    let rounds = records.iter().map(|r| r.round).max().map_or(0, |m| m + 1);
+    let ratios: Vec<f64> = (0..rounds)
+        .filter_map(|i| Some(find(i, a)? / find(i, b)?.max(1e-9)))
+        .collect();
+    if ratios.is_empty() {
+        return "-".into();
+    }
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+    format!("{:.2}x [{lo:.2}..{hi:.2}]", median(ratios))
+}
+
+/// The gro table: TCP Gbit/s from nsA to nsB across a forwarder whose
+/// ports differ in offloads (medians), with the two paired ratios the
+/// software offloads are judged by: GRO on / off (offloads on B only) and
+/// software GSO / no offloads (offloads on A only, against neither).
+pub fn gro_table(records: &[TcpRecord]) -> String {
+    let records: Vec<TcpRecord> = records.iter().filter(|r| r.mixed).copied().collect();
+    let load = records.first().map_or("-", |r| r.load.name());
+    let mode = records.first().map_or("tap", |r| r.mode.as_str());
+    let mut out = format!(
+        "TCP across mixed offloads, load {load}, one stream from nsA (port A) to nsB (port B), \
+         {mode} devices\n"
+    );
+    out.push_str(&format!(
+        "{:<11} {:<4} {:<4} {:<4} {:>8}  {}\n",
+        "gro", "A", "B", "GRO", "Gbit/s", "paired ratio (per round, median [min..max])"
+    ));
+    let mut seen: Vec<MixedRow> = Vec::new();
+    for r in &records {
+        if !seen.contains(&(r.path, r.sides, r.gro)) {
+            seen.push((r.path, r.sides, r.gro));
+        }
+    }
+    for &(path, sides, gro) in &seen {
+        let gbps = median(
+            records
+                .iter()
+                .filter(|r| r.path == path && r.sides == sides && r.gro == gro)
+                .map(|r| r.gbps)
+                .collect(),
+        );
+        let row = (path, sides, gro);
+        let ratio = match (sides, gro) {
+            ([false, true], true) => format!(
+                "GRO on / off: {}",
+                paired_mixed(&records, row, (path, sides, false))
+            ),
+            ([true, false], _) => format!(
+                "software GSO / no offloads: {}",
+                paired_mixed(&records, row, (path, [false, false], true))
+            ),
+            _ => String::new(),
+        };
+        let gro_col = if sides == [false, true] {
+            on_off(gro)
+        } else {
+            "-"
+        };
+        out.push_str(&format!(
+            "{:<11} {:<4} {:<4} {:<4} {gbps:>8.2}  {ratio}\n",
+            path.name(),
+            on_off(sides[0]),
+            on_off(sides[1]),
+            gro_col,
+        ));
     }
     out
 }

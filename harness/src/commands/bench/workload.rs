@@ -40,6 +40,10 @@ pub enum TestKind {
     /// TCP from one namespace to another across a tapring forwarder,
     /// offloads off and on, beside a veth pair (Gbit/s; own table).
     Tcp,
+    /// TCP across a forwarder between a port with offloads and one
+    /// without: software GRO on and off one way, software GSO against no
+    /// offloads the other (Gbit/s; own table).
+    Gro,
     /// tapring's io_uring tx and drain against a bare loop making the same
     /// io_uring calls: the library's own cost (own table).
     Overhead,
@@ -55,6 +59,7 @@ impl TestKind {
             TestKind::Fwd => "fwd",
             TestKind::Fwd2 => "fwd2",
             TestKind::Tcp => "tcp",
+            TestKind::Gro => "gro",
             TestKind::Overhead => "overhead",
         }
     }
@@ -227,7 +232,7 @@ pub fn run(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> 
         TestKind::Drain => drain(spec, names),
         TestKind::Fwd => fwd(spec, names),
         TestKind::Fwd2 => fwd2(spec, names),
-        TestKind::Tcp | TestKind::Overhead => Err(HarnessError::Usage(format!(
+        TestKind::Tcp | TestKind::Gro | TestKind::Overhead => Err(HarnessError::Usage(format!(
             "{} has its own runner (bench::{})",
             spec.test.name(),
             spec.test.name()

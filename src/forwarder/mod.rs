@@ -1,10 +1,15 @@
 //! [`Forwarder`]: moves every frame between two ports, both directions
 //! (or reflects it on one port), on threads of its own.
 //!
-//! Zero copy: a burst received on one port is handed straight to the other
-//! port's `tx_burst`, frame and virtio-net header unchanged (so offloaded
-//! 64 KiB frames pass as they are when both ports negotiated the same
-//! offloads). Queue q of port A forwards to queue q of port B and back,
+//! Zero copy where the ports agree: a burst received on one port is handed
+//! straight to the other port's `tx_burst`, frame and virtio-net header
+//! unchanged (so offloaded 64 KiB frames pass as they are when both ports
+//! have a virtio-net header). Where they differ, offloads are done in
+//! software on the way ([`software_offload`]): frames for a port without a
+//! virtio-net header are segmented and their checksums finished (GSO), and
+//! MTU-sized TCP segments for a port with one are coalesced into GSO
+//! frames (GRO, [`ForwarderConfig::gro`]). Queue q of port A forwards to
+//! queue q of port B and back,
 //! by default on one thread per direction ([`Threading`]). The loop makes no device control call, so
 //! it keeps working after the interfaces move to other network namespaces.
 
@@ -18,6 +23,10 @@ use tapring_core::{
     Burst, Error, Framing, Port, PortInfo, QueueStats, Readiness, RxQueue, TxQueue, Wakeup,
 };
 use tapring_device::{MAX_WAIT_SET, wait_ready};
+
+mod software_offload;
+
+use software_offload::{OffloadPlan, OffloadScratch};
 
 /// Packets per burst call (the capacity of the forwarder's bursts).
 pub const FORWARD_BURST: usize = 64;
@@ -58,6 +67,12 @@ pub struct ForwarderConfig {
     /// CPUs to pin the threads to, in the order they start (thread i runs
     /// on `cpus[i % cpus.len()]`); empty: the scheduler decides.
     pub cpus: Vec<usize>,
+    /// Coalesce TCP segments (software GRO) from a port without a
+    /// virtio-net header into GSO frames for a port with one, so the
+    /// kernel behind the second port handles one 64 KiB frame instead of
+    /// dozens (default on). Segmenting for a port without a virtio-net
+    /// header is not optional: without it such frames could not be sent.
+    pub gro: bool,
 }
 
 impl ForwarderConfig {
@@ -90,6 +105,12 @@ impl ForwarderConfig {
         self.cpus = cpus;
         self
     }
+
+    /// With software GRO on or off ([`ForwarderConfig::gro`]).
+    pub fn gro(mut self, gro: bool) -> ForwarderConfig {
+        self.gro = gro;
+        self
+    }
 }
 
 impl Default for ForwarderConfig {
@@ -100,6 +121,7 @@ impl Default for ForwarderConfig {
             idle_wait: Duration::from_millis(50),
             tx_attempts: 8,
             cpus: Vec::new(),
+            gro: true,
         }
     }
 }
@@ -187,6 +209,11 @@ struct DirCounters {
     bytes: AtomicU64,
     tx_full: AtomicU64,
     tx_failed: AtomicU64,
+    coalesced: AtomicU64,
+    segmented: AtomicU64,
+    segments: AtomicU64,
+    checksums: AtomicU64,
+    offload_dropped: AtomicU64,
 }
 
 impl DirCounters {
@@ -196,6 +223,11 @@ impl DirCounters {
             bytes: self.bytes.load(Ordering::Relaxed),
             tx_full: self.tx_full.load(Ordering::Relaxed),
             tx_failed: self.tx_failed.load(Ordering::Relaxed),
+            coalesced: self.coalesced.load(Ordering::Relaxed),
+            segmented: self.segmented.load(Ordering::Relaxed),
+            segments: self.segments.load(Ordering::Relaxed),
+            checksums: self.checksums.load(Ordering::Relaxed),
+            offload_dropped: self.offload_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -204,7 +236,9 @@ impl DirCounters {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DirTotals {
-    /// Frames received and handed to the other port's Tx queue.
+    /// Frames handed to the other port's Tx queue: the frames received,
+    /// less those coalesced into others, plus the segments made in
+    /// software in place of the frames they came from.
     pub packets: u64,
     /// Bytes of those frames.
     pub bytes: u64,
@@ -213,6 +247,20 @@ pub struct DirTotals {
     /// Frames dropped because the destination's Tx queue failed (the
     /// error ends the thread; see [`ForwardReport::errors`]).
     pub tx_failed: u64,
+    /// Frames received that software GRO appended to an earlier frame of
+    /// their flow (not in `packets`: they went out inside it).
+    pub coalesced: u64,
+    /// GSO frames segmented in software (for a port without a virtio-net
+    /// header).
+    pub segmented: u64,
+    /// The frames those became (in `packets`).
+    pub segments: u64,
+    /// Partial checksums finished in software.
+    pub checksums: u64,
+    /// Frames dropped because software GSO or a checksum could not be done
+    /// (malformed headers, an unsupported kind, no buffer left); the
+    /// destination could not have taken them as they were.
+    pub offload_dropped: u64,
 }
 
 /// What one lane (queue pair) reports when it ends.
@@ -274,6 +322,14 @@ impl fmt::Display for ForwardReport {
                 "{name}: {} packets, {} bytes, {} dropped at a full Tx queue, {} at a failed one",
                 d.packets, d.bytes, d.tx_full, d.tx_failed
             )?;
+            if d.coalesced + d.segmented + d.checksums + d.offload_dropped > 0 {
+                writeln!(
+                    f,
+                    "{name}: software offloads: {} frames coalesced into others, {} GSO frames \
+                     segmented into {}, {} checksums finished, {} dropped",
+                    d.coalesced, d.segmented, d.segments, d.checksums, d.offload_dropped
+                )?;
+            }
         }
         for p in 0..self.ports.len() {
             let (rx, tx) = (self.queue_stats(p, true), self.queue_stats(p, false));
@@ -318,6 +374,10 @@ struct Route<R, T> {
     to: usize,
     /// The ports' framing: what reflect mode swaps (MACs or IP addresses).
     framing: Framing,
+    /// What is done in software between the two ports.
+    plan: OffloadPlan,
+    /// The largest frame `to` takes without a segmentation request.
+    max_frame: usize,
     rx: R,
     tx: T,
 }
@@ -428,6 +488,8 @@ where
                         from,
                         to,
                         framing,
+                        plan: OffloadPlan::for_route(&infos[from], &infos[to], config.gro),
+                        max_frame: infos[to].max_frame as usize,
                         rx: rxs[from].take().expect("each Rx queue is routed once"),
                         tx: txs[to].take().expect("each Tx queue is routed once"),
                     }
@@ -604,10 +666,12 @@ fn swap_addresses(burst: &mut Burst<FORWARD_BURST>, framing: Framing) {
 /// A queue failure: which port's queue, and what it said.
 type RouteError = (usize, Error);
 
-/// Moves one burst along `route`; returns the frames received.
+/// Moves one burst along `route`, with the software offloads its plan
+/// asks for; returns the frames received.
 fn pump<R: RxQueue, T: TxQueue>(
     route: &mut Route<R, T>,
     burst: &mut Burst<FORWARD_BURST>,
+    scratch: &mut OffloadScratch,
     dir: &DirCounters,
     config: &ForwarderConfig,
 ) -> Result<usize, RouteError> {
@@ -615,12 +679,38 @@ fn pump<R: RxQueue, T: TxQueue>(
     if n == 0 {
         return Ok(0);
     }
-    let bytes: usize = burst.iter().map(|p| p.pkt_len()).sum();
-    if route.from == route.to {
-        swap_addresses(burst, route.framing);
+    match route.plan {
+        OffloadPlan::PassThrough => {
+            if route.from == route.to {
+                swap_addresses(burst, route.framing);
+            }
+            send(route, burst, dir, config)?;
+        }
+        OffloadPlan::Coalesce => {
+            scratch.coalesce(burst, route.framing, dir);
+            send(route, burst, dir, config)?;
+        }
+        OffloadPlan::Finish => software_offload::finish(route, burst, scratch, dir, config)?,
     }
+    Ok(n)
+}
+
+/// Hands `burst` to the route's Tx queue, `tx_attempts` calls at most
+/// (reclaiming finished transmissions when one takes nothing); what is
+/// left is dropped and counted. The burst is empty afterwards.
+fn send<R: RxQueue, T: TxQueue>(
+    route: &mut Route<R, T>,
+    burst: &mut Burst<FORWARD_BURST>,
+    dir: &DirCounters,
+    config: &ForwarderConfig,
+) -> Result<(), RouteError> {
+    let n = burst.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let bytes: usize = burst.iter().map(|p| p.pkt_len()).sum();
     let mut attempts = 0;
-    let mut result = Ok(n);
+    let mut result = Ok(());
     while !burst.is_empty() && attempts < config.tx_attempts {
         let sent = route.tx.tx_burst(burst);
         let sent = match sent {
@@ -751,13 +841,14 @@ fn forward<R: RxQueue, T: TxQueue>(
     config: &ForwarderConfig,
 ) -> Result<(), RouteError> {
     let mut burst: Burst<FORWARD_BURST> = Burst::new();
+    let mut scratch = OffloadScratch::new();
     let mut idle = 0u32;
     let mut turn = 0usize;
     let wake_set = rx_readiness(routes);
     while !stop.is_stopped() {
         let mut moved = 0;
         for r in routes.iter_mut() {
-            moved += pump(r, &mut burst, &dirs[r.from], config)?;
+            moved += pump(r, &mut burst, &mut scratch, &dirs[r.from], config)?;
         }
         if moved > 0 {
             idle = 0;
@@ -818,6 +909,8 @@ mod tests {
             from: 0,
             to: 1,
             framing: Framing::Ethernet,
+            plan: OffloadPlan::PassThrough,
+            max_frame: 1514,
             rx: a.take_rx(0).unwrap(),
             tx: b.take_tx(0).unwrap(),
         };
@@ -826,6 +919,7 @@ mod tests {
             .collect();
         let (dirs, config) = (<[DirCounters; 2]>::default(), ForwarderConfig::default());
         let mut burst: Burst<FORWARD_BURST> = Burst::new();
+        let mut scratch = OffloadScratch::new();
         let rounds = 5_000u64;
         let probe = allocations();
         drop(counted(|| Vec::<u8>::with_capacity(8)));
@@ -838,7 +932,8 @@ mod tests {
             if round == 50 {
                 before = allocations(); // warm-up done
             }
-            let n = counted(|| pump(&mut route, &mut burst, &dirs[0], &config)).unwrap();
+            let n =
+                counted(|| pump(&mut route, &mut burst, &mut scratch, &dirs[0], &config)).unwrap();
             assert_eq!(n, frames.len(), "round {round}: the whole burst is read");
             counted(|| route.tx.reclaim()).unwrap();
         }
@@ -973,6 +1068,8 @@ mod tests {
             from: 0,
             to: 0,
             framing: Framing::Ethernet,
+            plan: OffloadPlan::PassThrough,
+            max_frame: 1514,
             rx: a.take_rx(0).unwrap(),
             tx: a.take_tx(0).unwrap(),
         };
@@ -982,7 +1079,9 @@ mod tests {
         assert!(wire.inject(&frame));
         let (dirs, config) = (<[DirCounters; 2]>::default(), ForwarderConfig::default());
         let mut burst: Burst<FORWARD_BURST> = Burst::new();
-        assert_eq!(pump(&mut route, &mut burst, &dirs[0], &config).unwrap(), 1);
+        let mut scratch = OffloadScratch::new();
+        let n = pump(&mut route, &mut burst, &mut scratch, &dirs[0], &config);
+        assert_eq!(n.unwrap(), 1);
         route.tx.reclaim().unwrap();
         let out = wire.take_written();
         assert_eq!(out.len(), 1);

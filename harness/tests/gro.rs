@@ -1,0 +1,72 @@
+//! `tapring bench --test gro` end to end: TCP from nsA to nsB across a
+//! forwarder whose ports differ in offloads, for each backend: offloads on
+//! B only with software GRO on and off, on A only (software GSO), on
+//! neither. The JSON has every run with the ports' offloads, the table the
+//! two paired ratios. Needs CAP_NET_ADMIN (skips with one line unless
+//! TAPRING_REQUIRE_TAP=1).
+
+use std::time::Duration;
+use tapring_testkit::require_tap;
+
+mod common;
+use common::run_bounded;
+
+#[test]
+fn bench_gro_runs_every_mixed_offload_path_and_prints_the_ratios() {
+    if !require_tap() {
+        return;
+    }
+    let json = std::env::temp_dir().join(format!("tapring-gro-{}.json", std::process::id()));
+    let json_arg = json.to_str().expect("a UTF-8 temp path").to_string();
+    let out = run_bounded(
+        &[
+            "bench",
+            "--test",
+            "gro",
+            "--tcp-load",
+            "builtin",
+            "--seconds",
+            "0.5",
+            "--rounds",
+            "1",
+            "--json",
+            &json_arg,
+        ],
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
+            .expect("valid JSON");
+    let _ = std::fs::remove_file(&json);
+    let tcp = doc["tcp"].as_array().expect("tcp records");
+    for backend in ["read-write", "io_uring"] {
+        for (sides, gro) in [
+            ([false, true], true),
+            ([false, true], false),
+            ([true, false], true),
+            ([false, false], true),
+        ] {
+            let found = tcp.iter().find(|r| {
+                r["path"] == backend
+                    && r["mixed"] == true
+                    && r["sides"] == serde_json::json!(sides)
+                    && r["gro"] == gro
+            });
+            let r = found.unwrap_or_else(|| panic!("no {backend} {sides:?} gro {gro}: {tcp:?}"));
+            assert!(r["gbps"].as_f64().unwrap() > 0.0, "nothing moved: {r}");
+        }
+    }
+    assert!(stdout.contains("TCP across mixed offloads"), "{stdout}");
+    for ratio in ["GRO on / off: ", "software GSO / no offloads: "] {
+        let lines = stdout.lines().filter(|l| l.contains(ratio)).count();
+        assert_eq!(lines, 2, "{ratio:?} once per backend:\n{stdout}");
+    }
+    // Only the gro test ran: no regular TCP table.
+    assert!(!stdout.contains("vs plain"), "{stdout}");
+}
