@@ -5,27 +5,28 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The system allocator, counting allocations made inside [`counted`].
 #[derive(Debug)]
 pub struct CountingAlloc;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    // Per thread, so tests running side by side in one binary do not see
+    // each other's allocations (a probe allocation in one made another's
+    // steady state look like it allocated).
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn note() {
     if COUNTING.with(Cell::get) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        ALLOCS.with(|n| n.set(n.get() + 1));
     }
 }
 
 // SAFETY: forwards every call unchanged to `System`, which upholds the
-// GlobalAlloc contract; the counting touches only an atomic and a
-// const-initialised thread-local (neither allocates).
+// GlobalAlloc contract; the counting touches only const-initialised
+// thread-locals without destructors (neither allocates).
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note();
@@ -57,7 +58,7 @@ pub fn counted<T>(f: impl FnOnce() -> T) -> T {
     r
 }
 
-/// Allocations counted so far, by every thread.
+/// Allocations this thread made inside [`counted`] so far.
 pub fn allocations() -> u64 {
-    ALLOCS.load(Ordering::Relaxed)
+    ALLOCS.with(Cell::get)
 }

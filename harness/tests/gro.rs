@@ -9,15 +9,14 @@ use std::time::Duration;
 use tapring_testkit::require_tap;
 
 mod common;
-use common::run_bounded;
+use common::{TempFile, run_bounded};
 
 #[test]
 fn bench_gro_runs_every_mixed_offload_path_and_prints_the_ratios() {
     if !require_tap() {
         return;
     }
-    let json = std::env::temp_dir().join(format!("tapring-gro-{}.json", std::process::id()));
-    let json_arg = json.to_str().expect("a UTF-8 temp path").to_string();
+    let json = TempFile::new("gro");
     let out = run_bounded(
         &[
             "bench",
@@ -30,7 +29,7 @@ fn bench_gro_runs_every_mixed_offload_path_and_prints_the_ratios() {
             "--rounds",
             "1",
             "--json",
-            &json_arg,
+            json.arg(),
         ],
         Duration::from_secs(120),
     );
@@ -40,10 +39,7 @@ fn bench_gro_runs_every_mixed_offload_path_and_prints_the_ratios() {
         "bench failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
-            .expect("valid JSON");
-    let _ = std::fs::remove_file(&json);
+    let doc = json.json();
     let tcp = doc["tcp"].as_array().expect("tcp records");
     for backend in ["read-write", "io_uring"] {
         for (sides, gro) in [

@@ -6,7 +6,6 @@
 
 use serde_json::Value;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tapring_testkit::{
@@ -14,32 +13,7 @@ use tapring_testkit::{
 };
 
 mod common;
-use common::{BIN, ChildGuard, lock, run_bounded, text};
-
-/// A file name under the temporary directory, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(what: &str) -> TempFile {
-        TempFile(std::env::temp_dir().join(format!("{}.json", unique_name(what))))
-    }
-
-    fn arg(&self) -> &str {
-        self.0.to_str().expect("a UTF-8 temporary path")
-    }
-
-    fn json(&self) -> Value {
-        let text = std::fs::read_to_string(&self.0)
-            .unwrap_or_else(|e| panic!("{} not written: {e}", self.0.display()));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+use common::{BIN, ChildGuard, TempFile, lock, run_bounded, text};
 
 fn wait_bounded(g: &mut ChildGuard, t0: Instant, limit: Duration) -> ExitStatus {
     loop {

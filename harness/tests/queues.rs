@@ -8,15 +8,14 @@ use std::time::Duration;
 use tapring_testkit::require_tap;
 
 mod common;
-use common::run_bounded;
+use common::{TempFile, run_bounded};
 
 #[test]
 fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {
     if !require_tap() {
         return;
     }
-    let json = std::env::temp_dir().join(format!("tapring-queues-{}.json", std::process::id()));
-    let json_arg = json.to_str().expect("a UTF-8 temp path").to_string();
+    let json = TempFile::new("queues");
     let out = run_bounded(
         &[
             "bench",
@@ -29,7 +28,7 @@ fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {
             "--rounds",
             "1",
             "--json",
-            &json_arg,
+            json.arg(),
         ],
         Duration::from_secs(120),
     );
@@ -39,10 +38,7 @@ fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {
         "bench failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
-            .expect("valid JSON");
-    let _ = std::fs::remove_file(&json);
+    let doc = json.json();
 
     let records = doc["records"].as_array().expect("records");
     for test in ["tx", "drain", "fwd"] {

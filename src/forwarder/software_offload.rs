@@ -222,13 +222,13 @@ mod tests {
     //! Both plans over simulated ports: what the destination's kernel is
     //! handed, byte for byte, and that steady state leaves the heap alone.
     use super::*;
-    use crate::forwarder::{Route, pump};
+    use crate::forwarder::{DirTotals, Route, pump};
+    use tapring_core::wire::offload_request::write_pseudo_header_checksum;
     use tapring_core::wire::{headers, vnet};
-    use tapring_core::{Gso, GsoKind, Pool, PoolConfig};
+    use tapring_core::{Gso, GsoKind, Pool, PoolConfig, Port};
     // The counting allocator is the test binary's (see the parent module).
-    use tapring_core::Port;
     use tapring_mock::alloc_count::{allocations, counted};
-    use tapring_mock::{Capture, MockPort, MockPortConfig, WireConfig};
+    use tapring_mock::{Capture, MockPort, MockPortConfig, SimWire, WireConfig};
     use tapring_testkit::{inet_checksum, tcp_segment};
 
     const MSS: usize = 1448;
@@ -246,17 +246,63 @@ mod tests {
         MockPort::new(pool, cfg).unwrap()
     }
 
-    fn route(a: &mut MockPort, b: &mut MockPort, gro: bool) -> Route<impl RxQueue, impl TxQueue> {
-        let (from, to) = (a.info(), b.info());
-        Route {
-            queue: 0,
-            from: 0,
-            to: 1,
-            framing: Framing::Ethernet,
-            plan: OffloadPlan::for_route(&from, &to, gro),
-            max_frame: to.max_frame as usize,
-            rx: a.take_rx(0).unwrap(),
-            tx: b.take_tx(0).unwrap(),
+    type MockRoute = Route<<MockPort as Port>::Rx, <MockPort as Port>::Tx>;
+
+    /// One route from a simulated port A to a port B, with a worker's
+    /// burst, scratch and counters.
+    struct Fixture {
+        /// A's kernel side: what is injected is received by the route.
+        a: SimWire,
+        /// B's kernel side: what the route transmits.
+        b: SimWire,
+        route: MockRoute,
+        dirs: [DirCounters; 2],
+        config: ForwarderConfig,
+        burst: Burst<FORWARD_BURST>,
+        scratch: OffloadScratch,
+        _ports: [MockPort; 2],
+    }
+
+    impl Fixture {
+        fn new(pool: &Pool, a_hdr: VnetHdrLen, b_hdr: VnetHdrLen, gro: bool) -> Fixture {
+            let (mut pa, mut pb) = (port(pool, a_hdr), port(pool, b_hdr));
+            let (from, to) = (pa.info(), pb.info());
+            let route = Route {
+                queue: 0,
+                from: 0,
+                to: 1,
+                framing: Framing::Ethernet,
+                plan: OffloadPlan::for_route(&from, &to, gro),
+                max_frame: to.max_frame as usize,
+                rx: pa.take_rx(0).unwrap(),
+                tx: pb.take_tx(0).unwrap(),
+            };
+            Fixture {
+                a: pa.wire(0).clone(),
+                b: pb.wire(0).clone(),
+                route,
+                dirs: Default::default(),
+                config: ForwarderConfig::default(),
+                burst: Burst::new(),
+                scratch: OffloadScratch::new(),
+                _ports: [pa, pb],
+            }
+        }
+
+        /// One forwarding step; the frames received.
+        fn pump(&mut self) -> usize {
+            let (route, burst, scratch) = (&mut self.route, &mut self.burst, &mut self.scratch);
+            pump(route, burst, scratch, &self.dirs[0], &self.config).unwrap()
+        }
+
+        /// What B's kernel was handed since the last call.
+        fn written(&mut self) -> Vec<Vec<u8>> {
+            self.route.tx.reclaim().unwrap();
+            self.b.take_written()
+        }
+
+        fn totals(&self) -> DirTotals {
+            self.dirs[0].snapshot()
         }
     }
 
@@ -270,49 +316,54 @@ mod tests {
         inet_checksum(&[&f[26..34], &[0, 6], &tcp_len, &f[34..]]) == 0
     }
 
+    /// `frame` as a kernel with offloads hands it over: its checksum left
+    /// partial (the pseudo-header sum in the field), with `gso`, behind the
+    /// virtio-net header saying so.
+    fn offloaded(frame: &[u8], gso: Option<Gso>) -> Vec<u8> {
+        let mut frame = frame.to_vec();
+        let h = headers::parse(&frame).unwrap();
+        write_pseudo_header_checksum(&mut frame, &h).unwrap();
+        let off = Offload {
+            csum: Checksum::Partial {
+                start: 34,
+                offset: 16,
+            },
+            gso,
+        };
+        let mut hdr = [0u8; 12];
+        let n = vnet::encode_rx(&off, frame.len(), VnetHdrLen::Mergeable, &mut hdr).unwrap();
+        [&hdr[..n], &frame[..]].concat()
+    }
+
+    /// A TSO4 frame of `data` in segments of `mss`.
+    fn gso_frame(data: &[u8], mss: u16) -> Vec<u8> {
+        let gso = Gso {
+            kind: GsoKind::Tcpv4,
+            size: mss,
+            hdr_len: HDRS as u16,
+            ecn: false,
+        };
+        offloaded(&tcp_segment(1000, 77, data, true), Some(gso))
+    }
+
     #[test]
     fn plans_follow_the_virtio_net_headers_of_the_two_ports() {
-        let pool = Pool::new(PoolConfig::standard(64)).unwrap();
+        let pool = Pool::new(PoolConfig::standard(256)).unwrap();
         let plain = port(&pool, VnetHdrLen::None).info();
         let hdr = port(&pool, VnetHdrLen::Mergeable).info();
-        assert_eq!(
-            OffloadPlan::for_route(&hdr, &plain, true),
-            OffloadPlan::Finish
-        );
-        assert_eq!(
-            OffloadPlan::for_route(&hdr, &plain, false),
-            OffloadPlan::Finish
-        );
-        assert_eq!(
-            OffloadPlan::for_route(&plain, &hdr, true),
-            OffloadPlan::Coalesce
-        );
-        assert_eq!(
-            OffloadPlan::for_route(&plain, &hdr, false),
-            OffloadPlan::PassThrough
-        );
-        assert_eq!(
-            OffloadPlan::for_route(&hdr, &hdr, true),
-            OffloadPlan::PassThrough
-        );
-        assert_eq!(
-            OffloadPlan::for_route(&plain, &plain, true),
-            OffloadPlan::PassThrough
-        );
+        let plan = OffloadPlan::for_route;
+        assert_eq!(plan(&hdr, &plain, true), OffloadPlan::Finish);
+        assert_eq!(plan(&hdr, &plain, false), OffloadPlan::Finish);
+        assert_eq!(plan(&plain, &hdr, true), OffloadPlan::Coalesce);
+        assert_eq!(plan(&plain, &hdr, false), OffloadPlan::PassThrough);
+        assert_eq!(plan(&hdr, &hdr, true), OffloadPlan::PassThrough);
+        assert_eq!(plan(&plain, &plain, true), OffloadPlan::PassThrough);
     }
 
     #[test]
     fn segments_from_a_port_without_offloads_reach_one_with_them_coalesced() {
         let pool = Pool::new(PoolConfig::standard(2048)).unwrap();
-        let (mut a, mut b) = (
-            port(&pool, VnetHdrLen::None),
-            port(&pool, VnetHdrLen::Mergeable),
-        );
-        let (wire_a, wire_b) = (a.wire(0).clone(), b.wire(0).clone());
-        let mut route = route(&mut a, &mut b, true);
-        let (dirs, config) = (<[DirCounters; 2]>::default(), ForwarderConfig::default());
-        let mut burst: Burst<FORWARD_BURST> = Burst::new();
-        let mut scratch = OffloadScratch::new();
+        let mut f = Fixture::new(&pool, VnetHdrLen::None, VnetHdrLen::Mergeable, true);
         // 20 full segments and a short last one with PSH: one stream.
         let data = payload(20 * MSS + 300, 0x5a);
         let mut before = allocations();
@@ -321,16 +372,15 @@ mod tests {
             for (i, chunk) in data.chunks(MSS).enumerate() {
                 let last = (i + 1) * MSS >= data.len();
                 let seq = base.wrapping_add((i * MSS) as u32);
-                assert!(wire_a.inject(&tcp_segment(seq, i as u16, chunk, last)));
+                assert!(f.a.inject(&tcp_segment(seq, i as u16, chunk, last)));
             }
             if round == 20 {
                 before = allocations(); // warm-up done
             }
-            let n = counted(|| pump(&mut route, &mut burst, &mut scratch, &dirs[0], &config));
-            assert_eq!(n.unwrap(), 21, "round {round}: the whole burst is read");
-            counted(|| route.tx.reclaim()).unwrap();
+            let n = counted(|| f.pump());
+            assert_eq!(n, 21, "round {round}: the whole burst is read");
             // Taken every round, so the capture's storage stops growing.
-            let out = wire_b.take_written();
+            let out = f.written();
             if round > 20 {
                 continue;
             }
@@ -348,8 +398,7 @@ mod tests {
                 }
             ));
             assert_eq!(&frame[HDRS..], &data[..], "the payload in order");
-            let h = headers::parse(frame).unwrap();
-            assert_eq!(h.hdr_len(), HDRS);
+            assert_eq!(headers::parse(frame).unwrap().hdr_len(), HDRS);
             assert_eq!(
                 usize::from(u16::from_be_bytes([frame[16], frame[17]])),
                 frame.len() - 14,
@@ -359,59 +408,22 @@ mod tests {
             assert_eq!(frame[47] & 0x08, 0x08, "PSH of the last segment kept");
         }
         assert_eq!(allocations() - before, 0, "allocations in steady state");
-        let t = dirs[0].snapshot();
-        assert_eq!(t.coalesced, 200 * 20);
-        assert_eq!(t.packets, 200);
-        drop(route);
-        drop(wire_a);
+        let t = f.totals();
+        assert_eq!((t.coalesced, t.packets), (200 * 20, 200));
+        drop(f);
         assert_eq!(pool.stats().in_use, 0, "every buffer back in the pool");
     }
 
     #[test]
     fn with_gro_off_segments_pass_one_by_one() {
-        let pool = Pool::new(PoolConfig::standard(256)).unwrap();
-        let (mut a, mut b) = (
-            port(&pool, VnetHdrLen::None),
-            port(&pool, VnetHdrLen::Mergeable),
-        );
-        let (wire_a, wire_b) = (a.wire(0).clone(), b.wire(0).clone());
-        let mut route = route(&mut a, &mut b, false);
-        let (dirs, config) = (<[DirCounters; 2]>::default(), ForwarderConfig::default());
-        let (mut burst, mut scratch) = (Burst::new(), OffloadScratch::new());
+        let pool = Pool::new(PoolConfig::standard(512)).unwrap();
+        let mut f = Fixture::new(&pool, VnetHdrLen::None, VnetHdrLen::Mergeable, false);
         for i in 0..4u32 {
-            assert!(wire_a.inject(&tcp_segment(i * 100, 0, &payload(100, 1), false)));
+            assert!(f.a.inject(&tcp_segment(i * 100, 0, &payload(100, 1), false)));
         }
-        assert_eq!(
-            pump(&mut route, &mut burst, &mut scratch, &dirs[0], &config).unwrap(),
-            4
-        );
-        route.tx.reclaim().unwrap();
-        assert_eq!(wire_b.take_written().len(), 4);
-        assert_eq!(dirs[0].snapshot().coalesced, 0);
-    }
-
-    /// A GSO frame as a kernel with offloads hands it over: virtio-net
-    /// header (TSO4, partial checksum) in front of a 64 KiB-class frame
-    /// whose TCP checksum field holds the pseudo-header sum.
-    fn gso_frame(data: &[u8], mss: u16) -> Vec<u8> {
-        let mut frame = tcp_segment(1000, 77, data, true);
-        let off = Offload {
-            csum: Checksum::Partial {
-                start: 34,
-                offset: 16,
-            },
-            gso: Some(Gso {
-                kind: GsoKind::Tcpv4,
-                size: mss,
-                hdr_len: HDRS as u16,
-                ecn: false,
-            }),
-        };
-        let h = headers::parse(&frame).unwrap();
-        tapring_core::wire::offload_request::write_pseudo_header_checksum(&mut frame, &h).unwrap();
-        let mut hdr = [0u8; 12];
-        let n = vnet::encode_rx(&off, frame.len(), VnetHdrLen::Mergeable, &mut hdr).unwrap();
-        [&hdr[..n], &frame[..]].concat()
+        assert_eq!(f.pump(), 4);
+        assert_eq!(f.written().len(), 4);
+        assert_eq!(f.totals().coalesced, 0);
     }
 
     #[test]
@@ -419,128 +431,76 @@ mod tests {
         // Room for both ports' Rx rings, the Tx ring in flight and the
         // buffers a Tx queue's cache keeps before returning them.
         let pool = Pool::new(PoolConfig::large(1024)).unwrap();
-        let (mut a, mut b) = (
-            port(&pool, VnetHdrLen::Mergeable),
-            port(&pool, VnetHdrLen::None),
-        );
-        let (wire_a, wire_b) = (a.wire(0).clone(), b.wire(0).clone());
-        let mut route = route(&mut a, &mut b, true);
-        let (dirs, config) = (<[DirCounters; 2]>::default(), ForwarderConfig::default());
-        let (mut burst, mut scratch) = (Burst::new(), OffloadScratch::new());
+        let mut f = Fixture::new(&pool, VnetHdrLen::Mergeable, VnetHdrLen::None, true);
         // 3 GSO frames of 45 segments (more than one burst of segments),
         // then an ordinary frame that must come out after them.
         let data = payload(45 * MSS - 100, 3);
         for _ in 0..3 {
-            assert!(wire_a.inject(&gso_frame(&data, MSS as u16)));
+            assert!(f.a.inject(&gso_frame(&data, MSS as u16)));
         }
         let small = tcp_segment(5, 1, b"tail", true);
-        assert!(wire_a.inject(&[&[0u8; 12][..], &small[..]].concat()));
+        assert!(f.a.inject(&[&[0u8; 12][..], &small[..]].concat()));
         let before = allocations();
-        let n = counted(|| pump(&mut route, &mut burst, &mut scratch, &dirs[0], &config));
-        assert_eq!(n.unwrap(), 4);
+        assert_eq!(counted(|| f.pump()), 4);
         assert_eq!(allocations() - before, 0, "segmenting allocates nothing");
-        route.tx.reclaim().unwrap();
-        let out = wire_b.take_written();
-        assert_eq!(
-            out.len(),
-            3 * 45 + 1,
-            "{:?} {:?}",
-            dirs[0].snapshot(),
-            pool.stats()
-        );
+        let out = f.written();
+        assert_eq!(out.len(), 3 * 45 + 1, "{:?}", f.totals());
         for (k, frames) in out[..135].chunks(45).enumerate() {
             let mut got = Vec::new();
-            for (i, f) in frames.iter().enumerate() {
-                assert!(f.len() <= HDRS + MSS, "frame {k}/{i}: {} bytes", f.len());
-                assert!(tcp_checksum_ok(f), "frame {k}/{i}: TCP checksum");
+            for (i, s) in frames.iter().enumerate() {
+                assert!(s.len() <= HDRS + MSS, "frame {k}/{i}: {} bytes", s.len());
+                assert!(tcp_checksum_ok(s), "frame {k}/{i}: TCP checksum");
                 assert_eq!(
-                    inet_checksum(&[&f[14..34]]),
+                    inet_checksum(&[&s[14..34]]),
                     0,
                     "frame {k}/{i}: IPv4 checksum"
                 );
-                let seq = u32::from_be_bytes([f[38], f[39], f[40], f[41]]);
+                let seq = u32::from_be_bytes([s[38], s[39], s[40], s[41]]);
                 assert_eq!(seq as usize, 1000 + i * MSS, "frame {k}/{i}: sequence");
                 assert_eq!(
-                    f[47] & 0x08 != 0,
+                    s[47] & 0x08 != 0,
                     i == 44,
                     "frame {k}/{i}: PSH on the last only"
                 );
-                got.extend_from_slice(&f[HDRS..]);
+                got.extend_from_slice(&s[HDRS..]);
             }
             assert_eq!(got, data, "GSO frame {k}: the payload, in order");
         }
         assert_eq!(out[135], small, "the ordinary frame after them, unchanged");
-        let t = dirs[0].snapshot();
+        let t = f.totals();
         assert_eq!((t.segmented, t.segments, t.packets), (3, 135, 136));
         assert_eq!(t.offload_dropped, 0);
-        drop(route);
-        drop(wire_a);
+        drop(f);
         assert_eq!(pool.stats().in_use, 0, "every buffer back in the pool");
     }
 
     #[test]
     fn a_partial_checksum_for_a_port_without_offloads_is_finished() {
-        let pool = Pool::new(PoolConfig::standard(64)).unwrap();
-        let (mut a, mut b) = (
-            port(&pool, VnetHdrLen::Mergeable),
-            port(&pool, VnetHdrLen::None),
-        );
-        let (wire_a, wire_b) = (a.wire(0).clone(), b.wire(0).clone());
-        let mut route = route(&mut a, &mut b, true);
-        let (dirs, config) = (<[DirCounters; 2]>::default(), ForwarderConfig::default());
-        let (mut burst, mut scratch) = (Burst::new(), OffloadScratch::new());
+        let pool = Pool::new(PoolConfig::standard(512)).unwrap();
+        let mut f = Fixture::new(&pool, VnetHdrLen::Mergeable, VnetHdrLen::None, true);
         let good = tcp_segment(9, 2, &payload(700, 9), false);
-        let mut partial = good.clone();
-        let h = headers::parse(&partial).unwrap();
-        tapring_core::wire::offload_request::write_pseudo_header_checksum(&mut partial, &h)
-            .unwrap();
-        let off = Offload {
-            csum: Checksum::Partial {
-                start: 34,
-                offset: 16,
-            },
-            gso: None,
-        };
-        let mut hdr = [0u8; 12];
-        vnet::encode_rx(&off, partial.len(), VnetHdrLen::Mergeable, &mut hdr).unwrap();
-        assert!(wire_a.inject(&[&hdr[..], &partial[..]].concat()));
+        assert!(f.a.inject(&offloaded(&good, None)));
+        assert_eq!(f.pump(), 1);
         assert_eq!(
-            pump(&mut route, &mut burst, &mut scratch, &dirs[0], &config).unwrap(),
-            1
-        );
-        route.tx.reclaim().unwrap();
-        assert_eq!(
-            wire_b.take_written(),
+            f.written(),
             vec![good],
             "the checksum the kernel would write"
         );
-        assert_eq!(dirs[0].snapshot().checksums, 1);
+        assert_eq!(f.totals().checksums, 1);
     }
 
     #[test]
     fn a_gso_frame_that_cannot_be_segmented_is_dropped_and_counted() {
-        let pool = Pool::new(PoolConfig::large(64)).unwrap();
-        let (mut a, mut b) = (
-            port(&pool, VnetHdrLen::Mergeable),
-            port(&pool, VnetHdrLen::None),
-        );
-        let (wire_a, wire_b) = (a.wire(0).clone(), b.wire(0).clone());
-        let mut route = route(&mut a, &mut b, true);
-        let (dirs, config) = (<[DirCounters; 2]>::default(), ForwarderConfig::default());
-        let (mut burst, mut scratch) = (Burst::new(), OffloadScratch::new());
+        let pool = Pool::new(PoolConfig::large(512)).unwrap();
+        let mut f = Fixture::new(&pool, VnetHdrLen::Mergeable, VnetHdrLen::None, true);
         // A TSO4 request over a UDP datagram: the kind does not match.
         let mut bad = gso_frame(&payload(3000, 4), 1000);
         bad[12 + 23] = 17;
-        assert!(wire_a.inject(&bad));
-        assert_eq!(
-            pump(&mut route, &mut burst, &mut scratch, &dirs[0], &config).unwrap(),
-            1
-        );
-        route.tx.reclaim().unwrap();
-        assert!(wire_b.take_written().is_empty());
-        assert_eq!(dirs[0].snapshot().offload_dropped, 1);
-        drop(route);
-        drop(wire_a);
+        assert!(f.a.inject(&bad));
+        assert_eq!(f.pump(), 1);
+        assert!(f.written().is_empty());
+        assert_eq!(f.totals().offload_dropped, 1);
+        drop(f);
         assert_eq!(pool.stats().in_use, 0);
     }
 }

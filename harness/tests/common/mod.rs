@@ -5,9 +5,41 @@
 #![allow(dead_code)]
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// A JSON file name under the temporary directory, unique to the test,
+/// removed on drop (also when the test fails).
+pub struct TempFile(PathBuf);
+
+impl TempFile {
+    /// A new name with `what` in it; nothing is created.
+    pub fn new(what: &str) -> TempFile {
+        let name = tapring_testkit::unique_name(what);
+        TempFile(std::env::temp_dir().join(format!("{name}.json")))
+    }
+
+    /// The path, as a command-line argument.
+    pub fn arg(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+
+    /// The file's JSON document (the test fails if it is missing or not
+    /// JSON).
+    pub fn json(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(&self.0)
+            .unwrap_or_else(|e| panic!("{} not written: {e}", self.0.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// The `tapring` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_tapring");

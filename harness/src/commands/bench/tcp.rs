@@ -394,15 +394,26 @@ type Row = (TcpPath, bool, u16);
 
 /// Paired ratios `a / b` over the rounds both have, as "median [min..max]".
 fn paired(records: &[TcpRecord], a: Row, b: Row) -> String {
-    let find = |round: usize, (p, o, q): Row| {
+    let is = |(p, o, q): Row| move |r: &TcpRecord| r.path == p && r.offload == o && r.queues == q;
+    paired_by(records, is(a), is(b))
+}
+
+/// Paired ratios of the record of each round that `a` picks over the one
+/// that `b` picks, over the rounds that have both, as "median [min..max]".
+fn paired_by(
+    records: &[TcpRecord],
+    a: impl Fn(&TcpRecord) -> bool,
+    b: impl Fn(&TcpRecord) -> bool,
+) -> String {
+    let find = |round: usize, pick: &dyn Fn(&TcpRecord) -> bool| {
         records
             .iter()
-            .find(|r| r.round == round && r.path == p && r.offload == o && r.queues == q)
+            .find(|r| r.round == round && pick(r))
             .map(|r| r.gbps)
     };
     let rounds = records.iter().map(|r| r.round).max().map_or(0, |m| m + 1);
     let ratios: Vec<f64> = (0..rounds)
-        .filter_map(|i| Some(find(i, a)? / find(i, b)?.max(1e-9)))
+        .filter_map(|i| Some(find(i, &a)? / find(i, &b)?.max(1e-9)))
         .collect();
     if ratios.is_empty() {
         return "-".into();
@@ -517,25 +528,10 @@ type MixedRow = (TcpPath, [bool; 2], bool);
 
 /// Paired ratios `a / b` of mixed runs over the rounds both have.
 fn paired_mixed(records: &[TcpRecord], a: MixedRow, b: MixedRow) -> String {
-    let find = |round: usize, (p, sides, gro): MixedRow| {
-        records
-            .iter()
-            .find(|r| {
-                r.mixed && r.round == round && r.path == p && r.sides == sides && r.gro == gro
-            })
-            .map(|r| r.gbps)
+    let is = |(p, sides, gro): MixedRow| {
+        move |r: &TcpRecord| r.mixed && r.path == p && r.sides == sides && r.gro == gro
     };
-    let rounds = records.iter().map(|r| r.round).max().map_or(0, |m| m + 1);
-    let ratios: Vec<f64> = (0..rounds)
-        .filter_map(|i| Some(find(i, a)? / find(i, b)?.max(1e-9)))
-        .collect();
-    if ratios.is_empty() {
-        return "-".into();
-    }
-    let (lo, hi) = ratios
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
-    format!("{:.2}x [{lo:.2}..{hi:.2}]", median(ratios))
+    paired_by(records, is(a), is(b))
 }
 
 /// The gro table: TCP Gbit/s from nsA to nsB across a forwarder whose
