@@ -98,6 +98,14 @@ pub mod headers {
 
 /// The Internet checksum (RFC 1071) and pseudo-header sums.
 pub use tapring_core::wire::checksum;
+/// Software receive offload: coalescing a burst's TCP (and UDP) segments
+/// into GSO frames, as the [`Forwarder`] does for a port with a virtio-net
+/// header; for loops of your own.
+pub use tapring_core::wire::gro;
+/// Software segmentation of GSO frames and completion of partial
+/// checksums, as the [`Forwarder`] does for a port without a virtio-net
+/// header; for loops of your own.
+pub use tapring_core::wire::gso;
 
 mod backend;
 #[cfg(any(feature = "uring", feature = "rw"))]

@@ -1,8 +1,9 @@
 //! `tapring bench --test gro` end to end: TCP from nsA to nsB across a
 //! forwarder whose ports differ in offloads, for each backend: offloads on
 //! B only with software GRO on and off, on A only (software GSO), on
-//! neither. The JSON has every run with the ports' offloads, the table the
-//! two paired ratios. Needs CAP_NET_ADMIN (skips with one line unless
+//! neither; and segments per second into a port with offloads, GRO on and
+//! off. The JSON has every run with the ports' offloads, the tables the
+//! paired ratios. Needs CAP_NET_ADMIN (skips with one line unless
 //! TAPRING_REQUIRE_TAP=1).
 
 use std::time::Duration;
@@ -63,6 +64,24 @@ fn bench_gro_runs_every_mixed_offload_path_and_prints_the_ratios() {
         let lines = stdout.lines().filter(|l| l.contains(ratio)).count();
         assert_eq!(lines, 2, "{ratio:?} once per backend:\n{stdout}");
     }
+    // Segments per second into the port with offloads, GRO on and off.
+    let frames = doc["gro_frames"].as_array().expect("gro_frames records");
+    for backend in ["read-write", "io_uring"] {
+        for gro in [true, false] {
+            let r = frames
+                .iter()
+                .find(|r| r["backend"] == backend && r["gro"] == gro)
+                .unwrap_or_else(|| panic!("no gro frames {backend} {gro}: {frames:?}"));
+            let (segments, written) = (r["segments"].as_u64().unwrap(), r["frames"].as_u64().unwrap());
+            assert!(segments > 0, "nothing moved: {r}");
+            if gro {
+                assert!(written < segments, "GRO on, segments coalesced: {r}");
+            } else {
+                assert_eq!(written, segments, "GRO off, one frame per segment: {r}");
+            }
+        }
+    }
+    assert!(stdout.contains("gro frames"), "{stdout}");
     // Only the gro test ran: no regular TCP table.
     assert!(!stdout.contains("vs plain"), "{stdout}");
 }

@@ -198,6 +198,7 @@ macro_rules! tap_suite {
             kernel_peer_ping,
             gso_frames_up_to_64k_cross_a_bridge,
             kernel_finishes_what_the_headers_helper_asked,
+            kernel_segments_what_gro_coalesced,
             tun_rx_packets_arrive_in_order,
             tun_pi_rx_packets_arrive_in_order,
             tun_rx_oversize_packet_is_truncated_and_counted,
@@ -1910,6 +1911,83 @@ pub fn kernel_finishes_what_the_headers_helper_asked<B: SuiteBackend>() {
             got[..] == want[*hdr..],
             "{}: {fl:?} payload of {payload} bytes reassembled",
             B::NAME
+        );
+    }
+    drop(recv);
+    drop((rx, tx, pool));
+    pair.finish();
+}
+
+/// The kernel as the oracle of software GRO: 40 MSS-sized TCP/IPv4
+/// segments of one flow (and a shorter last one with PSH), as a kernel
+/// without offloads sends them, are coalesced by `tapring_core::wire::gro`
+/// and written as GSO frames on port A (CSUM + TSO); the bridge hands them
+/// to port B, which negotiated no offloads, so the kernel segments them
+/// with its own rules and finishes every checksum. What B reads must be
+/// the original segments byte for byte (a checksum of 0 read as 0xffff).
+pub fn kernel_segments_what_gro_coalesced<B: SuiteBackend>() {
+    if !require_tap() {
+        return;
+    }
+    use tapring_core::wire::gro::{Coalescer, GroLimits};
+    let mut pair = BridgedPair::<B>::new(
+        "trg",
+        PoolConfig::large(256),
+        |c| {
+            c.vnet_hdr(VnetHdrLen::Mergeable)
+                .offloads(Offloads::CSUM | Offloads::TSO4 | Offloads::TSO6)
+        },
+        |c| c,
+    );
+    let pool = pair.pool.clone();
+    let (mut tx, mut rx) = pair.a_to_b();
+    let mss = 1448usize;
+    let segments: Vec<Vec<u8>> = (0..41u32)
+        .map(|i| {
+            let len = if i == 40 { 333 } else { mss };
+            let payload: Vec<u8> = (0..len).map(|x| (x as u32 * 7 + i) as u8).collect();
+            crate::tcp_segment(5000 + i * mss as u32, 300 + i as u16, &payload, i == 40)
+        })
+        .collect();
+    let mut burst: Burst<64> = Burst::new();
+    for f in &segments {
+        burst.push(pkt_of(&pool, f)).expect("room in the burst");
+    }
+    let report = Coalescer::<8>::new().coalesce(
+        &mut burst,
+        Framing::Ethernet,
+        &GroLimits::new(Framing::Ethernet),
+    );
+    assert_eq!(
+        (report.coalesced, report.merged),
+        (1, 40),
+        "{}: one super-frame: {report:?}",
+        B::NAME
+    );
+    let mut pkts = Vec::new();
+    burst.drain_each(|p| pkts.push(p));
+    send_all(&mut tx, pkts);
+    drain_tx(&mut tx);
+    assert_eq!(tx.stats().drops.total(), 0, "{}: {:?}", B::NAME, tx.stats());
+    let recv = receive(&mut rx, segments.len(), |p| {
+        p.data().get(6..12) == Some(&crate::TEST_SRC[..])
+    });
+    let normalized = |mut f: Vec<u8>| {
+        if f.get(50..52) == Some(&[0, 0]) {
+            f[50..52].copy_from_slice(&[0xff, 0xff]);
+        }
+        f
+    };
+    let got: Vec<Vec<u8>> = recv.kept.iter().map(|p| normalized(bytes_of(p))).collect();
+    let want: Vec<Vec<u8>> = segments.into_iter().map(normalized).collect();
+    assert_eq!(got.len(), want.len(), "{}: segments read on B", B::NAME);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            g == w,
+            "{}: segment {i} differs: got {:02x?}, want {:02x?}",
+            B::NAME,
+            &g[..g.len().min(64)],
+            &w[..w.len().min(64)]
         );
     }
     drop(recv);

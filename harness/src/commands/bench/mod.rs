@@ -3,6 +3,7 @@
 //! reports packets/s with paired ratios against the read/write backend,
 //! over TAP devices or (`--mode tun`) TUN devices.
 
+pub mod gro;
 pub mod overhead;
 pub mod plan;
 pub mod record;
@@ -239,6 +240,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     let mut records = Vec::new();
     let mut tcp_records = Vec::new();
     let mut overhead_records = Vec::new();
+    let mut gro_frame_records = Vec::new();
     let mut load = args.tcp_load.resolve();
     let mut i = 0;
     while let Some(step) = steps.get(i) {
@@ -279,6 +281,9 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
             Step::Overhead { spec, round } => {
                 overhead_records.push(overhead::measure_pair(&spec, round, &mut names)?);
             }
+            Step::GroFrames { spec, gro, round } => {
+                gro_frame_records.push(gro::frames(&spec, gro, round, &mut names)?);
+            }
         }
         bar.inc(1);
         i += 1;
@@ -293,18 +298,27 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
         print!("{}", tcp::table(&tcp_records));
     }
     if tcp_records.iter().any(|r| r.mixed) {
-        print!("{}", tcp::gro_table(&tcp_records));
+        print!("{}", gro::tcp_table(&tcp_records));
+    }
+    if !gro_frame_records.is_empty() {
+        print!("{}", gro::frames_table(&gro_frame_records));
     }
     if !overhead_records.is_empty() {
         print!("{}", overhead::table(&overhead_records));
     }
     if let Some(path) = &args.json {
-        report::write_json(path, &records, &tcp_records, &overhead_records, &env)?;
+        let all = report::AllRecords {
+            frames: &records,
+            tcp: &tcp_records,
+            overhead: &overhead_records,
+            gro_frames: &gro_frame_records,
+        };
+        report::write_json(path, &all, &env)?;
         println!("records written to {}", path.display());
     }
     if let Some(path) = &args.plot {
         if records.is_empty() {
-            println!("no chart: it shows packets/s, and only tcp was measured");
+            println!("no chart: it shows packets/s of the frame tests, and none ran");
         } else {
             report::write_plot(path, &records)?;
             println!("chart written to {}", path.display());

@@ -22,6 +22,15 @@ pub enum Step {
         /// Round (pair) number.
         round: usize,
     },
+    /// One run of the gro test's segments-per-second measure.
+    GroFrames {
+        /// Backend, Rx mode, rings, duration.
+        spec: RunSpec,
+        /// Coalesce before writing.
+        gro: bool,
+        /// Round (pair) number.
+        round: usize,
+    },
     /// One overhead pair (tapring, then the bare loop).
     Overhead {
         /// What tapring runs.
@@ -43,6 +52,11 @@ impl Step {
                 spec.queues
             ),
             Step::Tcp { run, .. } => run.label(),
+            Step::GroFrames { spec, gro, .. } => format!(
+                "gro frames {} GRO {}",
+                spec.backend.name(),
+                if *gro { "on" } else { "off" }
+            ),
             Step::Overhead { spec, .. } => {
                 format!("overhead {} {} B", spec.test.name(), spec.size)
             }
@@ -112,6 +126,17 @@ pub fn plan(i: &Inputs<'_>) -> Vec<Step> {
         for round in 0..i.rounds {
             for run in TcpRun::gro_round(i.backends) {
                 steps.push(Step::Tcp { run, round });
+            }
+            for &backend in i.backends {
+                for gro in [true, false] {
+                    let spec = RunSpec {
+                        test: TestKind::Gro,
+                        backend,
+                        queues: 1,
+                        ..i.frame
+                    };
+                    steps.push(Step::GroFrames { spec, gro, round });
+                }
             }
         }
     }

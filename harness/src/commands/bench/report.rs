@@ -1,6 +1,7 @@
 //! Bench output: the side-by-side table with paired ratios, JSON records,
 //! and the SVG chart.
 
+use super::gro::GroFrameRecord;
 use super::overhead::OverheadRecord;
 use super::record::Record;
 use super::tcp::TcpRecord;
@@ -270,12 +271,23 @@ pub fn header(env: &Environment) -> String {
 /// The JSON document's schema (README's "JSON" section describes it).
 pub const SCHEMA: &str = "tapring-bench/3";
 
-/// Writes `{schema, environment, records, summary, tcp, overhead}` as JSON.
+/// Every record of one bench run, by test family.
+pub struct AllRecords<'a> {
+    /// The frame tests (tx, rx, drain, fwd, fwd2).
+    pub frames: &'a [Record],
+    /// The TCP runs (tcp, and gro's TCP runs).
+    pub tcp: &'a [TcpRecord],
+    /// The overhead pairs.
+    pub overhead: &'a [OverheadRecord],
+    /// The gro test's segments-per-second runs.
+    pub gro_frames: &'a [GroFrameRecord],
+}
+
+/// Writes `{schema, environment, records, summary, tcp, overhead,
+/// gro_frames}` as JSON.
 pub fn write_json(
     path: &Path,
-    records: &[Record],
-    tcp: &[TcpRecord],
-    overhead: &[OverheadRecord],
+    all: &AllRecords<'_>,
     env: &Environment,
 ) -> Result<(), HarnessError> {
     #[derive(Serialize)]
@@ -286,14 +298,16 @@ pub fn write_json(
         summary: Vec<Summary>,
         tcp: &'a [TcpRecord],
         overhead: &'a [OverheadRecord],
+        gro_frames: &'a [GroFrameRecord],
     }
     let doc = Doc {
         schema: SCHEMA,
         environment: env,
-        records,
-        summary: summarize(records),
-        tcp,
-        overhead,
+        records: all.frames,
+        summary: summarize(all.frames),
+        tcp: all.tcp,
+        overhead: all.overhead,
+        gro_frames: all.gro_frames,
     };
     output::write_json(path, &doc)
 }

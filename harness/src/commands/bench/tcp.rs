@@ -5,6 +5,7 @@
 //! forwarders' ports are TAP or TUN devices (`--mode`); veth is the
 //! kernel's baseline either way.
 
+use super::gro::on_off;
 use crate::error::HarnessError;
 use crate::lab::namespaces;
 use crate::lab::sandbox::Names;
@@ -43,7 +44,8 @@ pub enum TcpPath {
 }
 
 impl TcpPath {
-    fn name(self) -> &'static str {
+    /// The name in tables.
+    pub fn name(self) -> &'static str {
         match self {
             TcpPath::Veth => "veth",
             TcpPath::ReadWrite => "read-write",
@@ -380,7 +382,7 @@ pub fn measure(
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => f64::NAN,
@@ -398,20 +400,37 @@ fn paired(records: &[TcpRecord], a: Row, b: Row) -> String {
     paired_by(records, is(a), is(b))
 }
 
+/// A measured run that pairs with others of its round.
+pub(super) trait Paired {
+    /// Round (pair) number.
+    fn round(&self) -> usize;
+    /// What is compared (higher is better).
+    fn value(&self) -> f64;
+}
+
+impl Paired for TcpRecord {
+    fn round(&self) -> usize {
+        self.round
+    }
+    fn value(&self) -> f64 {
+        self.gbps
+    }
+}
+
 /// Paired ratios of the record of each round that `a` picks over the one
 /// that `b` picks, over the rounds that have both, as "median [min..max]".
-fn paired_by(
-    records: &[TcpRecord],
-    a: impl Fn(&TcpRecord) -> bool,
-    b: impl Fn(&TcpRecord) -> bool,
+pub(super) fn paired_by<R: Paired>(
+    records: &[R],
+    a: impl Fn(&R) -> bool,
+    b: impl Fn(&R) -> bool,
 ) -> String {
-    let find = |round: usize, pick: &dyn Fn(&TcpRecord) -> bool| {
+    let find = |round: usize, pick: &dyn Fn(&R) -> bool| {
         records
             .iter()
-            .find(|r| r.round == round && pick(r))
-            .map(|r| r.gbps)
+            .find(|r| r.round() == round && pick(r))
+            .map(Paired::value)
     };
-    let rounds = records.iter().map(|r| r.round).max().map_or(0, |m| m + 1);
+    let rounds = records.iter().map(Paired::round).max().map_or(0, |m| m + 1);
     let ratios: Vec<f64> = (0..rounds)
         .filter_map(|i| Some(find(i, &a)? / find(i, &b)?.max(1e-9)))
         .collect();
@@ -515,79 +534,6 @@ pub fn table(records: &[TcpRecord]) -> String {
             "tcp scaling is paired round by round, the same streams either way; the \
              plain forwarder runs one queue per direction.\n",
         );
-    }
-    out
-}
-
-fn on_off(b: bool) -> &'static str {
-    if b { "on" } else { "off" }
-}
-
-/// A row of the gro table: path, offloads on A and B, GRO.
-type MixedRow = (TcpPath, [bool; 2], bool);
-
-/// Paired ratios `a / b` of mixed runs over the rounds both have.
-fn paired_mixed(records: &[TcpRecord], a: MixedRow, b: MixedRow) -> String {
-    let is = |(p, sides, gro): MixedRow| {
-        move |r: &TcpRecord| r.mixed && r.path == p && r.sides == sides && r.gro == gro
-    };
-    paired_by(records, is(a), is(b))
-}
-
-/// The gro table: TCP Gbit/s from nsA to nsB across a forwarder whose
-/// ports differ in offloads (medians), with the two paired ratios the
-/// software offloads are judged by: GRO on / off (offloads on B only) and
-/// software GSO / no offloads (offloads on A only, against neither).
-pub fn gro_table(records: &[TcpRecord]) -> String {
-    let records: Vec<TcpRecord> = records.iter().filter(|r| r.mixed).copied().collect();
-    let load = records.first().map_or("-", |r| r.load.name());
-    let mode = records.first().map_or("tap", |r| r.mode.as_str());
-    let mut out = format!(
-        "TCP across mixed offloads, load {load}, one stream from nsA (port A) to nsB (port B), \
-         {mode} devices\n"
-    );
-    out.push_str(&format!(
-        "{:<11} {:<4} {:<4} {:<4} {:>8}  {}\n",
-        "gro", "A", "B", "GRO", "Gbit/s", "paired ratio (per round, median [min..max])"
-    ));
-    let mut seen: Vec<MixedRow> = Vec::new();
-    for r in &records {
-        if !seen.contains(&(r.path, r.sides, r.gro)) {
-            seen.push((r.path, r.sides, r.gro));
-        }
-    }
-    for &(path, sides, gro) in &seen {
-        let gbps = median(
-            records
-                .iter()
-                .filter(|r| r.path == path && r.sides == sides && r.gro == gro)
-                .map(|r| r.gbps)
-                .collect(),
-        );
-        let row = (path, sides, gro);
-        let ratio = match (sides, gro) {
-            ([false, true], true) => format!(
-                "GRO on / off: {}",
-                paired_mixed(&records, row, (path, sides, false))
-            ),
-            ([true, false], _) => format!(
-                "software GSO / no offloads: {}",
-                paired_mixed(&records, row, (path, [false, false], true))
-            ),
-            _ => String::new(),
-        };
-        let gro_col = if sides == [false, true] {
-            on_off(gro)
-        } else {
-            "-"
-        };
-        out.push_str(&format!(
-            "{:<11} {:<4} {:<4} {:<4} {gbps:>8.2}  {ratio}\n",
-            path.name(),
-            on_off(sides[0]),
-            on_off(sides[1]),
-            gro_col,
-        ));
     }
     out
 }
