@@ -72,7 +72,10 @@ fn bench_gro_runs_every_mixed_offload_path_and_prints_the_ratios() {
                 .iter()
                 .find(|r| r["backend"] == backend && r["gro"] == gro)
                 .unwrap_or_else(|| panic!("no gro frames {backend} {gro}: {frames:?}"));
-            let (segments, written) = (r["segments"].as_u64().unwrap(), r["frames"].as_u64().unwrap());
+            let (segments, written) = (
+                r["segments"].as_u64().unwrap(),
+                r["frames"].as_u64().unwrap(),
+            );
             assert!(segments > 0, "nothing moved: {r}");
             if gro {
                 assert!(written < segments, "GRO on, segments coalesced: {r}");

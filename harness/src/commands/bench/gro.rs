@@ -22,7 +22,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tapring::device::{KernelCounters, TapConfig, VnetHdrLen};
+use tapring::device::{DeviceMode, KernelCounters, TapConfig, VnetHdrLen};
 use tapring::gro::{Coalescer, GroLimits};
 use tapring::{Backend, Burst, Framing, Pool, PoolConfig, RxQueue, TxQueue};
 
@@ -40,6 +40,9 @@ const FLOW_SEGMENTS: usize = 64;
 pub struct GroFrameRecord {
     /// The backend of both ports.
     pub backend: Backend,
+    /// TAP or TUN devices.
+    #[serde(serialize_with = "crate::lab::ports::serialize_mode")]
+    pub mode: DeviceMode,
     /// Segments coalesced before they were written.
     pub gro: bool,
     /// Round (pair) number.
@@ -73,24 +76,24 @@ pub fn frames(
     let (a, b) = (names.next("trgfa"), names.next("trgfb"));
     // A: no virtio-net header, so its kernel hands over MTU-sized frames
     // with complete checksums. B: a header, so its kernel takes GSO frames.
-    let mut cfg_b = TapConfig::named(&b);
+    let mut cfg_b = TapConfig::named(&b).mode(spec.mode);
     cfg_b.vnet_hdr = VnetHdrLen::Mergeable;
-    let mut oa = ports::open(
-        spec.backend,
-        &TapConfig::named(&a),
-        &pool,
-        spec.rx_mode,
-        spec.uring,
-        0,
-    )?;
+    let cfg_a = TapConfig::named(&a).mode(spec.mode);
+    let mut oa = ports::open(spec.backend, &cfg_a, &pool, spec.rx_mode, spec.uring, 0)?;
     let mut ob = ports::open(spec.backend, &cfg_b, &pool, spec.rx_mode, spec.uring, 1)?;
     for name in [&a, &b] {
         sandbox::ip(&["link", "set", "dev", name, "up"])?;
     }
+    let framing = match spec.mode {
+        DeviceMode::Tun => Framing::Ip,
+        _ => Framing::Ethernet,
+    };
+    // A TUN carries the IP packet: no Ethernet header.
+    let l2 = if framing == Framing::Ethernet { 0 } else { 14 };
     let flow: Vec<Vec<u8>> = (0..FLOW_SEGMENTS)
         .map(|i| {
             let payload: Vec<u8> = (0..MSS).map(|x| (x % 251) as u8).collect();
-            tapring_testkit::tcp_segment((i * MSS) as u32, i as u16, &payload, false)
+            tapring_testkit::tcp_segment((i * MSS) as u32, i as u16, &payload, false)[l2..].to_vec()
         })
         .collect();
     let (rx, tx) = (&mut oa.rx[0], &mut ob.tx[0]);
@@ -104,7 +107,7 @@ pub fn frames(
     let counters = |name: &str| KernelCounters::read(name).map_err(HarnessError::from);
     let (sent0, dropped0) = (sent.load(Ordering::Relaxed), counters(&a)?.tx_dropped);
     let mut coalescer: Coalescer = Coalescer::new();
-    let limits = GroLimits::new(Framing::Ethernet);
+    let limits = GroLimits::new(framing);
     let (mut segments, mut frames) = (0u64, 0u64);
     let mut per_packet = [0u64; 256];
     let (t0, c0) = (Instant::now(), thread_cpu());
@@ -113,7 +116,7 @@ pub fn frames(
             continue;
         }
         if gro {
-            coalescer.coalesce(&mut burst, Framing::Ethernet, &limits);
+            coalescer.coalesce(&mut burst, framing, &limits);
         }
         for (n, p) in per_packet.iter_mut().zip(burst.iter()) {
             *n = match p.offload().gso {
@@ -148,6 +151,7 @@ pub fn frames(
     }
     Ok(GroFrameRecord {
         backend: spec.backend,
+        mode: spec.mode,
         gro,
         round,
         segments,
@@ -163,9 +167,10 @@ pub fn frames(
 /// GRO on and off for each backend (medians), and GRO on / off paired by
 /// round.
 pub fn frames_table(records: &[GroFrameRecord]) -> String {
+    let mode = records.first().map_or("tap", |r| r.mode.as_str());
     let mut out = format!(
         "MTU-sized TCP segments ({MSS} B payload, one flow) from a port without offloads into \
-         one with them, one thread\n{:<11} {:<4} {:>10} {:>10} {:>10}  {}\n",
+         one with them, one thread, {mode} devices\n{:<11} {:<4} {:>10} {:>10} {:>10}  {}\n",
         "gro frames", "GRO", "Mseg/s", "Mframe/s", "CPU s/Mseg", "GRO on / off (paired)"
     );
     let mut backends: Vec<Backend> = Vec::new();
