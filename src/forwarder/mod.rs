@@ -251,14 +251,17 @@ pub struct DirTotals {
     /// their flow (not in `packets`: they went out inside it).
     pub coalesced: u64,
     /// GSO frames segmented in software (for a port without a virtio-net
-    /// header).
+    /// header), also those cut short when the pool ran dry (then counted
+    /// in `offload_dropped` too).
     pub segmented: u64,
-    /// The frames those became (in `packets`).
+    /// The segments those became (the ones the Tx queue took are in
+    /// `packets`; the others in `tx_full` or `tx_failed`).
     pub segments: u64,
     /// Partial checksums finished in software.
     pub checksums: u64,
     /// Frames dropped because software GSO or a checksum could not be done
-    /// (malformed headers, an unsupported kind, no buffer left); the
+    /// (malformed headers, an unsupported kind, a UDP datagram larger than
+    /// the destination's MTU, more than 1024 segments, no buffer left); the
     /// destination could not have taken them as they were.
     pub offload_dropped: u64,
 }

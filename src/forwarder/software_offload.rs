@@ -12,8 +12,11 @@
 //!   [`OffloadPlan::Coalesce`]), so the receiving stack handles one frame
 //!   where it would have handled dozens.
 //!
-//! Both work in place on the worker's bursts, with buffers from the
-//! received packets' own pool and no heap allocation.
+//! Both work in place on the worker's bursts, with no heap allocation.
+//! Segments are buffers of the received frame's own pool: size it with
+//! room for a burst of segments (64) beyond what the rings lend and the
+//! queues' caches keep (up to 64 per read/write queue, 256 per io_uring
+//! one); a segment that finds the pool empty is dropped and counted.
 
 use std::sync::atomic::Ordering;
 
@@ -25,6 +28,11 @@ use tapring_core::{
 };
 
 use super::{DirCounters, FORWARD_BURST, ForwarderConfig, Route, RouteError, send};
+
+/// The most segments software GSO makes of one frame (a 64 KiB frame
+/// at an MSS of 64 bytes); a frame that would make more is dropped and
+/// counted.
+const MAX_SEGMENTS_PER_FRAME: usize = 1024;
 
 /// What one route does in software between receiving and sending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +118,8 @@ pub(super) fn finish<R: RxQueue, T: TxQueue>(
     let (framing, max_frame) = (route.framing, route.max_frame);
     burst.drain_each(|mut pkt| {
         if failed.is_some() {
-            dropped += 1;
+            // The destination's Tx queue failed: the rest goes nowhere.
+            dir.tx_failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let step = match pkt.offload() {
@@ -153,7 +162,8 @@ pub(super) fn finish<R: RxQueue, T: TxQueue>(
 }
 
 /// Appends `pkt` to `out`, sending `out` first when it is full. `Ok(true)`
-/// once the packet is in `out`.
+/// once the packet is in `out`; when that send fails the packet is
+/// dropped and counted with the others the failed queue did not take.
 fn push<R: RxQueue, T: TxQueue>(
     route: &mut Route<R, T>,
     pkt: Pkt,
@@ -161,8 +171,11 @@ fn push<R: RxQueue, T: TxQueue>(
     dir: &DirCounters,
     config: &ForwarderConfig,
 ) -> Result<bool, RouteError> {
-    if out.is_full() {
-        send(route, out, dir, config)?;
+    if out.is_full()
+        && let Err(e) = send(route, out, dir, config)
+    {
+        dir.tx_failed.fetch_add(1, Ordering::Relaxed);
+        return Err(e);
     }
     // Cannot fail: the burst was just emptied if it was full.
     Ok(out.push(pkt).is_ok())
@@ -184,6 +197,11 @@ fn segment<R: RxQueue, T: TxQueue>(
     let Ok(mut segmenter) = Segmenter::new(pkt, framing, max_frame) else {
         return Ok(false);
     };
+    if segmenter.segments() > MAX_SEGMENTS_PER_FRAME {
+        // A tiny segment size on a 64 KiB frame would make thousands of
+        // writes out of one frame and starve the other direction.
+        return Ok(false);
+    }
     let mut made = 0u64;
     while segmenter.remaining() > 0 {
         if out.is_full() {
@@ -192,8 +210,10 @@ fn segment<R: RxQueue, T: TxQueue>(
         let seg = match pkt.alloc_sibling() {
             Some(seg) => Some(seg),
             None => {
-                // Sending what is gathered may return buffers (at once on
-                // the read/write backend, after the next reap on io_uring).
+                // Sending what is gathered and reaping what is done may
+                // return buffers to the pool; those that go to a queue's
+                // own cache come back only when it spills, so a pool
+                // needs room beyond what rings and caches hold.
                 send(route, out, dir, config)?;
                 route.tx.reclaim().map_err(|e| (route.to, e))?;
                 pkt.alloc_sibling()
@@ -497,9 +517,11 @@ mod tests {
         let mut bad = gso_frame(&payload(3000, 4), 1000);
         bad[12 + 23] = 17;
         assert!(f.a.inject(&bad));
-        assert_eq!(f.pump(), 1);
+        // 2000 segments of 10 bytes: more than one frame may make.
+        assert!(f.a.inject(&gso_frame(&payload(20_000, 5), 10)));
+        assert_eq!(f.pump(), 2);
         assert!(f.written().is_empty());
-        assert_eq!(f.totals().offload_dropped, 1);
+        assert_eq!(f.totals().offload_dropped, 2);
         drop(f);
         assert_eq!(pool.stats().in_use, 0);
     }

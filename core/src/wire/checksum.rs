@@ -20,7 +20,10 @@
 use crate::packet::Pkt;
 
 /// Adds the 16-bit big-endian words of `bytes` to the running sum `sum`
-/// (an odd final byte counts as its word's high byte). Does not fold.
+/// (an odd final byte counts as its word's high byte). Does not fold; the
+/// unfolded value is congruent modulo 0xffff to the plain word sum, not
+/// equal to it, so only [`fold`] (or [`finish`]) of a running sum means
+/// anything.
 ///
 /// The bulk is summed as native-endian 32-bit words, which the compiler
 /// turns into wide vector adds: a 32-bit word is congruent to the sum of

@@ -21,6 +21,7 @@
 //! Pure code over byte slices and [packets](crate::packet).
 
 pub mod checksum;
+mod fields;
 pub mod gro;
 pub mod gso;
 pub mod headers;

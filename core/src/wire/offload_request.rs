@@ -96,9 +96,9 @@
 
 use super::Framing;
 use super::checksum;
+use super::fields::IPV6_HDR_LEN;
 use super::headers::{
-    HeaderError, Headers, IPPROTO_TCP, IPPROTO_UDP, IPV6_HDR_LEN, IpVersion, L4, be16_at, hdr_u16,
-    parse_framed,
+    HeaderError, Headers, IPPROTO_TCP, IPPROTO_UDP, IpVersion, L4, be16_at, hdr_u16, parse_framed,
 };
 use super::vnet::{GSO_SIZE_RESERVED, TCP_CSUM_OFFSET, UDP_CSUM_OFFSET};
 use crate::packet::{Checksum, Gso, GsoKind, Offload, Pkt};

@@ -149,7 +149,15 @@ fn check_new_error(pkt: &Pkt, was: &Snapshot, framing: Framing, max_frame: usize
             hdr_len,
         } => {
             assert_eq!(m, max_frame);
-            assert!(max_frame <= hdr_len && Ok(hdr_len) == parsed.map(|h| h.hdr_len()));
+            let h = parsed.expect("max_frame is checked on parsed headers");
+            assert_eq!(h.hdr_len(), hdr_len);
+            // No room after the headers, or (UDP) not for one datagram.
+            let room = segment_limit(max_frame, &h, framing).saturating_sub(hdr_len);
+            assert!(
+                room == 0 || (h.l4() == L4::Udp && usize::from(gso.size) > room),
+                "{e:?}: room {room} for a size of {}",
+                gso.size
+            );
         }
         GsoError::LengthMismatch { .. } => {
             let h = parsed.expect("lengths are checked on parsed headers");
@@ -167,6 +175,14 @@ fn check_new_error(pkt: &Pkt, was: &Snapshot, framing: Framing, max_frame: usize
     }
 }
 
+/// The longest segment a port of `max_frame` takes for headers `h`: its
+/// MTU plus this frame's own L2 header, and never past `max_frame`.
+fn segment_limit(max_frame: usize, h: &tapring_core::Headers, framing: Framing) -> usize {
+    (max_frame + h.l3_offset())
+        .saturating_sub(framing.l2_overhead() as usize)
+        .min(max_frame)
+}
+
 /// Writes and checks every segment of `pkt` (`was` is its content).
 fn check_segments(pkt: &Pkt, was: &Snapshot, mut seg: Segmenter, max_frame: usize, mode: Mode) {
     let h = seg.headers();
@@ -180,7 +196,7 @@ fn check_segments(pkt: &Pkt, was: &Snapshot, mut seg: Segmenter, max_frame: usiz
     );
     let payload = &was.bytes[h.hdr_len()..];
     let mss = seg.mss();
-    assert!(mss >= 1 && h.hdr_len() + mss <= max_frame);
+    assert!(mss >= 1 && h.hdr_len() + mss <= segment_limit(max_frame, &h, mode.framing));
     assert_eq!(seg.segments(), payload.len().div_ceil(mss).max(1));
     let mut joined = Vec::with_capacity(payload.len());
     let mut index = 0;

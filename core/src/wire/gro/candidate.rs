@@ -10,15 +10,8 @@ use crate::wire::headers::{
 };
 use crate::wire::vnet::{TCP_CSUM_OFFSET, UDP_CSUM_OFFSET};
 
-pub(super) const TCP_FIN: u8 = 0x01;
-pub(super) const TCP_SYN: u8 = 0x02;
-pub(super) const TCP_RST: u8 = 0x04;
-pub(super) const TCP_PSH: u8 = 0x08;
-pub(super) const TCP_URG: u8 = 0x20;
-pub(super) const TCP_CWR: u8 = 0x80;
-
-const IPV4_HDR_LEN: usize = 20;
-const IPV6_HDR_LEN: usize = 40;
+use crate::wire::fields::{IPV4_MIN_HDR_LEN as IPV4_HDR_LEN, IPV6_HDR_LEN};
+pub(super) use crate::wire::fields::{TCP_CWR, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG};
 
 /// Why a packet did not merge; each is one counter of
 /// [`GroReport`](super::GroReport).

@@ -11,8 +11,7 @@ use crate::wire::headers::{Headers, IpVersion};
 use crate::wire::offload_request::USO_MAX_SEGMENTS;
 use crate::wire::vnet::{TCP_CSUM_OFFSET, UDP_CSUM_OFFSET};
 
-const IPV6_HDR_LEN: usize = 40;
-const TCP_MIN_HDR_LEN: usize = 20;
+use crate::wire::fields::{IPV6_HDR_LEN, TCP_MIN_HDR_LEN};
 
 /// How the IPv4 IDs of a flow's segments go on from the head's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

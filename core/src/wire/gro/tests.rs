@@ -1340,7 +1340,8 @@ proptest! {
                 again.push(out_of(p).bytes);
                 continue;
             };
-            let max_frame = f.hdr_len() + usize::from(gso.size);
+            let mtu = f.hdr_len() - f.l3() + usize::from(gso.size);
+            let max_frame = framing.max_frame(mtu as u32) as usize;
             let mut s = Segmenter::new(p, framing, max_frame).expect("a coalesced frame segments");
             while s.remaining() > 0 {
                 let mut seg = pool.alloc().expect("a free buffer");

@@ -59,10 +59,12 @@ pub enum GsoError {
         "segment size (gso_size) 0: a segmentation request needs 1 or more payload bytes per segment"
     )]
     ZeroSize,
-    /// `max_frame` leaves no room for payload after the headers.
+    /// `max_frame` leaves no room for payload after the headers, or (UDP)
+    /// for one whole datagram of the request's size.
     #[error(
-        "max_frame {max_frame} leaves no room for payload after {hdr_len} bytes of headers: \
-                 pass the output port's MTU plus its L2 header"
+        "max_frame {max_frame} leaves no room after {hdr_len} bytes of headers for a segment \
+                 (UDP: for a whole datagram, which is never cut): pass the output port's MTU \
+                 plus its L2 header, or send such datagrams to a port with a larger MTU"
     )]
     MaxFrameTooSmall {
         /// The largest output frame given.

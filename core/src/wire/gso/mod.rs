@@ -69,12 +69,7 @@ use super::headers::{HeaderError, Headers, IpVersion, L4};
 use super::offload_request::{parse_first_segment, pseudo_header_sum, store_l4_checksum};
 use crate::packet::{BurstSlice, Checksum, GsoKind, Offload, Pkt};
 
-/// TCP flags byte: FIN, PSH, CWR.
-const TCP_FIN: u8 = 0x01;
-const TCP_PSH: u8 = 0x08;
-const TCP_CWR: u8 = 0x80;
-/// Length of the fixed IPv6 header.
-const IPV6_HDR_LEN: usize = 40;
+use crate::wire::fields::{IPV6_HDR_LEN, TCP_CWR, TCP_FIN, TCP_PSH};
 
 /// What to do with each segment's L4 checksum.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -149,8 +144,10 @@ pub struct Segmenter {
 impl Segmenter {
     /// Parses `pkt` (of `framing`) and plans its segments for an output
     /// that takes frames of at most `max_frame` bytes (its MTU plus the L2
-    /// header, [`Framing::max_frame`]): `mss` is the request's size, or
-    /// `max_frame - hdr_len` if that is smaller.
+    /// header and a VLAN tag, [`Framing::max_frame`]): for TCP `mss` is the
+    /// request's size, or what the MTU leaves after the segment's L3 and
+    /// L4 headers if that is smaller; a UDP datagram (USO) is never cut, so
+    /// a UDP request larger than that is [`GsoError::MaxFrameTooSmall`].
     ///
     /// The headers must lie in the packet's first segment; the payload may
     /// be chained.
@@ -185,11 +182,26 @@ impl Segmenter {
         // the way. Each segment's fields are derived from these.
         pseudo_header_sum(pkt.data(), pkt.pkt_len(), &h).map_err(checks_error)?;
         let hdr_len = h.hdr_len();
-        let room = max_frame
+        // `max_frame` allows a VLAN tag on a TAP (MTU + 18): a segment's IP
+        // packet must still fit the MTU, tagged or not (and no frame may
+        // pass `max_frame`, with two tags).
+        let limit = (max_frame + h.l3_offset())
+            .saturating_sub(framing.l2_overhead() as usize)
+            .min(max_frame);
+        let room = limit
             .checked_sub(hdr_len)
             .filter(|&room| room > 0)
             .ok_or(GsoError::MaxFrameTooSmall { max_frame, hdr_len })?;
-        let mss = usize::from(gso.size).min(room);
+        let mss = match gso.kind {
+            // A TCP stream can be cut anywhere: a smaller output re-segments.
+            GsoKind::Tcpv4 | GsoKind::Tcpv6 => usize::from(gso.size).min(room),
+            // Each UDP segment is a datagram of the application's: never
+            // cut one (Linux does not change a UDP gso_size either).
+            _ if usize::from(gso.size) > room => {
+                return Err(GsoError::MaxFrameTooSmall { max_frame, hdr_len });
+            }
+            _ => usize::from(gso.size),
+        };
         let payload_len = pkt.pkt_len().saturating_sub(hdr_len);
         let first = pkt.data();
         let (l3, l4) = (h.l3_offset(), h.l4_offset());

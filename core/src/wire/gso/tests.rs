@@ -401,10 +401,26 @@ fn check_spec(s: &Spec, size: u16, max_frame: usize, csum: SegmentChecksum, cuts
     let frame = build(s);
     {
         let pkt = pkt_of(&pool, &frame, cuts, request(kind_of(s), size));
-        let segs = segment_all(&pkt, s.framing, max_frame, csum).unwrap();
-        let hdr_len = parse_framed(&frame, s.framing).unwrap().hdr_len();
-        let mss = usize::from(size).min(max_frame - hdr_len);
-        check_segments(&frame, s.framing, &segs, mss, max_frame, csum);
+        let h = parse_framed(&frame, s.framing).unwrap();
+        let hdr_len = h.hdr_len();
+        // What the MTU leaves after a segment's L3 and L4 headers.
+        let limit = (max_frame + h.l3_offset())
+            .saturating_sub(s.framing.l2_overhead() as usize)
+            .min(max_frame);
+        let room = limit.saturating_sub(hdr_len);
+        let tcp = h.l4() == L4::Tcp;
+        if room == 0 || (!tcp && usize::from(size) > room) {
+            let e = segment_all(&pkt, s.framing, max_frame, csum).unwrap_err();
+            assert_eq!(e, GsoError::MaxFrameTooSmall { max_frame, hdr_len });
+        } else {
+            let segs = segment_all(&pkt, s.framing, max_frame, csum).unwrap();
+            let mss = if tcp {
+                usize::from(size).min(room)
+            } else {
+                usize::from(size)
+            };
+            check_segments(&frame, s.framing, &segs, mss, max_frame, csum);
+        }
     }
     assert_eq!(pool.stats(), before, "every buffer back");
 }
@@ -424,7 +440,7 @@ fn tcpv4_over_ethernet_follows_the_kernel_field_by_field() {
     let frame = build(&s);
     let pool = pool();
     let pkt = pkt_of(&pool, &frame, &[], request(GsoKind::Tcpv4, 1448));
-    let segs = segment_all(&pkt, Framing::Ethernet, 1514, SegmentChecksum::Complete).unwrap();
+    let segs = segment_all(&pkt, Framing::Ethernet, 1518, SegmentChecksum::Complete).unwrap();
     check_segments(
         &frame,
         Framing::Ethernet,
@@ -497,7 +513,7 @@ fn udp_segmentation_computes_every_checksum_even_from_zero() {
         frame[l4 + 6..l4 + 8].fill(0); // "no checksum" over IPv4
         let pool = pool();
         let pkt = pkt_of(&pool, &frame, &[], request(GsoKind::UdpL4, 1200));
-        let segs = segment_all(&pkt, Framing::Ethernet, 1514, SegmentChecksum::Complete).unwrap();
+        let segs = segment_all(&pkt, Framing::Ethernet, 1518, SegmentChecksum::Complete).unwrap();
         check_segments(
             &frame,
             Framing::Ethernet,
@@ -537,7 +553,7 @@ fn a_packet_that_fits_yields_one_complete_segment() {
         let frame = build(&s);
         let pool = pool();
         let pkt = pkt_of(&pool, &frame, &[], request(GsoKind::Tcpv4, 1000));
-        let segs = segment_all(&pkt, Framing::Ethernet, 1514, SegmentChecksum::Complete).unwrap();
+        let segs = segment_all(&pkt, Framing::Ethernet, 1518, SegmentChecksum::Complete).unwrap();
         assert_eq!(segs.len(), 1);
         check_segments(
             &frame,
@@ -555,14 +571,15 @@ fn a_packet_that_fits_yields_one_complete_segment() {
 
 #[test]
 fn a_smaller_max_frame_resegments() {
-    // A 9000-byte request out of a 1500-byte MTU: 1514 - 66 = 1448 per segment.
+    // A 9000-byte request out of a 1500-byte MTU (max_frame 1518, a VLAN
+    // tag allowed): 1500 - 52 bytes of IP and TCP headers = 1448.
     let s = tcp4(20_000);
     let frame = build(&s);
     let pool = pool();
     let pkt = pkt_of(&pool, &frame, &[], request(GsoKind::Tcpv4, 9000));
-    let seg = Segmenter::new(&pkt, Framing::Ethernet, 1514).unwrap();
+    let seg = Segmenter::new(&pkt, Framing::Ethernet, 1518).unwrap();
     assert_eq!((seg.mss(), seg.segments()), (1448, 14));
-    let segs = segment_all(&pkt, Framing::Ethernet, 1514, SegmentChecksum::Complete).unwrap();
+    let segs = segment_all(&pkt, Framing::Ethernet, 1518, SegmentChecksum::Complete).unwrap();
     check_segments(
         &frame,
         Framing::Ethernet,
@@ -607,7 +624,7 @@ fn push_into_fills_bursts_and_resumes() {
     {
         let pkt = pkt_of(&pool, &frame, &[], request(GsoKind::Tcpv4, 1448));
         let mut burst: Burst<4> = Burst::new();
-        let mut seg = Segmenter::new(&pkt, Framing::Ethernet, 1514).unwrap();
+        let mut seg = Segmenter::new(&pkt, Framing::Ethernet, 1518).unwrap();
         let mut segs = Vec::new();
         let mut pushed = Vec::new();
         loop {
@@ -645,7 +662,7 @@ fn an_empty_pool_stops_and_the_segmenter_resumes() {
     let pkt = pkt_of(&pool, &frame, &[2000, 4000], request(GsoKind::Tcpv4, 1000));
     let mut burst: Burst<8> = Burst::new();
     // 3 buffers hold the packet: room for 3 of its 5 segments.
-    let mut seg = Segmenter::new(&pkt, Framing::Ethernet, 1514).unwrap();
+    let mut seg = Segmenter::new(&pkt, Framing::Ethernet, 1518).unwrap();
     assert_eq!(
         seg.push_into(&pkt, SegmentChecksum::Partial, &mut burst),
         Err(GsoError::PoolEmpty)
@@ -717,9 +734,12 @@ proptest! {
         cuts in proptest::collection::vec(0..66_000usize, 0..6),
     ) {
         let frame = build(&s);
-        let hdr_len = parse_framed(&frame, s.framing).unwrap().hdr_len();
-        // A max_frame at most the request's frame, sometimes smaller.
-        let max_frame = (hdr_len + usize::from(size)).saturating_sub(max_frame_cut).max(hdr_len + 1);
+        let h = parse_framed(&frame, s.framing).unwrap();
+        let hdr_len = h.hdr_len();
+        // A max_frame at most the request's (its MTU plus the L2 allowance),
+        // sometimes smaller.
+        let fits = s.framing.max_frame((hdr_len - h.l3_offset() + usize::from(size)) as u32) as usize;
+        let max_frame = fits.saturating_sub(max_frame_cut).max(1);
         let csum = if partial { SegmentChecksum::Partial } else { SegmentChecksum::Complete };
         let mut cuts: Vec<usize> = cuts.into_iter().map(|c| hdr_len + c % (s.payload_len + 1)).collect();
         cuts.sort_unstable();
@@ -1008,7 +1028,7 @@ fn an_exhausted_pool_is_pool_empty_before_anything_is_pushed() {
     let pkt = pkt_of(&pool, &frame, &[], request(GsoKind::Tcpv4, 1000));
     let hold = pool.alloc().unwrap();
     let mut burst: Burst<4> = Burst::new();
-    let mut seg = Segmenter::new(&pkt, Framing::Ethernet, 1514).unwrap();
+    let mut seg = Segmenter::new(&pkt, Framing::Ethernet, 1518).unwrap();
     assert_eq!(
         seg.push_into(&pkt, SegmentChecksum::Complete, &mut burst),
         Err(GsoError::PoolEmpty)

@@ -28,18 +28,16 @@ const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 
-const IPV4_MIN_HDR_LEN: usize = 20;
-pub(super) const IPV6_HDR_LEN: usize = 40;
+use crate::wire::fields::{
+    IPV4_MIN_HDR_LEN, IPV6_HDR_LEN, TCP_CWR as TCP_FLAG_CWR, TCP_MIN_HDR_LEN,
+};
 const IPV6_EXT_MAX_LEN: usize = 2048;
 const IPV6_FRAG_HDR_LEN: usize = 8;
-const TCP_MIN_HDR_LEN: usize = 20;
 const TCP_MAX_HDR_LEN: usize = 60;
 const UDP_HDR_LEN: usize = 8;
 
 /// IPv4 flags/fragment-offset field: "more fragments" and the offset bits.
 const IPV4_MF_AND_OFFSET: u16 = 0x3fff;
-/// TCP flags byte: Congestion Window Reduced.
-const TCP_FLAG_CWR: u8 = 0x80;
 
 const IPPROTO_HOPOPTS: u8 = 0;
 pub(super) const IPPROTO_TCP: u8 = 6;
