@@ -464,11 +464,17 @@ pub fn run(args: &FwdArgs) -> Result<(), HarnessError> {
     let offloads = match args.ports.iter().filter(|p| args.offload_on(p)).count() {
         0 => "off".to_string(),
         k if k == args.ports.len() => "on".to_string(),
-        _ => format!(
-            "on {} only (software GSO the other way{})",
-            args.offload_ports.join(", "),
-            if args.no_gro { "" } else { ", GRO this way" }
-        ),
+        _ => {
+            // Two ports, offloads on one: GSO from it, GRO into it.
+            let on = &args.offload_ports[0];
+            let off = args.ports.iter().find(|p| *p != on).unwrap_or(on);
+            let gro = if args.no_gro {
+                "no GRO".to_string()
+            } else {
+                format!("software GRO {off} -> {on}")
+            };
+            format!("on {on} only (software GSO {on} -> {off}, {gro})")
+        }
     };
     println!(
         "tapring fwd: {what}, backend {}{fallback}, {queues} queue(s), offloads {offloads}, {until}",
