@@ -10,17 +10,15 @@ use std::time::Duration;
 use tapring_testkit::require_tap;
 
 mod common;
-use common::{TempFile, run_bounded};
+use common::bench_with_json;
 
 #[test]
 fn bench_gro_runs_every_mixed_offload_path_and_prints_the_ratios() {
     if !require_tap() {
         return;
     }
-    let json = TempFile::new("gro");
-    let out = run_bounded(
+    let (stdout, doc) = bench_with_json(
         &[
-            "bench",
             "--test",
             "gro",
             "--tcp-load",
@@ -29,18 +27,9 @@ fn bench_gro_runs_every_mixed_offload_path_and_prints_the_ratios() {
             "0.5",
             "--rounds",
             "1",
-            "--json",
-            json.arg(),
         ],
         Duration::from_secs(120),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "bench failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc = json.json();
     let tcp = doc["tcp"].as_array().expect("tcp records");
     for backend in ["read-write", "io_uring"] {
         for (sides, gro) in [

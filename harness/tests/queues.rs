@@ -8,17 +8,15 @@ use std::time::Duration;
 use tapring_testkit::require_tap;
 
 mod common;
-use common::{TempFile, run_bounded};
+use common::bench_with_json;
 
 #[test]
 fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {
     if !require_tap() {
         return;
     }
-    let json = TempFile::new("queues");
-    let out = run_bounded(
+    let (stdout, doc) = bench_with_json(
         &[
-            "bench",
             "--test",
             "tx,drain,fwd,tcp",
             "--queues",
@@ -27,18 +25,9 @@ fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {
             "0.2",
             "--rounds",
             "1",
-            "--json",
-            json.arg(),
         ],
         Duration::from_secs(120),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "bench failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc = json.json();
 
     let records = doc["records"].as_array().expect("records");
     for test in ["tx", "drain", "fwd"] {

@@ -41,6 +41,24 @@ impl Drop for TempFile {
     }
 }
 
+/// Runs `tapring bench` with `args` and `--json` into a temporary file,
+/// bounded by `limit`; fails the test unless it succeeds. Returns what it
+/// printed and the JSON document.
+pub fn bench_with_json(args: &[&str], limit: Duration) -> (String, serde_json::Value) {
+    let json = TempFile::new("bench");
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", json.arg()]);
+    let out = run_bounded(&all, limit);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench {args:?} failed:\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    (stdout, json.json())
+}
+
 /// The `tapring` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_tapring");
 

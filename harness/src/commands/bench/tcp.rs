@@ -304,6 +304,21 @@ pub fn measure(
         TcpLoad::Iperf3 => tcp_load::iperf3_transfer(per, streams),
         _ => tcp_load::transfer_streams(Amount::For(per), streams),
     };
+    // A tapring forwarder's run: the transfer, then the teardown first, so
+    // a failed run leaves nothing behind; the teardown's own complaints
+    // (lost buffers, lane errors) fail the bench too.
+    let across = |topo: Topology| -> Result<(TcpPath, Backend, Transfer), HarnessError> {
+        let ran = topo.backend();
+        let path = match ran {
+            Backend::ReadWrite => TcpPath::ReadWrite,
+            _ => TcpPath::IoUring,
+        };
+        let t = transfer();
+        let down = topo.teardown();
+        let t = t?;
+        down?;
+        Ok((path, ran, t))
+    };
     match run {
         TcpRun::Veth => {
             namespaces::veth_pair()?;
@@ -317,19 +332,8 @@ pub fn measure(
             queues,
         } => {
             let topo = Topology::build(backend, usize::from(queues), offload, mode, names)?;
-            let topo_backend = topo.backend();
-            let path = match topo_backend {
-                Backend::ReadWrite => TcpPath::ReadWrite,
-                _ => TcpPath::IoUring,
-            };
-            let t = transfer();
-            // Tear down first, so a failed run leaves nothing behind; the
-            // teardown's own complaints (lost buffers, lane errors) fail
-            // the bench too.
-            let down = topo.teardown();
-            let r = make_record(path, offload, Some(topo_backend), t?);
-            down?;
-            Ok(r)
+            let (path, ran, t) = across(topo)?;
+            Ok(make_record(path, offload, Some(ran), t))
         }
         TcpRun::Mixed {
             backend,
@@ -337,21 +341,13 @@ pub fn measure(
             gro,
         } => {
             let topo = Topology::build_with(backend, 1, sides, gro, mode, names)?;
-            let topo_backend = topo.backend();
-            let path = match topo_backend {
-                Backend::ReadWrite => TcpPath::ReadWrite,
-                _ => TcpPath::IoUring,
-            };
-            let t = transfer();
-            let down = topo.teardown();
-            let r = TcpRecord {
+            let (path, ran, t) = across(topo)?;
+            Ok(TcpRecord {
                 mixed: true,
                 sides,
                 gro,
-                ..make_record(path, sides.contains(&true), Some(topo_backend), t?)
-            };
-            down?;
-            Ok(r)
+                ..make_record(path, sides.contains(&true), Some(ran), t)
+            })
         }
         TcpRun::Plain { offload } => {
             let topo = PlainTopology::build(offload, mode, names)?;
