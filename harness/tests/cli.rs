@@ -11,7 +11,7 @@ use tapring_testkit::{
 };
 
 mod common;
-use common::{BIN, ChildGuard, lock, run_bounded, text};
+use common::{BIN, ChildGuard, bench_with_json, lock, run_bounded, text};
 
 /// Interface names and named namespaces of the root namespace.
 fn root_view() -> (Vec<String>, String) {
@@ -478,13 +478,10 @@ fn bench_leaves_nothing_behind() {
     }
     let _l = lock();
     let before = root_view();
-    let json = std::env::temp_dir().join(format!("tapring-cli-{}.json", std::process::id()));
-    let json_arg = json.to_str().expect("a UTF-8 temp path").to_string();
-    let out = run_bounded(
+    // The records say what ran: the io_uring Rx mode resolved from auto,
+    // read/write without one, registered buffers as they took effect.
+    let (stdout, doc) = bench_with_json(
         &[
-            "bench",
-            "--json",
-            &json_arg,
             "--seconds",
             "0.2",
             "--rounds",
@@ -498,18 +495,6 @@ fn bench_leaves_nothing_behind() {
         ],
         Duration::from_secs(90),
     );
-    assert!(
-        out.status.success(),
-        "bench failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    // The records say what ran: the io_uring Rx mode resolved from auto,
-    // read/write without one, registered buffers as they took effect.
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
-            .expect("valid JSON");
-    let _ = std::fs::remove_file(&json);
     assert_eq!(doc["schema"], "tapring-bench/3");
     let records = doc["records"].as_array().expect("records");
     assert_eq!(records.len(), 2, "one tx run per backend: {records:?}");
@@ -532,7 +517,6 @@ fn bench_leaves_nothing_behind() {
     // The TCP table: veth, the plain forwarder and each backend with
     // offloads off and on, the tokio forwarder on both runtimes (offloads
     // on), every one with a positive rate.
-    let stdout = text(&out.stdout);
     for (path, offload) in [
         ("veth", "on"),
         ("plain", "off"),
@@ -593,11 +577,8 @@ fn bench_in_tun_mode_measures_every_test() {
         return;
     }
     let _l = lock();
-    let json = std::env::temp_dir().join(format!("tapring-cli-tun-{}.json", std::process::id()));
-    let json_arg = json.to_str().expect("a UTF-8 temp path").to_string();
-    let out = run_bounded(
+    let (stdout, doc) = bench_with_json(
         &[
-            "bench",
             "--mode",
             "tun",
             "--test",
@@ -606,16 +587,8 @@ fn bench_in_tun_mode_measures_every_test() {
             "0.2",
             "--rounds",
             "1",
-            "--json",
-            &json_arg,
         ],
         Duration::from_secs(150),
-    );
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "bench --mode tun failed:\n{stdout}\n{}",
-        text(&out.stderr)
     );
     // The frame table: one row per test, size (IP lengths, TUN's defaults)
     // and backend, all in tun mode with packets delivered.
@@ -638,10 +611,6 @@ fn bench_in_tun_mode_measures_every_test() {
     }
     assert!(stdout.contains("IP packet lengths"), "{stdout}");
     assert!(stdout.contains("forwarders over tun devices"), "{stdout}");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
-            .expect("valid JSON");
-    let _ = std::fs::remove_file(&json);
     let records = doc["records"].as_array().expect("records");
     assert_eq!(records.len(), 3 * 2 * 2, "{records:?}");
     assert!(records.iter().all(|r| r["mode"] == "tun"), "{records:?}");

@@ -127,7 +127,7 @@ impl Default for ForwarderConfig {
 }
 
 /// Why a [`Forwarder`] could not start, or why a thread ended early.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ForwardError {
     /// Not one or two ports.
@@ -167,14 +167,16 @@ pub enum ForwardError {
         b_framing: Framing,
     },
     /// A queue could not be taken from its port.
-    #[error("port {port} queue {queue}: {reason}")]
+    #[error("port {port} queue {queue}: {source}")]
     Take {
         /// Port index.
         port: usize,
         /// Queue index.
         queue: u16,
-        /// What the port said.
-        reason: String,
+        /// What the port said: its backend's own error, whole (downcast it,
+        /// e.g. to [`PortError`](crate::PortError), to match on it).
+        #[source]
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// A queue failed while forwarding.
     #[error("port {port} queue {queue}: {error}")]
@@ -477,7 +479,7 @@ where
                 let err = |e: P::Error| ForwardError::Take {
                     port: i,
                     queue: q,
-                    reason: e.to_string(),
+                    source: std::sync::Arc::new(e),
                 };
                 rxs.push(Some(port.take_rx(q).map_err(err)?));
                 txs.push(Some(port.take_tx(q).map_err(err)?));
@@ -952,6 +954,29 @@ mod tests {
         assert_eq!(wire_b.digest(), expected, "byte for byte, in order");
         drop(route);
         assert_eq!(pool.stats().in_use, 0, "every buffer back in the pool");
+    }
+
+    #[test]
+    fn a_queue_already_taken_is_the_ports_own_error() {
+        let pool = Pool::new(PoolConfig::standard(256)).unwrap();
+        let (mut a, b) = (port(&pool), port(&pool));
+        let _mine = a.take_rx(0).unwrap();
+        let err = Forwarder::start(vec![a, b]).unwrap_err();
+        let ForwardError::Take {
+            port,
+            queue,
+            source,
+        } = &err
+        else {
+            panic!("expected a Take error, got {err}");
+        };
+        assert_eq!((*port, *queue), (0, 0));
+        assert_eq!(
+            source.downcast_ref::<Error>(),
+            Some(&Error::QueueTaken { queue: 0 }),
+            "the backend's error, whole"
+        );
+        assert!(err.to_string().starts_with("port 0 queue 0: "), "{err}");
     }
 
     #[test]

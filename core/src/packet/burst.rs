@@ -5,7 +5,7 @@
 //! and leaves the rest in place, so the returned count is always a consumed
 //! prefix and a packet is never both "sent" and "still yours".
 
-use crate::packet::Pkt;
+use crate::packet::{FreeBatch, Pkt};
 
 /// Storage behind a burst; use the [`Burst`] alias, and [`BurstSlice`] in
 /// signatures that accept a burst of any capacity.
@@ -133,6 +133,7 @@ impl BurstOf<[Option<Pkt>]> {
     /// drops the rest in one pass.
     pub fn retain(&mut self, mut keep: impl FnMut(&mut Pkt) -> bool) {
         let mut kept = 0;
+        let mut dropped = FreeBatch::new();
         for i in 0..self.len {
             let Some(mut pkt) = self.slots[i].take() else {
                 continue;
@@ -140,6 +141,8 @@ impl BurstOf<[Option<Pkt>]> {
             if keep(&mut pkt) {
                 self.slots[kept] = Some(pkt);
                 kept += 1;
+            } else {
+                dropped.add(pkt);
             }
         }
         self.len = kept;
@@ -157,9 +160,12 @@ impl BurstOf<[Option<Pkt>]> {
         self.retain(|_| true);
     }
 
-    /// Drops every packet (returning the buffers to their pools).
+    /// Drops every packet (returning the buffers to their pools). The
+    /// buffers go back together, one push onto each pool's free list, which
+    /// is cheaper than dropping the packets one by one.
     pub fn clear(&mut self) {
-        self.drain_each(drop);
+        let mut batch = FreeBatch::new();
+        self.drain_each(|pkt| batch.add(pkt));
     }
 
     /// Offers packets from the front, one at a time, to `send`. `send`

@@ -14,6 +14,7 @@ pub use burst::{Burst, BurstOf, BurstSlice};
 pub use config::{ConfigError, MAX_FRAME, MAX_POOL_BUFFERS, MIN_FRAME, PoolConfig, VNET_HDR_MAX};
 pub use error::PktError;
 pub use offload::{Checksum, Gso, GsoKind, Offload};
+pub(crate) use pool::FreeBatch;
 pub use pool::{MAX_SEGS, Pkt, Pool, PoolCache, PoolStats, Segments};
 
 #[cfg(any(test, feature = "backend"))]

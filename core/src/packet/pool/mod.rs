@@ -13,11 +13,13 @@
 //! leaked) keeps the memory alive instead of letting it be reused.
 
 mod cache;
+mod free_batch;
 mod freelist;
 mod pkt;
 mod region;
 
 pub use cache::PoolCache;
+pub(crate) use free_batch::FreeBatch;
 #[cfg(any(test, feature = "backend"))]
 pub use pkt::RawBuf;
 pub use pkt::{MAX_SEGS, Pkt, Segments};
