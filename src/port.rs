@@ -240,6 +240,10 @@ impl RxQueue for AnyRxQueue {
     fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
         dispatch!(AnyRxQueue, self, q => q.arm_wakeup())
     }
+
+    fn release_cached(&mut self) -> usize {
+        dispatch!(AnyRxQueue, self, q => q.release_cached())
+    }
 }
 
 /// A Tx queue of an [`AnyPort`].
@@ -302,6 +306,10 @@ impl TxQueue for AnyTxQueue {
     }
     fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
         dispatch!(AnyTxQueue, self, q => q.arm_wakeup())
+    }
+
+    fn release_cached(&mut self) -> usize {
+        dispatch!(AnyTxQueue, self, q => q.release_cached())
     }
 }
 

@@ -195,6 +195,10 @@ impl RxQueue for MockRxQueue {
     fn stats(&self) -> QueueStats {
         *self.engine.stats()
     }
+
+    fn release_cached(&mut self) -> usize {
+        self.engine.release_cached()
+    }
 }
 
 /// A simulated Tx queue: the production [`TxEngine`] over a [`SimRing`].
@@ -238,5 +242,9 @@ impl TxQueue for MockTxQueue {
 
     fn stats(&self) -> QueueStats {
         *self.engine.stats()
+    }
+
+    fn release_cached(&mut self) -> usize {
+        self.engine.release_cached()
     }
 }

@@ -59,6 +59,31 @@ fn auto_picks_nowait_and_lends_nothing_between_bursts() {
 }
 
 #[test]
+fn release_cached_gives_the_cache_back_and_the_queue_refills_it() {
+    let pool = Pool::new(PoolConfig::standard(512)).unwrap();
+    let wire = SimWire::default();
+    let mut rx = engine(&wire, &pool);
+    let mut burst: Burst<32> = Burst::new();
+    for seq in 0..20 {
+        assert!(wire.inject(&frame(seq)));
+    }
+    assert_eq!(rx.rx_burst(&mut burst).unwrap(), 20);
+    let cached = rx.cached();
+    assert!(cached > 0, "the batch's unused buffers stay cached");
+    assert_eq!(rx.release_cached(), cached);
+    assert_eq!(
+        (rx.cached(), pool.stats().in_use as usize),
+        (0, burst.len())
+    );
+    burst.clear();
+    for seq in 20..25 {
+        assert!(wire.inject(&frame(seq)));
+    }
+    assert_eq!(rx.rx_burst(&mut burst).unwrap(), 5, "it refills by itself");
+    assert_eq!(burst.get(0).unwrap().data(), frame(20).as_slice());
+}
+
+#[test]
 fn the_batch_follows_the_traffic() {
     let pool = Pool::new(PoolConfig::standard(512)).unwrap();
     let wire = SimWire::default();

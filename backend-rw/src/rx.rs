@@ -360,6 +360,13 @@ impl RxQueue for RwRxQueue {
             BurstEnd::Budget => Wakeup::Pending,
         })
     }
+
+    /// Returns the buffers cached for the next reads to the pool.
+    fn release_cached(&mut self) -> usize {
+        let n = self.cache.len();
+        self.cache.flush();
+        n
+    }
 }
 
 // A queue moves to the thread that drives it.

@@ -214,6 +214,13 @@ impl TxQueue for RwTxQueue {
             Wakeup::Pending
         })
     }
+
+    /// Returns the buffers of finished writes kept in the cache to the pool.
+    fn release_cached(&mut self) -> usize {
+        let n = self.cache.len();
+        self.cache.flush();
+        n
+    }
 }
 
 // A queue moves to the thread that drives it.

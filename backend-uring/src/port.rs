@@ -588,6 +588,10 @@ impl RxQueue for UringRxQueue {
             Wakeup::Armed
         })
     }
+
+    fn release_cached(&mut self) -> usize {
+        self.engine.release_cached()
+    }
 }
 
 /// A Tx queue over io_uring.
@@ -695,6 +699,10 @@ impl TxQueue for UringTxQueue {
         } else {
             Wakeup::Armed
         })
+    }
+
+    fn release_cached(&mut self) -> usize {
+        self.engine.release_cached()
     }
 }
 

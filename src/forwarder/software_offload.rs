@@ -13,10 +13,13 @@
 //!   where it would have handled dozens.
 //!
 //! Both work in place on the worker's bursts, with no heap allocation.
-//! Segments are buffers of the received frame's own pool: size it with
-//! room for a burst of segments (64) beyond what the rings lend and the
-//! queues' caches keep (up to 64 per read/write queue, 256 per io_uring
-//! one); a segment that finds the pool empty is dropped and counted.
+//! Segments are buffers of the received frame's own pool. When it runs
+//! dry the worker sends what it gathered, reclaims finished transmissions
+//! and takes back what its route's two queues keep in their caches before
+//! it gives up; a pool needs room for a burst of segments (64) beyond what
+//! the rings lend and the other threads' queues keep (up to 64 per
+//! read/write queue, 256 per io_uring one). A segment that still finds the
+//! pool empty is dropped and counted.
 
 use std::sync::atomic::Ordering;
 
@@ -210,12 +213,14 @@ fn segment<R: RxQueue, T: TxQueue>(
         let seg = match pkt.alloc_sibling() {
             Some(seg) => Some(seg),
             None => {
-                // Sending what is gathered and reaping what is done may
-                // return buffers to the pool; those that go to a queue's
-                // own cache come back only when it spills, so a pool
-                // needs room beyond what rings and caches hold.
+                // Send what is gathered, collect what has completed, and
+                // hand the buffers both queues of this route keep in their
+                // caches back to the shared list, where segments are taken
+                // from: a tight pool is often empty only there.
                 send(route, out, dir, config)?;
                 route.tx.reclaim().map_err(|e| (route.to, e))?;
+                route.tx.release_cached();
+                route.rx.release_cached();
                 pkt.alloc_sibling()
             }
         };
@@ -253,6 +258,8 @@ mod tests {
 
     const MSS: usize = 1448;
     const HDRS: usize = 14 + 20 + 20;
+    /// Buffers of the tight-pool test.
+    const TIGHT_POOL: u32 = 160;
 
     fn port(pool: &Pool, vnet_hdr_len: VnetHdrLen) -> MockPort {
         let mut cfg = MockPortConfig {
@@ -490,6 +497,29 @@ mod tests {
         let t = f.totals();
         assert_eq!((t.segmented, t.segments, t.packets), (3, 135, 136));
         assert_eq!(t.offload_dropped, 0);
+        drop(f);
+        assert_eq!(pool.stats().in_use, 0, "every buffer back in the pool");
+    }
+
+    #[test]
+    fn a_tight_pool_segments_with_the_buffers_its_queues_cache() {
+        // Room for the Rx rings and one frame's 45 segments only when the
+        // buffers of segments already sent come back from the Tx queue's
+        // cache (without that the second burst of segments finds the pool
+        // empty in round 0).
+        let pool = Pool::new(PoolConfig::large(TIGHT_POOL)).unwrap();
+        let mut f = Fixture::new(&pool, VnetHdrLen::Mergeable, VnetHdrLen::None, true);
+        let data = payload(45 * MSS - 100, 6);
+        for round in 0..12 {
+            assert!(f.a.inject(&gso_frame(&data, MSS as u16)));
+            assert_eq!(f.pump(), 1, "round {round}");
+            let out = f.written();
+            assert_eq!(out.len(), 45, "round {round}: {:?}", f.totals());
+            let got: Vec<u8> = out.iter().flat_map(|s| s[HDRS..].to_vec()).collect();
+            assert_eq!(got, data, "round {round}: the payload, in order");
+        }
+        let t = f.totals();
+        assert_eq!((t.segments, t.offload_dropped), (12 * 45, 0));
         drop(f);
         assert_eq!(pool.stats().in_use, 0, "every buffer back in the pool");
     }

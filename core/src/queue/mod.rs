@@ -54,6 +54,17 @@ pub trait RxQueue: Send {
     fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
         Err(Error::Unsupported("readiness (an fd for an event loop)"))
     }
+
+    /// Gives the free buffers this queue keeps for itself (its cache, not
+    /// those lent to the kernel) back to the pool's shared free list, where
+    /// [`Pool::alloc`](crate::Pool::alloc) and
+    /// [`Pkt::alloc_sibling`](crate::Pkt::alloc_sibling) find them; returns
+    /// how many. For code that allocates from the pool directly and found
+    /// it empty while queues may be sitting on buffers; the queue refills
+    /// its cache by itself later. A queue without a cache returns 0.
+    fn release_cached(&mut self) -> usize {
+        0
+    }
 }
 
 /// A transmit queue, used by one thread at a time.
@@ -93,6 +104,19 @@ pub trait TxQueue: Send {
     /// now (room, or completions to reclaim), so do not sleep.
     fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
         Err(Error::Unsupported("readiness (an fd for an event loop)"))
+    }
+
+    /// Gives the free buffers this queue keeps for itself (its cache of
+    /// buffers whose transmissions completed, not those in flight) back to
+    /// the pool's shared free list, where
+    /// [`Pool::alloc`](crate::Pool::alloc) and
+    /// [`Pkt::alloc_sibling`](crate::Pkt::alloc_sibling) find them; returns
+    /// how many. For code that allocates from the pool directly and found
+    /// it empty while queues may be sitting on buffers (software GSO in
+    /// the forwarder). Call [`TxQueue::reclaim`] first to collect what has
+    /// completed. A queue without a cache returns 0.
+    fn release_cached(&mut self) -> usize {
+        0
     }
 }
 
@@ -212,6 +236,9 @@ impl<T: RxQueue + ?Sized> RxQueue for std::boxed::Box<T> {
     fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
         (**self).arm_wakeup()
     }
+    fn release_cached(&mut self) -> usize {
+        (**self).release_cached()
+    }
 }
 
 /// A boxed queue is a queue (so ports can hand out trait objects).
@@ -237,5 +264,8 @@ impl<T: TxQueue + ?Sized> TxQueue for std::boxed::Box<T> {
     }
     fn arm_wakeup(&mut self) -> Result<Wakeup, Error> {
         (**self).arm_wakeup()
+    }
+    fn release_cached(&mut self) -> usize {
+        (**self).release_cached()
     }
 }
