@@ -94,7 +94,7 @@ impl fmt::Display for UringProbe {
         )?;
         writeln!(
             f,
-            "  READ_FIXED/WRITE_FIXED:        {}",
+            "  READ_FIXED/WRITE_FIXED:       {}",
             yes(self.fixed_buffers)
         )?;
         writeln!(

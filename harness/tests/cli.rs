@@ -514,6 +514,15 @@ fn bench_leaves_nothing_behind() {
         }
     }
     assert_eq!(doc["tcp"].as_array().map(Vec::len), Some(9));
+    // The steal time around every run: 2 tx runs and 9 TCP runs, each a
+    // share of the CPU time on a machine that has /proc/stat.
+    let steal = doc["steal"].as_array().expect("steal per run");
+    assert_eq!(steal.len(), 2 + 9, "{steal:?}");
+    for s in steal {
+        let share = s["steal"].as_f64().unwrap_or_else(|| panic!("{s}"));
+        assert!((0.0..=1.0).contains(&share), "{s}");
+        assert!(s["run"].as_str().is_some_and(|r| !r.is_empty()), "{s}");
+    }
     // The TCP table: veth, the plain forwarder and each backend with
     // offloads off and on, the tokio forwarder on both runtimes (offloads
     // on), every one with a positive rate.

@@ -15,6 +15,7 @@ use crate::error::HarnessError;
 use crate::lab::cpu::online_cpus;
 use crate::lab::output::check_output;
 use crate::lab::sandbox::{self, Names};
+use crate::lab::steal;
 use crate::lab::tcp_load::TcpLoad;
 use indicatif::{ProgressBar, ProgressStyle};
 use plan::Step;
@@ -241,10 +242,12 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     let mut tcp_records = Vec::new();
     let mut overhead_records = Vec::new();
     let mut gro_frame_records = Vec::new();
+    let mut steal_runs = Vec::new();
     let mut load = args.tcp_load.resolve();
     let mut i = 0;
     while let Some(step) = steps.get(i) {
         bar.set_message(step.label());
+        let before = steal::CpuTimes::now();
         match *step {
             Step::Frame { spec, round } => {
                 let m = workload::run(&spec, &mut names)?;
@@ -285,6 +288,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                 gro_frame_records.push(gro::frames(&spec, gro, round, &mut names)?);
             }
         }
+        steal_runs.push(steal::RunSteal::since(step.label(), step.round(), before));
         bar.inc(1);
         i += 1;
     }
@@ -306,12 +310,14 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     if !overhead_records.is_empty() {
         print!("{}", overhead::table(&overhead_records));
     }
+    print!("{}", steal::warning(&steal_runs));
     if let Some(path) = &args.json {
         let all = report::AllRecords {
             frames: &records,
             tcp: &tcp_records,
             overhead: &overhead_records,
             gro_frames: &gro_frame_records,
+            steal: &steal_runs,
         };
         report::write_json(path, &all, &env)?;
         println!("records written to {}", path.display());

@@ -41,6 +41,16 @@ pub enum Step {
 }
 
 impl Step {
+    /// The round (pair) the step belongs to.
+    pub fn round(&self) -> usize {
+        match *self {
+            Step::Frame { round, .. }
+            | Step::Tcp { round, .. }
+            | Step::GroFrames { round, .. }
+            | Step::Overhead { round, .. } => round,
+        }
+    }
+
     /// What the progress bar says while the step runs.
     pub fn label(&self) -> String {
         match self {

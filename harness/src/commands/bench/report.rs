@@ -8,6 +8,7 @@ use super::tcp::TcpRecord;
 use super::workload::TestKind;
 use crate::error::HarnessError;
 use crate::lab::output::{self, Machine};
+use crate::lab::steal::RunSteal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -281,10 +282,12 @@ pub struct AllRecords<'a> {
     pub overhead: &'a [OverheadRecord],
     /// The gro test's segments-per-second runs.
     pub gro_frames: &'a [GroFrameRecord],
+    /// The steal time around every run, in the order they ran.
+    pub steal: &'a [RunSteal],
 }
 
 /// Writes `{schema, environment, records, summary, tcp, overhead,
-/// gro_frames}` as JSON.
+/// gro_frames, steal}` as JSON.
 pub fn write_json(
     path: &Path,
     all: &AllRecords<'_>,
@@ -299,6 +302,7 @@ pub fn write_json(
         tcp: &'a [TcpRecord],
         overhead: &'a [OverheadRecord],
         gro_frames: &'a [GroFrameRecord],
+        steal: &'a [RunSteal],
     }
     let doc = Doc {
         schema: SCHEMA,
@@ -308,6 +312,7 @@ pub fn write_json(
         tcp: all.tcp,
         overhead: all.overhead,
         gro_frames: all.gro_frames,
+        steal: all.steal,
     };
     output::write_json(path, &doc)
 }
