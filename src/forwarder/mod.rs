@@ -167,7 +167,7 @@ pub enum ForwardError {
         b_framing: Framing,
     },
     /// A queue could not be taken from its port.
-    #[error("port {port} queue {queue}: {source}")]
+    #[error("port {port} queue {queue}: {error}")]
     Take {
         /// Port index.
         port: usize,
@@ -175,8 +175,7 @@ pub enum ForwardError {
         queue: u16,
         /// What the port said: its backend's own error, whole (downcast it,
         /// e.g. to [`PortError`](crate::PortError), to match on it).
-        #[source]
-        source: std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>,
+        error: std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// A queue failed while forwarding.
     #[error("port {port} queue {queue}: {error}")]
@@ -479,7 +478,7 @@ where
                 let err = |e: P::Error| ForwardError::Take {
                     port: i,
                     queue: q,
-                    source: std::sync::Arc::new(e),
+                    error: std::sync::Arc::new(e),
                 };
                 rxs.push(Some(port.take_rx(q).map_err(err)?));
                 txs.push(Some(port.take_tx(q).map_err(err)?));
@@ -962,17 +961,12 @@ mod tests {
         let (mut a, b) = (port(&pool), port(&pool));
         let _mine = a.take_rx(0).unwrap();
         let err = Forwarder::start(vec![a, b]).unwrap_err();
-        let ForwardError::Take {
-            port,
-            queue,
-            source,
-        } = &err
-        else {
+        let ForwardError::Take { port, queue, error } = &err else {
             panic!("expected a Take error, got {err}");
         };
         assert_eq!((*port, *queue), (0, 0));
         assert_eq!(
-            source.downcast_ref::<Error>(),
+            error.downcast_ref::<Error>(),
             Some(&Error::QueueTaken { queue: 0 }),
             "the backend's error, whole"
         );

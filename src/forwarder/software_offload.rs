@@ -17,7 +17,7 @@
 //! dry the worker sends what it gathered, reclaims finished transmissions
 //! and takes back what its route's two queues keep in their caches before
 //! it gives up; a pool needs room for a burst of segments (64) beyond what
-//! the rings lend and the other threads' queues keep (up to 64 per
+//! the rings lend and the other routes' queues keep (up to 64 per
 //! read/write queue, 256 per io_uring one). A segment that still finds the
 //! pool empty is dropped and counted.
 
@@ -216,7 +216,10 @@ fn segment<R: RxQueue, T: TxQueue>(
                 // Send what is gathered, collect what has completed, and
                 // hand the buffers both queues of this route keep in their
                 // caches back to the shared list, where segments are taken
-                // from: a tight pool is often empty only there.
+                // from: a tight pool is often empty only there. The Rx
+                // queue takes a batch back at its next read, so on a pool
+                // this tight the next frames may wait (counted as nombuf,
+                // still queued in the kernel) rather than segments drop.
                 send(route, out, dir, config)?;
                 route.tx.reclaim().map_err(|e| (route.to, e))?;
                 route.tx.release_cached();

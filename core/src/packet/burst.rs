@@ -128,8 +128,9 @@ impl BurstOf<[Option<Pkt>]> {
     }
 
     /// Keeps the packets for which `keep` returns true, in order, and drops
-    /// the others (their buffers go back to their pools). `keep` may change
-    /// the packets it keeps: a responder rewrites requests into replies and
+    /// the others (their buffers go back to their pools together when
+    /// `retain` returns, not while `keep` runs). `keep` may change the
+    /// packets it keeps: a responder rewrites requests into replies and
     /// drops the rest in one pass.
     pub fn retain(&mut self, mut keep: impl FnMut(&mut Pkt) -> bool) {
         let mut kept = 0;
@@ -161,8 +162,9 @@ impl BurstOf<[Option<Pkt>]> {
     }
 
     /// Drops every packet (returning the buffers to their pools). The
-    /// buffers go back together, one push onto each pool's free list, which
-    /// is cheaper than dropping the packets one by one.
+    /// buffers go back together, one push onto the free list per run of
+    /// packets from the same pool, which is cheaper than dropping the
+    /// packets one by one.
     pub fn clear(&mut self) {
         let mut batch = FreeBatch::new();
         self.drain_each(|pkt| batch.add(pkt));

@@ -1,12 +1,15 @@
 //! Steal time: CPU time the hypervisor gave to other guests while this
 //! VM's CPUs wanted to run (the `steal` column of `/proc/stat`). On a
 //! shared VM it is the usual reason one run of a pair was slow, so the
-//! bench measures it around every run and says when it was high.
+//! bench measures it around every run and says when it was high. It is
+//! taken as a share of the time the VM's CPUs wanted to run (busy or
+//! stolen, not idle): an idle CPU is never stolen from, so a share of all
+//! CPU time would hide steal on a machine whose other CPUs sit idle.
 
 use serde::Serialize;
 
-/// Steal above this share of the CPU time during a run makes the bench
-/// warn about that run.
+/// Steal above this share of the wanted CPU time during a run makes the
+/// bench warn about that run.
 pub const WARN_ABOVE: f64 = 0.05;
 
 /// The machine's aggregate CPU time counters at one moment, in clock
@@ -14,7 +17,8 @@ pub const WARN_ABOVE: f64 = 0.05;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CpuTimes {
     steal: u64,
-    total: u64,
+    /// Busy or stolen: everything but idle and iowait.
+    wanted: u64,
 }
 
 impl CpuTimes {
@@ -23,13 +27,14 @@ impl CpuTimes {
         parse(&std::fs::read_to_string("/proc/stat").ok()?)
     }
 
-    /// The share (0..=1) of all CPU time since `earlier` that was stolen.
+    /// The share (0..=1) of the CPU time wanted since `earlier` that was
+    /// stolen.
     pub fn steal_since(&self, earlier: &CpuTimes) -> f64 {
-        let total = self.total.saturating_sub(earlier.total);
-        if total == 0 {
+        let wanted = self.wanted.saturating_sub(earlier.wanted);
+        if wanted == 0 {
             return 0.0;
         }
-        self.steal.saturating_sub(earlier.steal) as f64 / total as f64
+        self.steal.saturating_sub(earlier.steal) as f64 / wanted as f64
     }
 }
 
@@ -45,33 +50,43 @@ fn parse(stat: &str) -> Option<CpuTimes> {
         .collect::<Result<_, _>>()
         .ok()?;
     let steal = *fields.get(7)?;
+    let (idle, iowait) = (fields[3], fields[4]);
     Some(CpuTimes {
         steal,
-        total: fields.iter().sum(),
+        wanted: fields.iter().sum::<u64>() - idle - iowait,
     })
 }
 
-/// The steal measured around one run of the bench.
+/// The steal measured around one step of the bench (one run; an
+/// overhead step is its pair of runs).
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSteal {
+    /// The step's place in the plan (a step measured again replaces it).
+    #[serde(skip)]
+    pub step: usize,
     /// What ran (the progress bar's label).
     pub run: String,
     /// Round (pair) number.
     pub round: usize,
-    /// Share of the machine's CPU time stolen meanwhile (0..=1); `None`
-    /// where `/proc/stat` could not be read.
+    /// Share of the CPU time the VM wanted meanwhile that was stolen
+    /// (0..=1); `None` where `/proc/stat` could not be read.
     pub steal: Option<f64>,
 }
 
 impl RunSteal {
-    /// The steal of run `run` in round `round`, which began when the
-    /// counters read `before` and has just ended.
-    pub fn since(run: String, round: usize, before: Option<CpuTimes>) -> RunSteal {
+    /// The steal of step `step` (`run`, in round `round`), which began
+    /// when the counters read `before` and has just ended.
+    pub fn since(step: usize, run: String, round: usize, before: Option<CpuTimes>) -> RunSteal {
         let steal = match (before, CpuTimes::now()) {
             (Some(b), Some(a)) => Some(a.steal_since(&b)),
             _ => None,
         };
-        RunSteal { run, round, steal }
+        RunSteal {
+            step,
+            run,
+            round,
+            steal,
+        }
     }
 }
 
@@ -89,10 +104,9 @@ pub fn warning(runs: &[RunSteal]) -> String {
         return String::new();
     };
     format!(
-        "warning: the hypervisor stole more than {:.0}% of the machine's CPU time during {} of \
-         {} runs (at most {:.0}%, in {} round {}): other guests of the host were competing, so \
-         the ratios of those pairs are less reliable; the JSON's \"steal\" lists every run; \
-         rerun when the host is quieter\n",
+        "warning: the hypervisor gave more than {:.0}% of the CPU time this VM wanted to other \
+         guests during {} of {} runs (worst {:.1}%, in {} round {}), so the ratios of those pairs \
+         are less reliable; rerun when the host is quieter (--json lists the steal of every run)\n",
         WARN_ABOVE * 100.0,
         high.len(),
         runs.len(),
@@ -109,18 +123,19 @@ mod tests {
     const STAT: &str = "cpu  100 5 50 800 10 1 2 32 0 0\ncpu0 50 2 25 400 5 0 1 16 0 0\n";
 
     #[test]
-    fn the_aggregate_line_gives_steal_and_total() {
+    fn the_aggregate_line_gives_steal_and_the_time_wanted() {
         let t = parse(STAT).expect("parses");
+        // 1000 ticks in all, 800 idle and 10 iowait: 190 wanted.
         assert_eq!(
             t,
             CpuTimes {
                 steal: 32,
-                total: 1000
+                wanted: 190
             }
         );
         let later = CpuTimes {
             steal: 52,
-            total: 1200,
+            wanted: 390,
         };
         assert!((later.steal_since(&t) - 0.1).abs() < 1e-9);
         assert_eq!(t.steal_since(&t), 0.0, "no time passed: nothing stolen");
@@ -131,12 +146,13 @@ mod tests {
     #[test]
     fn this_machine_has_counters() {
         let t = CpuTimes::now().expect("/proc/stat is readable on Linux");
-        assert!(t.total > 0);
+        assert!(t.wanted > 0, "this test process itself ran");
     }
 
     #[test]
     fn only_runs_above_the_limit_warn_and_the_worst_is_named() {
         let run = |run: &str, round, steal| RunSteal {
+            step: 0,
             run: run.into(),
             round,
             steal,
@@ -152,7 +168,7 @@ mod tests {
         ]);
         assert!(w.contains("during 2 of 3 runs"), "{w}");
         assert!(
-            w.contains("at most 30%, in tx 64 B io_uring 1q round 0"),
+            w.contains("worst 30.0%, in tx 64 B io_uring 1q round 0"),
             "{w}"
         );
     }

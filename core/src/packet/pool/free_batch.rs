@@ -106,6 +106,25 @@ mod tests {
         assert_eq!(idx.len(), 16);
     }
 
+    #[cfg(feature = "std")]
+    #[test]
+    fn packets_outlive_the_last_pool_handle_through_a_batch() {
+        // A mapped pool is unmapped when its last reference goes: the
+        // packets in the batch are those references, so the push onto the
+        // free list comes before the unmap (a wrong order would touch
+        // unmapped memory here).
+        let pool = crate::packet::Pool::new(PoolConfig::standard(8)).unwrap();
+        let pkts: std::vec::Vec<Pkt> = (0..3).map(|_| pool.alloc().unwrap()).collect();
+        drop(pool);
+        let mut batch = FreeBatch::new();
+        for mut p in pkts {
+            p.extend_from_slice(b"still mapped").unwrap();
+            batch.add(p);
+        }
+        batch.flush();
+        batch.flush(); // nothing left: a second flush touches nothing
+    }
+
     #[test]
     fn packets_of_two_pools_each_go_home() {
         let (a, b) = (

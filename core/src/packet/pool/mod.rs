@@ -199,7 +199,11 @@ impl Pool {
     /// Occupancy right now (a snapshot: other threads may be allocating).
     pub fn stats(&self) -> PoolStats {
         let sh = self.shared();
-        let in_use = (sh.state.load(Ordering::Acquire) & (HANDLE - 1)) as u32;
+        // Buffers pushed back in bulk are on the free list a moment before
+        // the state word counts them back, so another thread's allocations
+        // can briefly make the count exceed the pool: never report more
+        // than there is.
+        let in_use = ((sh.state.load(Ordering::Acquire) & (HANDLE - 1)) as u32).min(sh.cfg.count);
         PoolStats {
             capacity: sh.cfg.count,
             available: sh.cfg.count - in_use,

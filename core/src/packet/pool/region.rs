@@ -16,17 +16,18 @@ pub(super) const REGION_ALIGN: usize = 4096;
 pub(super) type Release = fn(*mut u8, usize);
 
 /// The control block at the start of the region.
-#[repr(C, align(64))]
+#[repr(C, align(128))]
 pub(super) struct Shared {
-    /// Free-list head; alone on its cache line, it is the contended word.
+    /// Free-list head; alone on its pair of cache lines (x86 prefetches
+    /// lines in 128-byte pairs), it is the contended word.
     pub(super) head: AtomicU64,
-    _pad: [u8; 56],
+    _pad: [u8; 120],
     /// Pool handles (high 32 bits) and buffers off the free list (low 32).
-    /// Written by every allocation and free, so it has a cache line of its
+    /// Written by every allocation and free, so it has a pair of cache lines of its
     /// own too: beside the read-mostly fields below, each write would evict
     /// the line every other thread reads on every packet access.
     pub(super) state: AtomicU64,
-    _pad_state: [u8; 56],
+    _pad_state: [u8; 120],
     pub(super) cfg: PoolConfig,
     pub(super) slot_size: u32,
     links: *const AtomicU32,
@@ -37,10 +38,10 @@ pub(super) struct Shared {
     release: Option<Release>,
 }
 
-// The two words written by every thread own a cache line each; the
-// read-mostly fields begin on the third.
-static_assertions::const_assert_eq!(core::mem::offset_of!(Shared, state), 64);
-static_assertions::const_assert_eq!(core::mem::offset_of!(Shared, cfg), 128);
+// The two words written by every thread own a pair of cache lines each;
+// the read-mostly fields begin on the third pair.
+static_assertions::const_assert_eq!(core::mem::offset_of!(Shared, state), 128);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Shared, cfg), 256);
 
 /// Offsets of the parts of a region, from its (aligned) start.
 pub(super) struct Layout {
@@ -141,9 +142,9 @@ pub(super) fn build(
     unsafe {
         shared.write(Shared {
             head: AtomicU64::new(0),
-            _pad: [0; 56],
+            _pad: [0; 120],
             state: AtomicU64::new(super::HANDLE),
-            _pad_state: [0; 56],
+            _pad_state: [0; 120],
             cfg,
             slot_size,
             links,

@@ -276,6 +276,8 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                             .iter()
                             .position(|s| matches!(s, Step::Tcp { .. }))
                             .unwrap_or(i);
+                        // The steps from there on are measured again.
+                        steal_runs.retain(|r: &steal::RunSteal| r.step < i);
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -288,7 +290,12 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                 gro_frame_records.push(gro::frames(&spec, gro, round, &mut names)?);
             }
         }
-        steal_runs.push(steal::RunSteal::since(step.label(), step.round(), before));
+        steal_runs.push(steal::RunSteal::since(
+            i,
+            step.label(),
+            step.round(),
+            before,
+        ));
         bar.inc(1);
         i += 1;
     }
