@@ -311,6 +311,10 @@ impl TxQueue for AnyTxQueue {
     fn release_cached(&mut self) -> usize {
         dispatch!(AnyTxQueue, self, q => q.release_cached())
     }
+
+    fn alloc(&mut self) -> Option<tapring_core::Pkt> {
+        dispatch!(AnyTxQueue, self, q => q.alloc())
+    }
 }
 
 static_assertions::assert_impl_all!(AnyRxQueue: Send);

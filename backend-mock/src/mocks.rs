@@ -12,7 +12,7 @@
 //! ```
 
 use std::time::Duration;
-use tapring_core::{BurstSlice, Error, QueueStats, RxQueue, TxQueue};
+use tapring_core::{BurstSlice, Error, Pkt, QueueStats, RxQueue, TxQueue};
 
 mockall::mock! {
     /// A mock [`RxQueue`].
@@ -30,6 +30,7 @@ mockall::mock! {
     impl TxQueue for Tx {
         fn tx_burst(&mut self, burst: &mut BurstSlice) -> Result<usize, Error>;
         fn reclaim(&mut self) -> Result<usize, Error>;
+        fn alloc(&mut self) -> Option<Pkt>;
         fn in_flight(&self) -> usize;
         fn stats(&self) -> QueueStats;
     }

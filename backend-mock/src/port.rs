@@ -247,4 +247,8 @@ impl TxQueue for MockTxQueue {
     fn release_cached(&mut self) -> usize {
         self.engine.release_cached()
     }
+
+    fn alloc(&mut self) -> Option<tapring_core::Pkt> {
+        self.engine.alloc()
+    }
 }

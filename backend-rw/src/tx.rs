@@ -221,6 +221,11 @@ impl TxQueue for RwTxQueue {
         self.cache.flush();
         n
     }
+
+    /// A buffer of an earlier write from the cache, else from the pool.
+    fn alloc(&mut self) -> Option<Pkt> {
+        self.cache.alloc()
+    }
 }
 
 // A queue moves to the thread that drives it.

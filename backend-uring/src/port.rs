@@ -704,6 +704,10 @@ impl TxQueue for UringTxQueue {
     fn release_cached(&mut self) -> usize {
         self.engine.release_cached()
     }
+
+    fn alloc(&mut self) -> Option<tapring_core::Pkt> {
+        self.engine.alloc()
+    }
 }
 
 // Queues are set up on one thread and driven on another (the ring binds to

@@ -78,6 +78,16 @@ pub trait TxQueue: Send {
     /// many completed. Synchronous backends return 0.
     fn reclaim(&mut self) -> Result<usize, Error>;
 
+    /// An empty packet for the next frame to send: a buffer of a finished
+    /// transmission from this queue's cache, else from the pool (`None`
+    /// when both are empty). A sender that fills its packets with it
+    /// reuses the buffers it just sent, still warm in this CPU's cache,
+    /// and never passes them through the pool's shared free list, where a
+    /// thread on another CPU could take them (each buffer would then
+    /// cross between the CPUs' caches). Packets allocated anywhere else
+    /// can still be sent.
+    fn alloc(&mut self) -> Option<crate::Pkt>;
+
     /// Transmissions handed to the kernel but not yet completed.
     fn in_flight(&self) -> usize;
 
@@ -249,6 +259,9 @@ impl<T: TxQueue + ?Sized> TxQueue for std::boxed::Box<T> {
     }
     fn reclaim(&mut self) -> Result<usize, Error> {
         (**self).reclaim()
+    }
+    fn alloc(&mut self) -> Option<crate::Pkt> {
+        (**self).alloc()
     }
     fn in_flight(&self) -> usize {
         (**self).in_flight()

@@ -81,6 +81,12 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
         self.cache.len()
     }
 
+    /// An empty packet from the cache of finished transmissions, else from
+    /// the pool ([`TxQueue::alloc`](crate::TxQueue::alloc)).
+    pub fn alloc(&mut self) -> Option<Pkt> {
+        self.cache.alloc()
+    }
+
     /// Returns the cached buffers to the pool's shared list; how many
     /// ([`TxQueue::release_cached`](crate::TxQueue::release_cached)).
     pub fn release_cached(&mut self) -> usize {

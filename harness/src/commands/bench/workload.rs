@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tapring::Backend;
 use tapring::device::{DeviceMode, KernelCounters, TapConfig};
 use tapring::uring::UringConfig;
-use tapring::{AnyRxQueue, Burst, Pool, PoolCache, PoolConfig, RxMode, RxQueue, TxQueue};
+use tapring::{AnyRxQueue, Burst, Pool, PoolConfig, RxMode, RxQueue, TxQueue};
 use tapring_testkit::TEST_DST;
 
 /// The benchmark tests.
@@ -140,11 +140,17 @@ fn counters(name: &str) -> Result<KernelCounters, HarnessError> {
     Ok(KernelCounters::read(name)?)
 }
 
-/// Fills `burst` up to `want` packets carrying `frame`, allocating from
-/// the thread's own cache as an application would.
-fn refill(burst: &mut Burst<256>, want: usize, cache: &mut PoolCache, frame: &[u8]) {
+/// Fills `burst` up to `want` packets carrying `frame`, allocating with
+/// `alloc` (a sender's Tx queue: [`tapring::TxQueue::alloc`]) as an
+/// application would.
+fn refill(
+    burst: &mut Burst<256>,
+    want: usize,
+    alloc: &mut impl FnMut() -> Option<tapring::Pkt>,
+    frame: &[u8],
+) {
     while burst.len() < want {
-        let Some(mut p) = cache.alloc() else { return };
+        let Some(mut p) = alloc() else { return };
         if p.extend_from_slice(frame).is_err() {
             return;
         }
@@ -159,12 +165,12 @@ fn refill(burst: &mut Burst<256>, want: usize, cache: &mut PoolCache, frame: &[u
 fn refill_flows(
     burst: &mut Burst<256>,
     want: usize,
-    cache: &mut PoolCache,
+    alloc: &mut impl FnMut() -> Option<tapring::Pkt>,
     frames: &[Vec<u8>],
     next: &mut usize,
 ) {
     while burst.len() < want && !frames.is_empty() {
-        let Some(mut p) = cache.alloc() else { return };
+        let Some(mut p) = alloc() else { return };
         if p.extend_from_slice(&frames[*next % frames.len()]).is_err() {
             return;
         }
@@ -260,16 +266,15 @@ fn tx(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
             o.tx.iter_mut()
                 .enumerate()
                 .map(|(i, tx)| {
-                    let (pool, frame) = (&pool, &frame);
+                    let frame = &frame;
                     scope.spawn(move || -> Result<(f64, u64), HarnessError> {
                         if spec.queues > 1 {
                             pin(i % cpus);
                         }
-                        let mut cache: PoolCache = pool.cache();
                         let mut burst: Burst<256> = Burst::new();
                         let c0 = thread_cpu();
                         while t0.elapsed() < spec.duration {
-                            refill(&mut burst, spec.burst, &mut cache, frame);
+                            refill(&mut burst, spec.burst, &mut || tx.alloc(), frame);
                             tx.tx_burst(&mut burst)?;
                         }
                         tx.stop()?;
@@ -726,7 +731,6 @@ type FwdLane = (u64, f64, f64, u64);
 fn fwd_thread(
     i: usize,
     spec: &RunSpec,
-    pool: &Pool,
     frames: &[Vec<u8>],
     txa: &mut tapring::AnyTxQueue,
     rxb: &mut AnyRxQueue,
@@ -735,7 +739,6 @@ fn fwd_thread(
     if spec.queues > 1 {
         pin(queue_cpu(i));
     }
-    let mut cache: PoolCache = pool.cache();
     let mut out: Burst<256> = Burst::new();
     let mut inb: Burst<256> = Burst::new();
     // Start (io_uring: post the buffers) before anyone measures; wait for
@@ -748,7 +751,7 @@ fn fwd_thread(
     let (t0, c0) = (Instant::now(), thread_cpu());
     let mut next = 0;
     while t0.elapsed() < spec.duration {
-        refill_flows(&mut out, spec.burst, &mut cache, frames, &mut next);
+        refill_flows(&mut out, spec.burst, &mut || txa.alloc(), frames, &mut next);
         txa.tx_burst(&mut out)?;
         if rxb.rx_burst(&mut inb)? > 0 {
             inb.clear();
@@ -792,8 +795,8 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
             .zip(&frames)
             .enumerate()
             .map(|(i, ((txa, rxb), frames))| {
-                let (pool, started) = (&pool, &started);
-                scope.spawn(move || fwd_thread(i, spec, pool, frames, txa, rxb, started))
+                let started = &started;
+                scope.spawn(move || fwd_thread(i, spec, frames, txa, rxb, started))
             })
             .collect();
         threads
