@@ -363,9 +363,7 @@ impl RxQueue for RwRxQueue {
 
     /// Returns the buffers cached for the next reads to the pool.
     fn release_cached(&mut self) -> usize {
-        let n = self.cache.len();
-        self.cache.flush();
-        n
+        self.cache.flush()
     }
 }
 

@@ -217,9 +217,7 @@ impl TxQueue for RwTxQueue {
 
     /// Returns the buffers of finished writes kept in the cache to the pool.
     fn release_cached(&mut self) -> usize {
-        let n = self.cache.len();
-        self.cache.flush();
-        n
+        self.cache.flush()
     }
 
     /// A buffer of an earlier write from the cache, else from the pool.

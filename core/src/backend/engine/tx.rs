@@ -90,9 +90,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> TxEngine<R, S> {
     /// Returns the cached buffers to the pool's shared list; how many
     /// ([`TxQueue::release_cached`](crate::TxQueue::release_cached)).
     pub fn release_cached(&mut self) -> usize {
-        let n = self.cache.len();
-        self.cache.flush();
-        n
+        self.cache.flush()
     }
 
     /// Buffers teardown had to leave with the kernel (should be 0).

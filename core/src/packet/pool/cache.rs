@@ -75,15 +75,17 @@ impl<const N: usize> PoolCache<N> {
         self.len = from;
     }
 
-    /// Returns every cached buffer to the shared list.
-    pub fn flush(&mut self) {
-        self.spill(self.len);
+    /// Returns every cached buffer to the shared list; how many.
+    pub fn flush(&mut self) -> usize {
+        let n = self.len;
+        self.spill(n);
+        n
     }
 }
 
 impl<const N: usize> Drop for PoolCache<N> {
     fn drop(&mut self) {
-        self.flush();
+        let _ = self.flush();
     }
 }
 

@@ -234,9 +234,7 @@ impl<R: Ring, S: AsMut<[Slot]> + AsRef<[Slot]>> RxEngine<R, S> {
     /// Returns the cached buffers (not those lent) to the pool's shared
     /// list; how many ([`RxQueue::release_cached`](crate::RxQueue::release_cached)).
     pub fn release_cached(&mut self) -> usize {
-        let n = self.core.cache.len();
-        self.core.cache.flush();
-        n
+        self.core.cache.flush()
     }
 
     /// Buffers teardown had to leave with the kernel (their memory stays
