@@ -633,3 +633,61 @@ fn bench_in_tun_mode_measures_every_test() {
         assert!(r["gbps"].as_f64() > Some(0.0), "{r}");
     }
 }
+
+/// fwd and fwd2 have a plain arm (one read() or write() per frame, no
+/// library) in each round: its records are in the JSON with a positive
+/// rate, and the plain table pairs every backend with it.
+#[test]
+fn bench_pairs_fwd_and_fwd2_with_a_plain_arm() {
+    if !require_tap() {
+        return;
+    }
+    let _l = lock();
+    let (stdout, doc) = bench_with_json(
+        &[
+            "--test",
+            "fwd,fwd2",
+            "--size",
+            "64",
+            "--seconds",
+            "0.2",
+            "--rounds",
+            "1",
+        ],
+        Duration::from_secs(90),
+    );
+    let plain = doc["plain"].as_array().expect("plain records");
+    assert_eq!(plain.len(), 2, "one per test: {plain:?}");
+    for (r, test) in plain.iter().zip(["fwd", "fwd2"]) {
+        assert_eq!(r["test"], test, "{r}");
+        assert_eq!(
+            (r["size"].as_u64(), r["queues"].as_u64()),
+            (Some(64), Some(1))
+        );
+        assert!(r["pps"].as_f64() > Some(0.0), "{r}");
+        assert!(r["cpu_s_per_mpkt"].as_f64() > Some(0.0), "{r}");
+        // fwd2's source offers what it sent; fwd has no source.
+        assert_eq!(r["offered_pps"].is_null(), test == "fwd", "{r}");
+    }
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("plain "))
+        .collect();
+    for test in ["fwd", "fwd2"] {
+        for backend in ["read-write", "io_uring"] {
+            let row = table
+                .iter()
+                .find(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    w.len() > 8 && w[0] == test && w[4] == backend
+                })
+                .unwrap_or_else(|| panic!("no plain row {test} {backend}:\n{stdout}"));
+            let w: Vec<&str> = row.split_whitespace().collect();
+            let ratio: f64 = w[9]
+                .trim_end_matches('x')
+                .parse()
+                .unwrap_or_else(|_| panic!("{row}"));
+            assert!(ratio > 0.0, "{row}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The baseline a user already has: a pass-through forwarder of two
-//! threads, one per direction, each reading a frame from one TAP queue fd
-//! and writing it to the other with plain `read()`/`write()` system calls,
-//! no library in between. Frames and their virtio-net headers pass
+//! threads per queue pair, one per direction, each reading a frame from one
+//! TAP queue fd and writing it to the other with plain `read()`/`write()`
+//! system calls, no library in between. Frames and their virtio-net headers pass
 //! unchanged, so with the same offloads negotiated it carries what a
 //! tapring forwarder carries. Under load each frame costs one `read` and one
 //! `write`; only an idle fd is polled (so the threads can notice a stop).
@@ -16,6 +16,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use tapring::device::TapDevice;
 
 use crate::error::HarnessError;
+use crate::lab::cpu::{online_cpus, pin, thread_cpu};
 
 /// Largest frame plus virtio-net header a read can return (64 KiB GSO
 /// frames with offloads on).
@@ -28,46 +29,64 @@ const IDLE_POLL_MS: u16 = 50;
 pub struct PlainForwarder {
     stop: Arc<AtomicBool>,
     frames: Arc<[AtomicU64; 2]>,
-    threads: Vec<JoinHandle<Result<(), Errno>>>,
+    /// Per thread: what it did, once it returns.
+    threads: Vec<JoinHandle<Result<ThreadCpu, Errno>>>,
+}
+
+/// CPU seconds one forwarding thread used (user + system), over its life.
+type ThreadCpu = f64;
+
+/// What a stopped plain forwarder did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PlainTotals {
+    /// Frames forwarded (written), per direction (A -> B, B -> A).
+    pub frames: [u64; 2],
+    /// CPU seconds its threads used, summed, from start to stop.
+    pub cpu_secs: f64,
 }
 
 impl PlainForwarder {
-    /// Starts one thread per direction between queue 0 of `a` and of `b`
-    /// (the devices must outlive the forwarder only as long as it runs: the
-    /// threads own duplicates of the queue fds).
-    pub fn start(a: &TapDevice, b: &TapDevice) -> Result<PlainForwarder, HarnessError> {
-        let dup = |d: &TapDevice| {
-            d.queue_fd(0)
+    /// Starts two threads (one per direction) for each queue pair: queue i
+    /// of `a` with queue i of `b`, for as many queues as both have. The
+    /// threads own duplicates of the queue fds, so the devices need not
+    /// outlive the forwarder. With `pinned`, pair i's threads run on CPU i
+    /// (mod the CPUs), as a bench pins its measured threads; otherwise where
+    /// the scheduler puts them, as a user's forwarder would.
+    pub fn start(
+        a: &TapDevice,
+        b: &TapDevice,
+        pinned: bool,
+    ) -> Result<PlainForwarder, HarnessError> {
+        let dup = |d: &TapDevice, q: usize| {
+            d.queue_fd(q)
                 .try_clone_to_owned()
-                .map_err(|e| HarnessError::Backend(format!("dup {} queue fd: {e}", d.name())))
+                .map_err(|e| HarnessError::Backend(format!("dup {} queue fd {q}: {e}", d.name())))
         };
-        let (a_rx, a_tx, b_rx, b_tx) = (dup(a)?, dup(a)?, dup(b)?, dup(b)?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let frames: Arc<[AtomicU64; 2]> = Arc::default();
-        let mut threads = Vec::with_capacity(2);
-        for (dir, (from, to)) in [(a_rx, b_tx), (b_rx, a_tx)].into_iter().enumerate() {
-            let (flag, count) = (stop.clone(), frames.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("plain-fwd-{dir}"))
-                .spawn(move || pass_through(&from, &to, &flag, &count[dir]));
-            match spawned {
-                Ok(h) => threads.push(h),
-                Err(e) => {
-                    // Dropping the forwarder stops and joins what started.
-                    drop(PlainForwarder {
-                        stop,
-                        frames,
-                        threads,
-                    });
-                    return Err(HarnessError::Backend(format!("spawn plain forwarder: {e}")));
-                }
+        let mut fwd = PlainForwarder {
+            stop: Arc::new(AtomicBool::new(false)),
+            frames: Arc::default(),
+            threads: Vec::new(),
+        };
+        // On an error, dropping `fwd` stops and joins what started.
+        for q in 0..a.num_queues().min(b.num_queues()) {
+            let (a_rx, a_tx, b_rx, b_tx) = (dup(a, q)?, dup(a, q)?, dup(b, q)?, dup(b, q)?);
+            for (dir, (from, to)) in [(a_rx, b_tx), (b_rx, a_tx)].into_iter().enumerate() {
+                let (flag, count) = (fwd.stop.clone(), fwd.frames.clone());
+                let h = std::thread::Builder::new()
+                    .name(format!("plain-fwd-{q}-{dir}"))
+                    .spawn(move || {
+                        if pinned {
+                            pin(q % online_cpus().max(1));
+                        }
+                        let c0 = thread_cpu();
+                        pass_through(&from, &to, &flag, &count[dir])?;
+                        Ok(thread_cpu() - c0)
+                    })
+                    .map_err(|e| HarnessError::Backend(format!("spawn plain forwarder: {e}")))?;
+                fwd.threads.push(h);
             }
         }
-        Ok(PlainForwarder {
-            stop,
-            frames,
-            threads,
-        })
+        Ok(fwd)
     }
 
     /// Frames forwarded (written) so far, per direction (A -> B, B -> A).
@@ -75,20 +94,24 @@ impl PlainForwarder {
         [0, 1].map(|d| self.frames[d].load(Ordering::Relaxed))
     }
 
-    /// Stops both threads and waits for them; an error if one failed.
-    pub fn stop(mut self) -> Result<[u64; 2], HarnessError> {
+    /// Stops every thread and waits for them; an error if one failed.
+    pub fn stop(mut self) -> Result<PlainTotals, HarnessError> {
         self.stop.store(true, Ordering::Relaxed);
         let mut failed = None;
+        let mut cpu_secs = 0.0;
         for h in self.threads.drain(..) {
             match h.join() {
-                Ok(Ok(())) => {}
+                Ok(Ok(cpu)) => cpu_secs += cpu,
                 Ok(Err(e)) => failed = Some(format!("plain forwarder: {e}")),
                 Err(_) => failed = Some("plain forwarder thread panicked".into()),
             }
         }
         match failed {
             Some(why) => Err(HarnessError::Backend(why)),
-            None => Ok(self.frames()),
+            None => Ok(PlainTotals {
+                frames: self.frames(),
+                cpu_secs,
+            }),
         }
     }
 }

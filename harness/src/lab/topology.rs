@@ -55,7 +55,7 @@ impl PlainTopology {
             sandbox::ip(&["-n", ns, "link", "set", "dev", &name, "up"])?;
             devices.push(dev);
         }
-        let fwd = PlainForwarder::start(&devices[0], &devices[1])?;
+        let fwd = PlainForwarder::start(&devices[0], &devices[1], false)?;
         Ok(PlainTopology {
             fwd: Some(fwd),
             _devices: devices,
@@ -64,9 +64,9 @@ impl PlainTopology {
 
     /// Stops the forwarder, closes the devices, deletes the namespaces.
     pub fn teardown(mut self) -> Result<[u64; 2], HarnessError> {
-        let frames = self.fwd.take().map(PlainForwarder::stop);
+        let totals = self.fwd.take().map(PlainForwarder::stop);
         namespaces::remove();
-        frames.unwrap_or(Ok([0, 0]))
+        totals.map_or(Ok([0, 0]), |t| t.map(|t| t.frames))
     }
 }
 

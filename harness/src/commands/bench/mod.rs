@@ -5,6 +5,7 @@
 
 pub mod gro;
 pub mod overhead;
+pub mod plain;
 pub mod plan;
 pub mod record;
 pub mod report;
@@ -241,6 +242,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     let mut records = Vec::new();
     let mut tcp_records = Vec::new();
     let mut overhead_records = Vec::new();
+    let mut plain_records = Vec::new();
     let mut gro_frame_records = Vec::new();
     let mut steal_runs = Vec::new();
     let mut load = args.tcp_load.resolve();
@@ -252,6 +254,9 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
             Step::Frame { spec, round } => {
                 let m = workload::run(&spec, &mut names)?;
                 records.push(Record::new(&spec, round, &m));
+            }
+            Step::Plain { spec, round } => {
+                plain_records.push(plain::measure(&spec, round, &mut names)?);
             }
             Step::Tcp { run, round } => {
                 let setup = tcp::TcpSetup {
@@ -305,6 +310,9 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     if !records.is_empty() {
         print!("{}", report::table(&records));
     }
+    if !plain_records.is_empty() {
+        print!("{}", plain::table(&records, &plain_records));
+    }
     if tcp_records.iter().any(|r| !r.mixed) {
         print!("{}", tcp::table(&tcp_records));
     }
@@ -321,6 +329,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
     if let Some(path) = &args.json {
         let all = report::AllRecords {
             frames: &records,
+            plain: &plain_records,
             tcp: &tcp_records,
             overhead: &overhead_records,
             gro_frames: &gro_frame_records,

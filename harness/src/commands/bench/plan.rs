@@ -2,6 +2,7 @@
 //! progress bar's length is the plan's; the runner iterates it.
 
 use super::overhead;
+use super::plain;
 use super::tcp::TcpRun;
 use super::workload::{RunSpec, TestKind};
 use tapring::Backend;
@@ -10,6 +11,14 @@ use tapring::Backend;
 pub enum Step {
     /// A frame test (tx, rx, drain, fwd, fwd2) with one backend.
     Frame {
+        /// What to run.
+        spec: RunSpec,
+        /// Round (pair) number.
+        round: usize,
+    },
+    /// The plain read()/write() arm of a fwd or fwd2 round (the spec's
+    /// backend is not used).
+    Plain {
         /// What to run.
         spec: RunSpec,
         /// Round (pair) number.
@@ -45,6 +54,7 @@ impl Step {
     pub fn round(&self) -> usize {
         match *self {
             Step::Frame { round, .. }
+            | Step::Plain { round, .. }
             | Step::Tcp { round, .. }
             | Step::GroFrames { round, .. }
             | Step::Overhead { round, .. } => round,
@@ -59,6 +69,12 @@ impl Step {
                 spec.test.name(),
                 spec.size,
                 spec.backend.name(),
+                spec.queues
+            ),
+            Step::Plain { spec, .. } => format!(
+                "{} {} B plain {}q",
+                spec.test.name(),
+                spec.size,
                 spec.queues
             ),
             Step::Tcp { run, .. } => run.label(),
@@ -98,7 +114,8 @@ fn queue_counts(queues: u16) -> Vec<u16> {
 
 /// Every run, in order: the frame tests (per test and size, rounds of the
 /// backends in alternation, each with the plan's queues and, when that is
-/// more than one, with one queue too), then the TCP rounds, then the
+/// more than one, with one queue too; fwd and fwd2 rounds end with the
+/// plain arm at the same queue counts), then the TCP rounds, then the
 /// overhead pairs.
 pub fn plan(i: &Inputs<'_>) -> Vec<Step> {
     let counts = queue_counts(i.frame.queues);
@@ -120,6 +137,17 @@ pub fn plan(i: &Inputs<'_>) -> Vec<Step> {
                             ..i.frame
                         };
                         steps.push(Step::Frame { spec, round });
+                    }
+                }
+                if plain::has_plain_arm(test) {
+                    for &queues in &counts {
+                        let spec = RunSpec {
+                            test,
+                            size,
+                            queues,
+                            ..i.frame
+                        };
+                        steps.push(Step::Plain { spec, round });
                     }
                 }
             }
@@ -213,6 +241,25 @@ mod tests {
             .filter(|s| matches!(s, Step::Overhead { .. }))
             .count();
         assert_eq!(frames, 2 * 2 * 2 * 3); // tests x sizes x backends x rounds
+        // fwd has a plain arm in each of its rounds, after the backends.
+        let plain: Vec<&Step> = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Plain { .. }))
+            .collect();
+        assert_eq!(plain.len(), 2 * 3); // sizes x rounds
+        assert!(plain.iter().all(|s| matches!(s,
+            Step::Plain { spec, .. } if spec.test == TestKind::Fwd && spec.queues == 1)));
+        let fwd_round: Vec<&Step> = steps
+            .iter()
+            .filter(|s| match s {
+                Step::Frame { spec, round } | Step::Plain { spec, round } => {
+                    spec.test == TestKind::Fwd && spec.size == 64 && *round == 1
+                }
+                _ => false,
+            })
+            .collect();
+        assert_eq!(fwd_round.len(), 3, "{fwd_round:?}");
+        assert!(matches!(fwd_round[2], Step::Plain { .. }), "{fwd_round:?}");
         // rounds x (veth + plain x offloads + backends x offloads + tokio x runtimes)
         assert_eq!(tcp, 3 * (1 + 2 + 2 * 2 + 2));
         assert_eq!(overhead, 2 * 2 * 3); // (tx, drain) x sizes x rounds

@@ -3,6 +3,7 @@
 
 use super::gro::GroFrameRecord;
 use super::overhead::OverheadRecord;
+use super::plain::PlainRecord;
 use super::record::Record;
 use super::tcp::TcpRecord;
 use super::workload::TestKind;
@@ -37,7 +38,9 @@ impl Environment {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median of `v` (sorted in place; the mean of the middle two for an
+/// even count; NaN when empty).
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -276,6 +279,8 @@ pub const SCHEMA: &str = "tapring-bench/3";
 pub struct AllRecords<'a> {
     /// The frame tests (tx, rx, drain, fwd, fwd2).
     pub frames: &'a [Record],
+    /// The plain arm of fwd and fwd2.
+    pub plain: &'a [PlainRecord],
     /// The TCP runs (tcp, and gro's TCP runs).
     pub tcp: &'a [TcpRecord],
     /// The overhead pairs.
@@ -286,7 +291,7 @@ pub struct AllRecords<'a> {
     pub steal: &'a [RunSteal],
 }
 
-/// Writes `{schema, environment, records, summary, tcp, overhead,
+/// Writes `{schema, environment, records, summary, plain, tcp, overhead,
 /// gro_frames, steal}` as JSON.
 pub fn write_json(
     path: &Path,
@@ -299,6 +304,7 @@ pub fn write_json(
         environment: &'a Environment,
         records: &'a [Record],
         summary: Vec<Summary>,
+        plain: &'a [PlainRecord],
         tcp: &'a [TcpRecord],
         overhead: &'a [OverheadRecord],
         gro_frames: &'a [GroFrameRecord],
@@ -309,6 +315,7 @@ pub fn write_json(
         environment: env,
         records: all.frames,
         summary: summarize(all.frames),
+        plain: all.plain,
         tcp: all.tcp,
         overhead: all.overhead,
         gro_frames: all.gro_frames,

@@ -183,7 +183,7 @@ fn refill_flows(
 
 /// The CPU the `i`th of a test's queue threads is pinned to: in turn over
 /// the machine's CPUs (not this thread's affinity, which is one CPU).
-fn queue_cpu(i: usize) -> usize {
+pub(crate) fn queue_cpu(i: usize) -> usize {
     i % crate::lab::cpu::online_cpus().max(1)
 }
 
@@ -631,7 +631,7 @@ fn drain_queues(
 const FWD_FLOWS_PER_QUEUE: usize = 16;
 
 /// How the fwd test joins its two devices inside the kernel.
-enum Join {
+pub(crate) enum Join {
     /// TAP: a Linux bridge (named) with a static entry for the frames'
     /// destination MAC on B's port.
     Bridge(String),
@@ -654,7 +654,12 @@ fn dotted(a: [u8; 4]) -> String {
 impl Join {
     /// Joins devices `a` and `b` for packets of `mode` (see
     /// [`fwd_packet`] for what to write into `a`).
-    fn build(mode: DeviceMode, a: &str, b: &str, names: &mut Names) -> Result<Join, HarnessError> {
+    pub(crate) fn build(
+        mode: DeviceMode,
+        a: &str,
+        b: &str,
+        names: &mut Names,
+    ) -> Result<Join, HarnessError> {
         match mode {
             DeviceMode::Tun => {
                 // A TUN has no MAC, so no bridge: route. rp_filter off so
@@ -705,6 +710,23 @@ fn fwd_packet(mode: DeviceMode, size: usize, flow: u16) -> Vec<u8> {
         DeviceMode::Tun => traffic::readdressed(&p, ROUTED_SRC, ROUTED_DST),
         _ => p,
     }
+}
+
+/// The frames each of `lanes` fwd threads writes: thread i flows i*16 ..
+/// i*16+15. B's queue for each is the kernel's choice (tun hashes the
+/// flow), so thread i reads whatever B's queue i got and the packets are
+/// counted as the sum.
+pub(crate) fn fwd_frames(spec: &RunSpec, lanes: usize) -> Vec<Vec<Vec<u8>>> {
+    (0..lanes)
+        .map(|i| {
+            (0..FWD_FLOWS_PER_QUEUE)
+                .map(|f| {
+                    let flow = u16::try_from(i * FWD_FLOWS_PER_QUEUE + f).unwrap_or(u16::MAX);
+                    fwd_packet(spec.mode, spec.size, flow)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 impl Drop for Join {
@@ -773,19 +795,7 @@ fn fwd(spec: &RunSpec, names: &mut Names) -> Result<Measured, HarnessError> {
     let (mut ob, _) = open_up(spec, &b, &pool)?;
     let join = Join::build(spec.mode, &a, &b, names)?;
     let lanes = oa.tx.len().min(ob.rx.len());
-    // Thread i writes flows i*16 .. i*16+15; B's queue for each is the
-    // kernel's choice (tun hashes the flow), so thread i reads whatever
-    // B's queue i got and the packets are counted as the sum.
-    let frames: Vec<Vec<Vec<u8>>> = (0..lanes)
-        .map(|i| {
-            (0..FWD_FLOWS_PER_QUEUE)
-                .map(|f| {
-                    let flow = u16::try_from(i * FWD_FLOWS_PER_QUEUE + f).unwrap_or(u16::MAX);
-                    fwd_packet(spec.mode, spec.size, flow)
-                })
-                .collect()
-        })
-        .collect();
+    let frames = fwd_frames(spec, lanes);
     let started = Barrier::new(lanes);
     let results: Vec<Result<FwdLane, HarnessError>> = std::thread::scope(|scope| {
         let threads: Vec<_> = oa
