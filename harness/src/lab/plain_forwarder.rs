@@ -1,18 +1,24 @@
 //! The baseline a user already has: a pass-through forwarder of two
 //! threads per queue pair, one per direction, each reading a frame from one
-//! TAP queue fd and writing it to the other with plain `read()`/`write()`
-//! system calls, no library in between. Frames and their virtio-net headers pass
+//! TAP queue fd and writing it to the other with plain blocking
+//! `read()`/`write()` system calls, no library in between (what a user
+//! writes with any TUN/TAP crate). Frames and their virtio-net headers pass
 //! unchanged, so with the same offloads negotiated it carries what a
-//! tapring forwarder carries. Under load each frame costs one `read` and one
-//! `write`; only an idle fd is polled (so the threads can notice a stop).
+//! tapring forwarder carries. Each frame costs one `read` and one `write`;
+//! an idle thread sleeps inside `read`.
+//!
+//! A thread asleep in `read` notices no flag, so [`PlainForwarder::stop`]
+//! takes a wake-up: deleting the devices, which makes the kernel wake
+//! every reader of them with an error.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use tapring::device::TapDevice;
 
 use crate::error::HarnessError;
@@ -22,8 +28,10 @@ use crate::lab::cpu::{online_cpus, pin, thread_cpu};
 /// frames with offloads on).
 const FRAME_ROOM: usize = 65_536 + 64;
 
-/// How long an idle thread sleeps in `poll` before it checks the stop flag.
-const IDLE_POLL_MS: u16 = 50;
+/// How long [`PlainForwarder::stop`] waits for its threads once the
+/// devices are gone (the kernel wakes their reads at once; a namespace's
+/// own clean-up can take a moment).
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// A running plain forwarder between two devices.
 pub struct PlainForwarder {
@@ -67,9 +75,16 @@ impl PlainForwarder {
             frames: Arc::default(),
             threads: Vec::new(),
         };
-        // On an error, dropping `fwd` stops and joins what started.
+        // On an error, dropping `fwd` detaches what started (see Drop).
         for q in 0..a.num_queues().min(b.num_queues()) {
             let (a_rx, a_tx, b_rx, b_tx) = (dup(a, q)?, dup(a, q)?, dup(b, q)?, dup(b, q)?);
+            // The devices open their queues non-blocking; a plain forwarder
+            // blocks (the flag belongs to the open file, so this is every
+            // duplicate's, the device's own included).
+            for fd in [&a_rx, &b_rx] {
+                fcntl(fd, FcntlArg::F_SETFL(OFlag::empty()))
+                    .map_err(|e| HarnessError::Backend(format!("fcntl(O_NONBLOCK off): {e}")))?;
+            }
             for (dir, (from, to)) in [(a_rx, b_tx), (b_rx, a_tx)].into_iter().enumerate() {
                 let (flag, count) = (fwd.stop.clone(), fwd.frames.clone());
                 let h = std::thread::Builder::new()
@@ -94,12 +109,29 @@ impl PlainForwarder {
         [0, 1].map(|d| self.frames[d].load(Ordering::Relaxed))
     }
 
-    /// Stops every thread and waits for them; an error if one failed.
-    pub fn stop(mut self) -> Result<PlainTotals, HarnessError> {
+    /// Stops every thread: sets the stop flag, calls `wake` (which must
+    /// delete both devices, so that the kernel wakes the threads asleep in
+    /// `read`), and waits for them; an error if one failed or did not end.
+    pub fn stop(
+        mut self,
+        wake: impl FnOnce() -> Result<(), HarnessError>,
+    ) -> Result<PlainTotals, HarnessError> {
         self.stop.store(true, Ordering::Relaxed);
-        let mut failed = None;
+        let woken = wake();
+        let deadline = Instant::now() + STOP_WAIT;
+        while self.threads.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut failed = woken.err().map(|e| e.to_string());
         let mut cpu_secs = 0.0;
         for h in self.threads.drain(..) {
+            if !h.is_finished() {
+                // Detached: it ends when its device does.
+                failed.get_or_insert_with(|| {
+                    format!("a plain forwarder thread still reads {STOP_WAIT:?} after the stop")
+                });
+                continue;
+            }
             match h.join() {
                 Ok(Ok(cpu)) => cpu_secs += cpu,
                 Ok(Err(e)) => failed = Some(format!("plain forwarder: {e}")),
@@ -117,15 +149,18 @@ impl PlainForwarder {
 }
 
 impl Drop for PlainForwarder {
+    /// Sets the stop flag and detaches the threads (never stopped by
+    /// [`PlainForwarder::stop`]: an error path): a thread asleep in `read`
+    /// cannot be joined before its device is deleted, which the caller's
+    /// clean-up does next; then it sees the flag and ends.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for h in self.threads.drain(..) {
-            let _ = h.join();
-        }
+        self.threads.clear();
     }
 }
 
-/// Reads frames from `from` and writes each to `to` until `stop`.
+/// Reads frames from `from` and writes each to `to` until `stop` (seen
+/// after the next frame, or when deleting the device fails the read).
 fn pass_through(
     from: &OwnedFd,
     to: &OwnedFd,
@@ -134,7 +169,7 @@ fn pass_through(
 ) -> Result<(), Errno> {
     let mut buf = vec![0u8; FRAME_ROOM];
     while !stop.load(Ordering::Relaxed) {
-        match nix::unistd::read(from, &mut buf) {
+        match nix::unistd::read(from.as_fd(), &mut buf) {
             Ok(n) => match nix::unistd::write(to, &buf[..n]) {
                 Ok(_) => {
                     count.fetch_add(1, Ordering::Relaxed);
@@ -143,15 +178,12 @@ fn pass_through(
                 // down): it is lost, as the kernel's own forwarding would
                 // lose it, and not counted as forwarded.
                 Err(Errno::EAGAIN | Errno::ENOBUFS | Errno::EIO) => {}
+                Err(_) if stop.load(Ordering::Relaxed) => return Ok(()),
                 Err(e) => return Err(e),
             },
-            Err(Errno::EAGAIN | Errno::EINTR) => {
-                let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
-                match nix::poll::poll(&mut fds, PollTimeout::from(IDLE_POLL_MS)) {
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            Err(Errno::EINTR | Errno::EAGAIN) => {}
+            // The device went away under the read: the stop's wake-up.
+            Err(_) if stop.load(Ordering::Relaxed) => return Ok(()),
             Err(e) => return Err(e),
         }
     }

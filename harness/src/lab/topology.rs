@@ -26,8 +26,8 @@ use tapring::{AnyPort, Forwarder};
 pub struct PlainTopology {
     fwd: Option<PlainForwarder>,
     // Held until the forwarder stops (its threads own duplicates of the
-    // queue fds, so the devices live as long as either).
-    _devices: Vec<TapDevice>,
+    // queue fds, so the devices live as long as either); in nsA and nsB.
+    devices: Vec<TapDevice>,
 }
 
 impl PlainTopology {
@@ -58,13 +58,21 @@ impl PlainTopology {
         let fwd = PlainForwarder::start(&devices[0], &devices[1], false)?;
         Ok(PlainTopology {
             fwd: Some(fwd),
-            _devices: devices,
+            devices,
         })
     }
 
     /// Stops the forwarder, closes the devices, deletes the namespaces.
     pub fn teardown(mut self) -> Result<[u64; 2], HarnessError> {
-        let totals = self.fwd.take().map(PlainForwarder::stop);
+        // Deleting the devices wakes the forwarder's threads from `read`.
+        let names: Vec<String> = self.devices.iter().map(|d| d.name().to_string()).collect();
+        let delete = || {
+            for (name, ns) in names.iter().zip(NS) {
+                sandbox::ip(&["-n", ns, "link", "del", "dev", name])?;
+            }
+            Ok(())
+        };
+        let totals = self.fwd.take().map(|f| f.stop(delete));
         namespaces::remove();
         totals.map_or(Ok([0, 0]), |t| t.map(|t| t.frames))
     }

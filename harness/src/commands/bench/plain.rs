@@ -2,7 +2,8 @@
 //! crate. The same devices (same configuration, queues and topology) and
 //! the same frames as tapring's runs of the round, moved with one `read()`
 //! or `write()` system call per frame and no library: fwd2 through
-//! [`PlainForwarder`] (two threads per queue pair), fwd by one thread per
+//! [`PlainForwarder`] (two threads per queue pair, blocking in `read`), fwd
+//! by one thread per
 //! queue that writes a burst of frames into A and reads B until it is empty
 //! or a burst was read, as tapring's fwd thread does. Its table gives
 //! every backend's packets/s over the plain arm's, paired by round.
@@ -130,10 +131,15 @@ fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     std::thread::sleep(spec.duration);
     let secs = t0.elapsed().as_secs_f64();
     let (packets, forwarded) = (counters(&b)?.rx_packets - before, fwd.frames()[0] - fwd0);
-    let offered = sent.load(Ordering::Relaxed) - sent0 + counters(&a)?.tx_dropped - dropped0;
+    let dropped = counters(&a)?.tx_dropped - dropped0;
+    let offered = sent.load(Ordering::Relaxed) - sent0 + dropped;
     stop.store(true, Ordering::Relaxed);
     let joined = src.join();
-    let totals = fwd.stop()?;
+    // Deleting the devices wakes the forwarder's threads from `read`.
+    let totals = fwd.stop(|| {
+        sandbox::ip(&["link", "del", "dev", &a])?;
+        sandbox::ip(&["link", "del", "dev", &b])
+    })?;
     joined.map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
     // The threads' CPU over their life, in the window's share of the
     // frames they forwarded (the warm-up and the stop are outside it).
@@ -142,7 +148,7 @@ fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         packets,
         secs,
         cpu_secs: totals.cpu_secs * share,
-        drops: counters(&a)?.tx_dropped - dropped0 + forwarded.saturating_sub(packets),
+        drops: dropped + forwarded.saturating_sub(packets),
         offered: Some(offered),
     })
 }
