@@ -555,8 +555,8 @@ fn bench_leaves_nothing_behind() {
     // interfaces meanwhile: look for what bench would have left.
     let after = root_view();
     let bench_names = [
-        "trtx", "trrx", "trdr", "trfa", "trfb", "trbr", "strw", "stur", "stpl", "stkc", "stkm",
-        "trveth",
+        "trtx", "trrx", "trdr", "trfa", "trfb", "trbr", "trpfa", "trpfb", "trp2a", "trp2b", "strw",
+        "stur", "stpl", "stkc", "stkm", "trveth",
     ];
     let left: Vec<&String> = after
         .0
@@ -671,7 +671,7 @@ fn bench_pairs_fwd_and_fwd2_with_a_plain_arm() {
     }
     let table: Vec<&str> = stdout
         .lines()
-        .skip_while(|l| !l.starts_with("plain "))
+        .skip_while(|l| !l.starts_with("fwd and fwd2 against a plain"))
         .collect();
     for test in ["fwd", "fwd2"] {
         for backend in ["read-write", "io_uring"] {

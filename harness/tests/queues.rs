@@ -1,5 +1,6 @@
-//! `tapring bench --queues N` end to end: tx, drain, fwd and tcp each run
-//! with N queues and, paired in the same rounds, with one queue; the JSON
+//! `tapring bench --queues N` end to end: tx, drain, fwd, fwd2 and tcp each
+//! run with N queues and, paired in the same rounds, with one queue (the
+//! plain arm of fwd and fwd2 too, over every queue pair); the JSON
 //! has both, the table prints the "N queues / 1 queue" scaling per test and
 //! backend. Needs CAP_NET_ADMIN (skips with one line unless
 //! TAPRING_REQUIRE_TAP=1).
@@ -18,7 +19,7 @@ fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {
     let (stdout, doc) = bench_with_json(
         &[
             "--test",
-            "tx,drain,fwd,tcp",
+            "tx,drain,fwd,fwd2,tcp",
             "--queues",
             "2",
             "--seconds",
@@ -56,6 +57,27 @@ fn bench_with_two_queues_measures_one_queue_beside_and_prints_the_scaling() {
                 .all(|s| s["vs_one_queue"].as_array().is_some_and(|v| v.len() == 1)),
             "{summary:?}"
         );
+    }
+
+    // fwd and fwd2's plain arm ran at both queue counts, for each size, and
+    // its table row for two queues is there.
+    let plain = doc["plain"].as_array().expect("plain records");
+    for test in ["fwd", "fwd2"] {
+        let mut queues: Vec<u64> = plain
+            .iter()
+            .filter(|r| r["test"] == test)
+            .map(|r| {
+                assert!(r["pps"].as_f64().unwrap() > 0.0, "no packets: {r}");
+                r["queues"].as_u64().unwrap()
+            })
+            .collect();
+        queues.sort_unstable();
+        assert_eq!(queues, [1, 1, 2, 2], "plain {test}: {plain:?}");
+        let row = stdout.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.len() > 9 && w[0] == test && w[3] == "2" && w[4] == "io_uring" && w[9].ends_with('x')
+        });
+        assert!(row, "no plain row for {test} with 2 queues:\n{stdout}");
     }
 
     let tcp = doc["tcp"].as_array().expect("tcp records");

@@ -13,6 +13,21 @@ pub fn thread_cpu() -> f64 {
     }
 }
 
+/// The calling thread's id (the kernel's TID), for [`task_cpu`] from
+/// another thread.
+pub fn thread_id() -> i32 {
+    nix::unistd::gettid().as_raw()
+}
+
+/// CPU seconds thread `tid` of this process has run so far, read from
+/// another thread (`/proc/self/task/TID/schedstat`, nanoseconds); `None`
+/// where the kernel does not keep it or the thread is gone.
+pub fn task_cpu(tid: i32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
 /// CPUs online (not just those this thread may run on).
 pub fn online_cpus() -> usize {
     use nix::unistd::{SysconfVar, sysconf};
@@ -47,6 +62,18 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         assert!(thread_cpu() > c0, "CPU time grew after {x} iterations");
+        // Seen from another thread, this one ran what it says it ran
+        // (schedstat exists on this project's kernels; skip where not).
+        let tid = thread_id();
+        let before = thread_cpu();
+        if let Some(ran) = std::thread::spawn(move || task_cpu(tid)).join().unwrap() {
+            let after = thread_cpu();
+            assert!(
+                ran >= before - 0.005 && ran <= after + 0.005,
+                "{before} <= {ran} <= {after} s"
+            );
+        }
+        assert_eq!(task_cpu(-1), None);
         assert!(online_cpus() >= 1);
     }
 }

@@ -12,8 +12,8 @@
 //! every reader of them with an error.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,21 +22,23 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use tapring::device::TapDevice;
 
 use crate::error::HarnessError;
-use crate::lab::cpu::{online_cpus, pin, thread_cpu};
+use crate::lab::cpu::{online_cpus, pin, task_cpu, thread_cpu, thread_id};
 
 /// Largest frame plus virtio-net header a read can return (64 KiB GSO
 /// frames with offloads on).
 const FRAME_ROOM: usize = 65_536 + 64;
 
 /// How long [`PlainForwarder::stop`] waits for its threads once the
-/// devices are gone (the kernel wakes their reads at once; a namespace's
-/// own clean-up can take a moment).
+/// devices are deleted (the kernel wakes their reads at once; this bounds
+/// a deletion that failed).
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// A running plain forwarder between two devices.
 pub struct PlainForwarder {
     stop: Arc<AtomicBool>,
     frames: Arc<[AtomicU64; 2]>,
+    /// The threads' kernel ids, as each publishes its own.
+    tids: Arc<Mutex<Vec<i32>>>,
     /// Per thread: what it did, once it returns.
     threads: Vec<JoinHandle<Result<ThreadCpu, Errno>>>,
 }
@@ -60,6 +62,11 @@ impl PlainForwarder {
     /// outlive the forwarder. With `pinned`, pair i's threads run on CPU i
     /// (mod the CPUs), as a bench pins its measured threads; otherwise where
     /// the scheduler puts them, as a user's forwarder would.
+    ///
+    /// The reads block: `O_NONBLOCK` is cleared on the queues' open files,
+    /// which the devices' own fds share, so their other users block too.
+    /// On an error the threads already started stay asleep in `read` until
+    /// the caller deletes the devices.
     pub fn start(
         a: &TapDevice,
         b: &TapDevice,
@@ -73,25 +80,30 @@ impl PlainForwarder {
         let mut fwd = PlainForwarder {
             stop: Arc::new(AtomicBool::new(false)),
             frames: Arc::default(),
+            tids: Arc::default(),
             threads: Vec::new(),
         };
-        // On an error, dropping `fwd` detaches what started (see Drop).
+        // Every fd first, so that a failure leaves no thread behind.
+        let mut pairs = Vec::new();
         for q in 0..a.num_queues().min(b.num_queues()) {
             let (a_rx, a_tx, b_rx, b_tx) = (dup(a, q)?, dup(a, q)?, dup(b, q)?, dup(b, q)?);
-            // The devices open their queues non-blocking; a plain forwarder
-            // blocks (the flag belongs to the open file, so this is every
-            // duplicate's, the device's own included).
             for fd in [&a_rx, &b_rx] {
-                fcntl(fd, FcntlArg::F_SETFL(OFlag::empty()))
-                    .map_err(|e| HarnessError::Backend(format!("fcntl(O_NONBLOCK off): {e}")))?;
+                blocking(fd)?;
             }
-            for (dir, (from, to)) in [(a_rx, b_tx), (b_rx, a_tx)].into_iter().enumerate() {
-                let (flag, count) = (fwd.stop.clone(), fwd.frames.clone());
+            pairs.push((q, [(a_rx, b_tx), (b_rx, a_tx)]));
+        }
+        // On a failure to spawn, dropping `fwd` detaches what started.
+        for (q, directions) in pairs {
+            for (dir, (from, to)) in directions.into_iter().enumerate() {
+                let (flag, count, tids) = (fwd.stop.clone(), fwd.frames.clone(), fwd.tids.clone());
                 let h = std::thread::Builder::new()
                     .name(format!("plain-fwd-{q}-{dir}"))
                     .spawn(move || {
                         if pinned {
                             pin(q % online_cpus().max(1));
+                        }
+                        if let Ok(mut t) = tids.lock() {
+                            t.push(thread_id());
                         }
                         let c0 = thread_cpu();
                         pass_through(&from, &to, &flag, &count[dir])?;
@@ -109,15 +121,24 @@ impl PlainForwarder {
         [0, 1].map(|d| self.frames[d].load(Ordering::Relaxed))
     }
 
-    /// Stops every thread: sets the stop flag, calls `wake` (which must
-    /// delete both devices, so that the kernel wakes the threads asleep in
-    /// `read`), and waits for them; an error if one failed or did not end.
+    /// CPU seconds its running threads have used so far, summed (read from
+    /// the kernel's per-thread accounting, so a caller can take the
+    /// difference over a window); `None` where that cannot be read.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        let tids = self.tids.lock().ok()?;
+        tids.iter().map(|&t| task_cpu(t)).sum()
+    }
+
+    /// Stops every thread: sets the stop flag, calls `delete_devices`
+    /// (which must delete both devices, so that the kernel wakes the
+    /// threads asleep in `read`), and waits for them; an error if one
+    /// failed or did not end.
     pub fn stop(
         mut self,
-        wake: impl FnOnce() -> Result<(), HarnessError>,
+        delete_devices: impl FnOnce() -> Result<(), HarnessError>,
     ) -> Result<PlainTotals, HarnessError> {
-        self.stop.store(true, Ordering::Relaxed);
-        let woken = wake();
+        self.stop.store(true, Ordering::Release);
+        let woken = delete_devices();
         let deadline = Instant::now() + STOP_WAIT;
         while self.threads.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -151,12 +172,21 @@ impl PlainForwarder {
 impl Drop for PlainForwarder {
     /// Sets the stop flag and detaches the threads (never stopped by
     /// [`PlainForwarder::stop`]: an error path): a thread asleep in `read`
-    /// cannot be joined before its device is deleted, which the caller's
-    /// clean-up does next; then it sees the flag and ends.
+    /// cannot be joined before its device is deleted; when the caller's
+    /// clean-up deletes it (or the process ends), the thread sees the flag
+    /// and ends.
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Release);
         self.threads.clear();
     }
+}
+
+/// Clears `O_NONBLOCK` (only) on `fd`'s open file.
+fn blocking(fd: &OwnedFd) -> Result<(), HarnessError> {
+    let fail = |e: Errno| HarnessError::Backend(format!("fcntl(O_NONBLOCK off): {e}"));
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).map_err(fail)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK)).map_err(fail)?;
+    Ok(())
 }
 
 /// Reads frames from `from` and writes each to `to` until `stop` (seen
@@ -168,7 +198,7 @@ fn pass_through(
     count: &AtomicU64,
 ) -> Result<(), Errno> {
     let mut buf = vec![0u8; FRAME_ROOM];
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.load(Ordering::Acquire) {
         match nix::unistd::read(from.as_fd(), &mut buf) {
             Ok(n) => match nix::unistd::write(to, &buf[..n]) {
                 Ok(_) => {
@@ -178,12 +208,12 @@ fn pass_through(
                 // down): it is lost, as the kernel's own forwarding would
                 // lose it, and not counted as forwarded.
                 Err(Errno::EAGAIN | Errno::ENOBUFS | Errno::EIO) => {}
-                Err(_) if stop.load(Ordering::Relaxed) => return Ok(()),
+                Err(_) if stop.load(Ordering::Acquire) => return Ok(()),
                 Err(e) => return Err(e),
             },
             Err(Errno::EINTR | Errno::EAGAIN) => {}
             // The device went away under the read: the stop's wake-up.
-            Err(_) if stop.load(Ordering::Relaxed) => return Ok(()),
+            Err(_) if stop.load(Ordering::Acquire) => return Ok(()),
             Err(e) => return Err(e),
         }
     }

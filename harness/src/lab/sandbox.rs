@@ -51,6 +51,23 @@ pub fn ip(args: &[&str]) -> Result<(), HarnessError> {
     run("ip", args)
 }
 
+/// Deletes every interface of `links` (name, and the namespace it is in,
+/// `None` for this one), each tried even when an earlier one failed; the
+/// first failure.
+pub fn delete_links(links: &[(Option<&str>, &str)]) -> Result<(), HarnessError> {
+    let mut first = Ok(());
+    for &(ns, name) in links {
+        let r = match ns {
+            Some(ns) => ip(&["-n", ns, "link", "del", "dev", name]),
+            None => ip(&["link", "del", "dev", name]),
+        };
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
+}
+
 /// Runs a command, failing with its stderr.
 pub fn run(cmd: &str, args: &[&str]) -> Result<(), HarnessError> {
     let out = command_output(cmd, args)?;

@@ -65,14 +65,15 @@ impl PlainTopology {
     /// Stops the forwarder, closes the devices, deletes the namespaces.
     pub fn teardown(mut self) -> Result<[u64; 2], HarnessError> {
         // Deleting the devices wakes the forwarder's threads from `read`.
-        let names: Vec<String> = self.devices.iter().map(|d| d.name().to_string()).collect();
-        let delete = || {
-            for (name, ns) in names.iter().zip(NS) {
-                sandbox::ip(&["-n", ns, "link", "del", "dev", name])?;
-            }
-            Ok(())
-        };
-        let totals = self.fwd.take().map(|f| f.stop(delete));
+        let links: Vec<(Option<&str>, &str)> = NS
+            .iter()
+            .zip(&self.devices)
+            .map(|(ns, d)| (Some(*ns), d.name()))
+            .collect();
+        let totals = self
+            .fwd
+            .take()
+            .map(|f| f.stop(|| sandbox::delete_links(&links)));
         namespaces::remove();
         totals.map_or(Ok([0, 0]), |t| t.map(|t| t.frames))
     }

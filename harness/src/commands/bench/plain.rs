@@ -105,13 +105,23 @@ fn counters(name: &str) -> Result<KernelCounters, HarnessError> {
 }
 
 /// fwd2's plain arm: the source sends into A, the plain forwarder passes
-/// A -> B, the kernel counts what B delivered.
+/// A -> B (and B -> A, idle), the kernel counts what B delivered. Whatever
+/// fails, the source stops and both devices are deleted (which ends the
+/// forwarder's reads).
 fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
     let (a, b) = (names.next("trp2a"), names.next("trp2b"));
     let (da, db) = (device(spec, &a)?, device(spec, &b)?);
-    // Pinned as tapring's arm is: queue pair i's threads on CPU i (the
-    // source runs on CPU 1).
-    let fwd = PlainForwarder::start(&da, &db, true)?;
+    let delete_devices = || sandbox::delete_links(&[(None, &a), (None, &b)]);
+    // Queue pair i's threads on CPU i: with one queue, the A -> B thread
+    // is where tapring's one measuring thread is, away from the source on
+    // CPU 1.
+    let fwd = match PlainForwarder::start(&da, &db, true) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = delete_devices();
+            return Err(e);
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let src = spawn_source(
@@ -120,37 +130,43 @@ fn fwd2(spec: &RunSpec, names: &mut Names) -> Result<Sample, HarnessError> {
         stop.clone(),
         sent.clone(),
     );
-    std::thread::sleep(Duration::from_millis(20));
-    let (before, sent0, dropped0, fwd0) = (
-        counters(&b)?.rx_packets,
-        sent.load(Ordering::Relaxed),
-        counters(&a)?.tx_dropped,
-        fwd.frames()[0],
-    );
-    let t0 = Instant::now();
-    std::thread::sleep(spec.duration);
-    let secs = t0.elapsed().as_secs_f64();
-    let (packets, forwarded) = (counters(&b)?.rx_packets - before, fwd.frames()[0] - fwd0);
-    let dropped = counters(&a)?.tx_dropped - dropped0;
-    let offered = sent.load(Ordering::Relaxed) - sent0 + dropped;
+    let window = (|| -> Result<Sample, HarnessError> {
+        std::thread::sleep(Duration::from_millis(20));
+        let (before, sent0, dropped0, cpu0) = (
+            counters(&b)?.rx_packets,
+            sent.load(Ordering::Relaxed),
+            counters(&a)?.tx_dropped,
+            fwd.cpu_secs(),
+        );
+        let t0 = Instant::now();
+        std::thread::sleep(spec.duration);
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu1 = fwd.cpu_secs();
+        let packets = counters(&b)?.rx_packets - before;
+        // At A's full queue (as tapring's fwd2 counts its kernel drops).
+        let dropped = counters(&a)?.tx_dropped - dropped0;
+        Ok(Sample {
+            packets,
+            secs,
+            // The threads' CPU over the window as the kernel accounts it;
+            // where that cannot be read, a share of their whole life's
+            // CPU (below).
+            cpu_secs: cpu1.zip(cpu0).map_or(f64::NAN, |(c1, c0)| c1 - c0),
+            drops: dropped,
+            offered: Some(sent.load(Ordering::Relaxed) - sent0 + dropped),
+        })
+    })();
     stop.store(true, Ordering::Relaxed);
     let joined = src.join();
-    // Deleting the devices wakes the forwarder's threads from `read`.
-    let totals = fwd.stop(|| {
-        sandbox::ip(&["link", "del", "dev", &a])?;
-        sandbox::ip(&["link", "del", "dev", &b])
-    })?;
+    let stopped = fwd.stop(delete_devices);
     joined.map_err(|_| HarnessError::Check("traffic source panicked".into()))??;
-    // The threads' CPU over their life, in the window's share of the
-    // frames they forwarded (the warm-up and the stop are outside it).
-    let share = forwarded as f64 / totals.frames[0].max(1) as f64;
-    Ok(Sample {
-        packets,
-        secs,
-        cpu_secs: totals.cpu_secs * share,
-        drops: dropped + forwarded.saturating_sub(packets),
-        offered: Some(offered),
-    })
+    let totals = stopped?;
+    let mut sample = window?;
+    if sample.cpu_secs.is_nan() {
+        // Their whole life's CPU in the window's share of the frames.
+        sample.cpu_secs = totals.cpu_secs * sample.packets as f64 / totals.frames[0].max(1) as f64;
+    }
+    Ok(sample)
 }
 
 /// fwd's plain arm: A and B joined as in tapring's run, one thread per
@@ -252,8 +268,9 @@ fn fwd_lane(
 /// backend, the medians and the paired ratio.
 pub fn table(frames: &[Record], plain: &[PlainRecord]) -> String {
     let mut out = format!(
-        "{:<6} {:<4} {:>5} {:>6} {:<10} {:>8} {:>10} {:>11} {:>11}  tapring/plain: median [min..max] (pairs)\n",
-        "plain",
+        "fwd and fwd2 against a plain read()/write() loop (no library)\n\
+         {:<6} {:<4} {:>5} {:>6} {:<10} {:>8} {:>10} {:>11} {:>11}  tapring/plain: median [min..max] (pairs)\n",
+        "test",
         "mode",
         "size",
         "queues",
@@ -315,9 +332,10 @@ pub fn table(frames: &[Record], plain: &[PlainRecord]) -> String {
     }
     out.push_str(
         "plain: the same devices, topology and frames moved with one read() or write() per \
-         frame and no library (fwd2: two threads per queue pair, one per direction; fwd: one \
-         thread per queue writing a burst into A, then reading B), run in the same round as \
-         tapring's.\n",
+         frame and no library, run last in each round of tapring's runs. fwd2: two threads per \
+         queue pair blocking in read(), one per direction, pair i on CPU i (with N queues that \
+         is N forwarding threads against tapring's one); fwd: one thread per queue writing a \
+         burst into A, then reading B until it is empty or a burst was read.\n",
     );
     out
 }

@@ -289,6 +289,54 @@ mod tests {
     }
 
     #[test]
+    fn the_plain_arm_runs_at_each_queue_count_after_the_backends() {
+        let backends = [Backend::ReadWrite, Backend::IoUring];
+        let frame = RunSpec {
+            queues: 2,
+            ..base()
+        };
+        let steps = plan(&Inputs {
+            tests: &[TestKind::Fwd2, TestKind::Drain],
+            sizes: &[64],
+            backends: &backends,
+            rounds: 2,
+            frame,
+            overhead: base(),
+        });
+        for round in 0..2 {
+            let runs: Vec<(bool, TestKind, u16)> = steps
+                .iter()
+                .filter(|s| s.round() == round)
+                .filter_map(|s| match s {
+                    Step::Frame { spec, .. } => Some((false, spec.test, spec.queues)),
+                    Step::Plain { spec, .. } => Some((true, spec.test, spec.queues)),
+                    _ => None,
+                })
+                .collect();
+            let fwd2: Vec<(bool, u16)> = runs
+                .iter()
+                .filter(|r| r.1 == TestKind::Fwd2)
+                .map(|r| (r.0, r.2))
+                .collect();
+            // Each backend at 2 and 1 queues, then the plain arm at both.
+            assert_eq!(
+                fwd2,
+                [
+                    (false, 2),
+                    (false, 1),
+                    (false, 2),
+                    (false, 1),
+                    (true, 2),
+                    (true, 1)
+                ],
+                "round {round}"
+            );
+            // drain has no plain arm.
+            assert!(!runs.iter().any(|r| r.0 && r.1 == TestKind::Drain));
+        }
+    }
+
+    #[test]
     fn more_queues_are_paired_with_one_queue_in_each_round() {
         let backends = [Backend::ReadWrite, Backend::IoUring];
         let frame = RunSpec {
