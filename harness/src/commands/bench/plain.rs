@@ -78,12 +78,8 @@ pub fn measure(
         size: spec.size,
         queues: spec.queues,
         round,
-        pps: s.packets as f64 / secs,
-        cpu_s_per_mpkt: if s.packets > 0 {
-            s.cpu_secs / (s.packets as f64 / 1e6)
-        } else {
-            0.0
-        },
+        pps: s.pps(),
+        cpu_s_per_mpkt: s.cpu_s_per_mpkt(),
         drops: s.drops,
         offered_pps: s.offered.map(|o| o as f64 / secs),
     })

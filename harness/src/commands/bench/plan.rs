@@ -288,21 +288,24 @@ mod tests {
         }));
     }
 
+    /// Two rounds of `tests` at 64 B with both backends and two queues.
+    fn two_queue_plan(tests: &[TestKind]) -> Vec<Step> {
+        plan(&Inputs {
+            tests,
+            sizes: &[64],
+            backends: &[Backend::ReadWrite, Backend::IoUring],
+            rounds: 2,
+            frame: RunSpec {
+                queues: 2,
+                ..base()
+            },
+            overhead: base(),
+        })
+    }
+
     #[test]
     fn the_plain_arm_runs_at_each_queue_count_after_the_backends() {
-        let backends = [Backend::ReadWrite, Backend::IoUring];
-        let frame = RunSpec {
-            queues: 2,
-            ..base()
-        };
-        let steps = plan(&Inputs {
-            tests: &[TestKind::Fwd2, TestKind::Drain],
-            sizes: &[64],
-            backends: &backends,
-            rounds: 2,
-            frame,
-            overhead: base(),
-        });
+        let steps = two_queue_plan(&[TestKind::Fwd2, TestKind::Drain]);
         for round in 0..2 {
             let runs: Vec<(bool, TestKind, u16)> = steps
                 .iter()
@@ -339,18 +342,7 @@ mod tests {
     #[test]
     fn more_queues_are_paired_with_one_queue_in_each_round() {
         let backends = [Backend::ReadWrite, Backend::IoUring];
-        let frame = RunSpec {
-            queues: 2,
-            ..base()
-        };
-        let steps = plan(&Inputs {
-            tests: &[TestKind::Drain, TestKind::Tcp],
-            sizes: &[64],
-            backends: &backends,
-            rounds: 2,
-            frame,
-            overhead: base(),
-        });
+        let steps = two_queue_plan(&[TestKind::Drain, TestKind::Tcp]);
         for round in 0..2 {
             for &backend in &backends {
                 let queues: Vec<u16> = steps

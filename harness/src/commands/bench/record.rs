@@ -51,7 +51,7 @@ impl Record {
     pub fn new(spec: &RunSpec, round: usize, m: &Measured) -> Record {
         let s = m.sample;
         let secs = s.secs.max(1e-9);
-        let pps = s.packets as f64 / secs;
+        let pps = s.pps();
         Record {
             test: spec.test,
             mode: spec.mode,
@@ -65,11 +65,7 @@ impl Record {
             round,
             pps,
             gbps: pps * spec.size as f64 * 8.0 / 1e9,
-            cpu_s_per_mpkt: if s.packets > 0 {
-                s.cpu_secs / (s.packets as f64 / 1e6)
-            } else {
-                0.0
-            },
+            cpu_s_per_mpkt: s.cpu_s_per_mpkt(),
             drops: s.drops,
             offered_pps: s.offered.map(|o| o as f64 / secs),
             sample: s,

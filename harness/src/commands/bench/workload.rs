@@ -114,6 +114,22 @@ pub struct Sample {
     pub offered: Option<u64>,
 }
 
+impl Sample {
+    /// Packets per second.
+    pub fn pps(&self) -> f64 {
+        self.packets as f64 / self.secs.max(1e-9)
+    }
+
+    /// CPU seconds per million packets (0 when none moved).
+    pub fn cpu_s_per_mpkt(&self) -> f64 {
+        if self.packets > 0 {
+            self.cpu_secs / (self.packets as f64 / 1e6)
+        } else {
+            0.0
+        }
+    }
+}
+
 fn pool_for(size: usize) -> Result<Pool, HarnessError> {
     let mut cfg = PoolConfig::standard(16_384);
     cfg.data_room = cfg.data_room.max(size as u32 + 64);
