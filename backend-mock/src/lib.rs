@@ -42,12 +42,14 @@
 #![warn(missing_docs)]
 
 pub mod alloc_count;
+mod instant_ring;
 pub mod mocks;
 mod port;
 mod ring;
 mod sim_memory;
 mod wire;
 
+pub use instant_ring::InstantRing;
 pub use port::{
     MockPort, MockPortConfig, MockRxQueue, MockTxQueue, SimRxEngine, SimTxEngine, slots,
 };
