@@ -40,8 +40,13 @@
 //! * **Checksums known good**: a packet whose Rx offload says the kernel
 //!   vouched for it ([`Checksum::Valid`], or [`Checksum::Partial`] at its
 //!   own L4 checksum field) or whose L4 checksum verifies in software; the
-//!   IPv4 header checksum is always verified. A packet that carries a
-//!   segmentation report already (`gso: Some`) is left alone.
+//!   IPv4 header checksum is always verified. The L4 checksum is verified
+//!   only when the packet is about to merge (the head's when the first
+//!   packet merges into it): a packet that stays alone goes on as it came,
+//!   checksum unread, for its receiver to verify, so traffic that does not
+//!   coalesce (requests and replies, small writes) costs no checksum pass.
+//!   A packet that carries a segmentation report already (`gso: Some`) is
+//!   left alone.
 //! * **Lengths**: the IP length fields (and the UDP length) must describe
 //!   exactly the packet's bytes. A frame with Ethernet padding (a segment
 //!   of less than 6 payload bytes on a TAP port) is not merged: Linux's GRO
@@ -150,7 +155,11 @@ pub struct GroReport {
     /// buffer, or IP/UDP length fields that disagree with the packet's
     /// length (Ethernet padding included).
     pub malformed: usize,
-    /// An IPv4 header or L4 checksum that does not verify.
+    /// An IPv4 header checksum that does not verify, or the L4 checksum of
+    /// a packet that was about to merge (with the packet before it, or the
+    /// packet after it into it). A lone packet's L4 checksum is not read,
+    /// so a bad one is not counted here: it goes on unmerged, and its
+    /// receiver drops it.
     pub bad_checksum: usize,
     /// A segmentation report (`gso`) already, or a partial checksum that is
     /// not at the packet's L4 checksum field.
@@ -301,6 +310,10 @@ enum Step {
     /// Finish flow `flow` (the packet does not continue it, for `Reason`),
     /// then let the packet start the flow again.
     Restart(Reason, usize, Candidate),
+    /// The head of flow `flow` failed its checksum when the packet was to
+    /// merge into it: finish the flow (nothing merged into that head), then
+    /// let the packet start the flow again.
+    HeadBad(usize, Candidate),
     /// Start a new flow.
     Open(Candidate),
 }
@@ -353,7 +366,17 @@ impl<const FLOWS: usize> Coalescer<FLOWS> {
                 Some(Step::Restart(reason, f, c)) => {
                     report.count(reason);
                     self.finish(f, slots, &mut report);
-                    self.open_at(f, at, c);
+                    self.open_at(f, at, c, true);
+                }
+                Some(Step::HeadBad(f, c)) => {
+                    if self.flows[f]
+                        .as_ref()
+                        .is_some_and(|flow| !flow.head_counted)
+                    {
+                        report.count(Reason::BadChecksum);
+                    }
+                    self.finish(f, slots, &mut report);
+                    self.open_at(f, at, c, false);
                 }
                 Some(Step::Open(c)) => self.open(slots, at, c, &mut report),
             }
@@ -389,7 +412,14 @@ impl<const FLOWS: usize> Coalescer<FLOWS> {
             (Ok(c), None) => Step::Open(c),
             (Ok(c), Some(f)) => {
                 let flow = self.flows[f].as_ref()?;
-                match flow.check(head_of(slots, flow)?, pkt, &c, limits) {
+                let head = head_of(slots, flow)?;
+                match flow.check(head, pkt, &c, limits) {
+                    // Checksums last, and only now: the dearest check,
+                    // made only for packets that would merge.
+                    Ok(_) if !candidate::verify_l4(head, flow.first()) => Step::HeadBad(f, c),
+                    Ok(_) if !candidate::verify_l4(pkt, &c) => {
+                        Step::SkipAndFinish(Reason::BadChecksum, f)
+                    }
                     Ok(merge) => Step::Merge(f, merge),
                     Err(reason) => Step::Restart(reason, f, c),
                 }
@@ -419,14 +449,15 @@ impl<const FLOWS: usize> Coalescer<FLOWS> {
                 oldest
             }
         };
-        self.open_at(entry, at, c);
+        self.open_at(entry, at, c, false);
     }
 
-    /// Starts a flow headed by the packet at `at` in entry `entry` (free).
-    fn open_at(&mut self, entry: usize, at: usize, c: Candidate) {
+    /// Starts a flow headed by the packet at `at` in entry `entry` (free);
+    /// `counted` when the packet was counted in the report already.
+    fn open_at(&mut self, entry: usize, at: usize, c: Candidate, counted: bool) {
         if c.can_head() {
             self.clock = self.clock.wrapping_add(1);
-            self.flows[entry] = Some(Flow::start(at, c, self.clock));
+            self.flows[entry] = Some(Flow::start(at, c, self.clock, counted));
         }
     }
 

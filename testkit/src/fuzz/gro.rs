@@ -55,7 +55,9 @@ struct Frame {
 ///   request for its headers (passing [`vnet::check_tx`]) with a partial
 ///   checksum whose field holds the pseudo-header sum and which, finished
 ///   as the kernel does, verifies; it keeps to the limits.
-/// * Every other packet is one of the inputs, bytes and offload.
+/// * Every other packet is one of the inputs, bytes and offload; the
+///   inputs left over (merged into super-frames) all had good L4
+///   checksums or offloads that vouched for them.
 pub fn gro_coalesce(data: &[u8]) {
     run(data);
 }
@@ -317,7 +319,38 @@ fn check_outputs(frames: &[Frame], outs: &[Out], framing: Framing, limits: &GroL
             }
         }
     }
+    // What is left went into super-frames, whose partial checksums the
+    // receiver completes instead of checking: each must have been good.
+    for (bytes, offload) in unmatched {
+        assert!(
+            merged_checksum_good(bytes, offload, framing),
+            "a segment with a bad L4 checksum was merged"
+        );
+    }
     supers
+}
+
+/// Whether an input that merged had a good L4 checksum: one the kernel
+/// vouched for (valid, or partial at its own checksum field), an IPv4 UDP
+/// checksum of 0 ("none"), or one that verifies.
+fn merged_checksum_good(b: &[u8], offload: Offload, framing: Framing) -> bool {
+    let Ok(h) = parse_framed(b, framing) else {
+        return false;
+    };
+    let (proto, csum_offset) = match h.l4() {
+        L4::Tcp => (6, 16),
+        L4::Udp => (17, 6),
+        _ => return false,
+    };
+    let l4 = h.l4_offset();
+    match offload.csum {
+        Checksum::Valid => true,
+        Checksum::Partial { start, offset } => usize::from(start) == l4 && offset == csum_offset,
+        Checksum::None => {
+            (proto == 17 && h.ip() == IpVersion::V4 && be16(b, l4 + 6) == 0)
+                || l4_checksum_ok(b, &h, proto)
+        }
+    }
 }
 
 /// Checks a super-frame: see [`gro_coalesce`].

@@ -1,6 +1,7 @@
 //! What one packet is to the coalescer, on its own: its headers parsed
 //! once, and the checks that decide whether it may merge at all (protocol,
-//! header shape, lengths, checksums, flags), whichever flow it belongs to.
+//! header shape, lengths, the IPv4 header checksum, flags), whichever flow
+//! it belongs to; and its L4 checksum, verified only when it is to merge.
 
 use crate::packet::{Checksum, Pkt};
 use crate::wire::Framing;
@@ -58,6 +59,11 @@ pub(super) struct Candidate {
     pub(super) flags: u8,
     /// IPv4 identification (0 for IPv6).
     pub(super) ip_id: u16,
+    /// Whether its L4 checksum is known good: the kernel vouched for it,
+    /// or it was verified. A packet arrives unverified when nobody did;
+    /// it is verified only if something is to merge with it (see
+    /// [`verify_l4`]).
+    pub(super) checksum_known_good: bool,
 }
 
 impl Candidate {
@@ -194,17 +200,18 @@ fn check(pkt: &Pkt, h: Headers, proto: Proto) -> Result<Candidate, Reason> {
         Proto::Tcp => TCP_CSUM_OFFSET,
         Proto::Udp => UDP_CSUM_OFFSET,
     };
-    match off.csum {
-        Checksum::Valid => {}
+    let checksum_known_good = match off.csum {
+        Checksum::Valid => true,
         Checksum::Partial { start, offset }
-            if usize::from(start) == l4 && offset == csum_offset => {}
-        Checksum::Partial { .. } => return Err(Reason::Offloaded),
-        Checksum::None => {
-            if !l4_checksum_ok(pkt, &h, proto)? {
-                return Err(Reason::BadChecksum);
-            }
+            if usize::from(start) == l4 && offset == csum_offset =>
+        {
+            true
         }
-    }
+        Checksum::Partial { .. } => return Err(Reason::Offloaded),
+        // Verified later, and only if the packet is to merge: a packet
+        // left alone goes on as it came, for its receiver to verify.
+        Checksum::None => false,
+    };
     Ok(Candidate {
         h,
         proto,
@@ -214,7 +221,17 @@ fn check(pkt: &Pkt, h: Headers, proto: Proto) -> Result<Candidate, Reason> {
         seq,
         flags,
         ip_id,
+        checksum_known_good,
     })
+}
+
+/// Whether the L4 checksum of `pkt`, classified as `c`, is good: known
+/// already, or verified in software now. A super-frame carries a partial
+/// checksum that its receiver completes rather than checks, so a bad
+/// segment merged into one would be passed on as good: every packet that
+/// merges, the head included, is verified first.
+pub(super) fn verify_l4(pkt: &Pkt, c: &Candidate) -> bool {
+    c.checksum_known_good || l4_checksum_ok(pkt, &c.h, c.proto).unwrap_or(false)
 }
 
 /// Whether the IP length field (and the UDP length) describe exactly the

@@ -42,6 +42,10 @@ pub(super) struct Flow {
     first: Candidate,
     /// When the flow was opened (for evicting the oldest).
     pub(super) opened: u64,
+    /// Whether the head was counted in the report already (it started the
+    /// flow after failing to continue another), so that a bad checksum
+    /// found later does not count it twice.
+    pub(super) head_counted: bool,
     /// Burst positions of the packets merged, in order.
     members: [usize; MAX_SEGS],
     merged: usize,
@@ -58,12 +62,14 @@ pub(super) struct Flow {
 }
 
 impl Flow {
-    /// A flow of the one packet `c` at burst position `at`.
-    pub(super) fn start(at: usize, c: Candidate, opened: u64) -> Flow {
+    /// A flow of the one packet `c` at burst position `at`, counted in the
+    /// report already when `head_counted`.
+    pub(super) fn start(at: usize, c: Candidate, opened: u64, head_counted: bool) -> Flow {
         Flow {
             head: at,
             first: c,
             opened,
+            head_counted,
             members: [0; MAX_SEGS],
             merged: 0,
             len: c.len,
@@ -72,6 +78,11 @@ impl Flow {
             id_rule: IdRule::Open,
             last_flags: c.flags,
         }
+    }
+
+    /// The head, classified.
+    pub(super) fn first(&self) -> &Candidate {
+        &self.first
     }
 
     /// Whether a packet whose headers `h` lie in `b` is of this flow (whose
@@ -203,6 +214,8 @@ impl Flow {
             return true;
         };
         *slot = at;
+        // Both checksums were verified before the merge was decided.
+        self.first.checksum_known_good = true;
         self.merged += 1;
         self.len += m.c.payload;
         self.segs += m.c.segs;

@@ -463,6 +463,43 @@ fn lone_packets_are_left_untouched() {
 }
 
 #[test]
+fn l4_checksums_are_verified_only_for_packets_that_merge() {
+    let f = FlowSpec::tap4();
+    let s = flow_segs(3, 1000);
+    let mut frames: Vec<_> = s.iter().map(|x| frame(&f, x)).collect();
+    let corrupt = |frame: &mut Vec<u8>| *frame.last_mut().unwrap() ^= 1;
+    // A lone segment is not verified: passed on as it came, not counted.
+    let mut lone = frames[0].clone();
+    corrupt(&mut lone);
+    let (out, report) = tap(core::slice::from_ref(&lone));
+    check_untouched(&out[0], &lone);
+    assert_eq!(report, GroReport::default());
+    // A bad head is found when the next segment is to merge into it: it
+    // stays alone (counted once), and the next two merge without it.
+    corrupt(&mut frames[0]);
+    let (out, report) = tap(&frames);
+    assert_eq!(out.len(), 2, "{report:?}");
+    assert_eq!((report.bad_checksum, report.merged), (1, 1), "{report:?}");
+    check_untouched(&out[0], &frames[0]);
+    check_super_frame(&out[1], &f, &frames[1..]);
+    // A bad segment that restarted the flow (out of order) is counted once,
+    // under the first reason, and nothing merges into it.
+    let head = frame(&f, &seg(1, bytes(1000, 9)));
+    let mut restarted = frames[1].clone();
+    corrupt(&mut restarted);
+    let (out, report) = tap(&[head.clone(), restarted.clone(), frames[2].clone()]);
+    assert_eq!(out.len(), 3, "{report:?}");
+    assert_eq!(
+        (report.out_of_order, report.bad_checksum, report.merged),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    check_untouched(&out[0], &head);
+    check_untouched(&out[1], &restarted);
+    check_untouched(&out[2], &frames[2]);
+}
+
+#[test]
 fn two_interleaved_flows_stay_separate_and_in_order() {
     let fa = FlowSpec::tap4();
     let fb = FlowSpec {
