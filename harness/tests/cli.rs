@@ -122,6 +122,73 @@ fn selftest_quick_passes() {
     assert!(stdout.contains("0 failed"), "{stdout}");
 }
 
+/// Every io_uring Rx mode carries the self-test, the software GSO and GRO
+/// paths included, over TAP and TUN ports: each check runs once per mode,
+/// in rows led by the mode's name, and JSON names the mode of each row.
+#[test]
+fn selftest_quick_passes_in_every_io_uring_rx_mode() {
+    if !require_tap() {
+        return;
+    }
+    let modes = ["nowait", "posted", "multishot"];
+    for mode in ["tap", "tun"] {
+        let json = common::TempFile::new("selftest-rx-modes");
+        let out = run_bounded(
+            &[
+                "selftest",
+                "--quick",
+                "--mode",
+                mode,
+                "--backend",
+                "uring",
+                "--rx-mode",
+                &modes.join(","),
+                "--json",
+                json.arg(),
+            ],
+            Duration::from_secs(240),
+        );
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "selftest --mode {mode} --rx-mode failed:\n{stdout}\n{}",
+            text(&out.stderr)
+        );
+        assert!(stdout.contains("0 failed"), "{stdout}");
+        let doc = json.json();
+        let rows = doc["rows"].as_array().expect("rows");
+        for rx in modes {
+            for check in [
+                "offload A (gso) tcp 8 MiB",
+                "offload A (gso) checksum counters",
+                "offload B (gro) tcp 8 MiB",
+                "offload B (gro) checksum counters",
+                "offload B (gro) teardown",
+                "mq4 tcp 2 MiB",
+                "lifecycle x100 (thread each)",
+            ] {
+                let name = format!("{rx} Rx: {check}");
+                let row = rows
+                    .iter()
+                    .find(|r| r["check"] == name.as_str())
+                    .unwrap_or_else(|| panic!("{mode}: no row {name:?}:\n{stdout}"));
+                assert_eq!(row["result"], "pass", "{mode}: {row}");
+                assert_eq!(row["rx_mode"], rx, "{mode}: {row}");
+            }
+            let gro = rows
+                .iter()
+                .find(|r| r["check"] == format!("{rx} Rx: offload B (gro) teardown").as_str())
+                .expect("the teardown row");
+            assert!(
+                gro["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("software GRO")),
+                "{mode} {rx}: GRO did not run: {gro}"
+            );
+        }
+    }
+}
+
 #[test]
 fn selftest_quick_passes_in_tun_mode() {
     if !require_tap() {

@@ -17,7 +17,7 @@ use crate::lab::output::{self, Machine};
 use crate::lab::ports;
 use crate::lab::sandbox::{self, Names, command_output, link_names};
 use crate::lab::tcp_load::{self, Amount};
-use crate::lab::topology::Topology;
+use crate::lab::topology::{Topology, TopologySpec};
 use crate::lab::traffic;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -44,8 +44,10 @@ resolved the peer across the forwarder. With --mode tun the same runs over \
 TUN devices (IP packets, point-to-point: no ARP, so that check is a \
 skipped row saying why). Needs ip (iproute2); pings with its own ICMP \
 client (no ping binary). Prints a table; the exit code is non-zero if any \
-check fails. --json FILE writes the same rows and summary as JSON (schema \
-tapring-selftest/1, see README).")]
+check fails. --rx-mode nowait,posted,multishot runs every io_uring check \
+once in each Rx mode listed (read-write has none and runs once). --json \
+FILE writes the same rows and summary as JSON (schema tapring-selftest/1, \
+see README).")]
 pub struct SelftestArgs {
     /// Backends to check: rw (read-write) and uring (io_uring).
     #[arg(long, value_delimiter = ',', default_values = ["read-write", "io_uring"])]
@@ -58,6 +60,10 @@ pub struct SelftestArgs {
     /// packets, point-to-point).
     #[arg(long, default_value_t = DeviceMode::Tap)]
     pub mode: DeviceMode,
+    /// Rx modes of the io_uring backend to run every check in: auto,
+    /// nowait, posted, multishot (read-write runs once).
+    #[arg(long, value_delimiter = ',', default_values = ["auto"])]
+    pub rx_mode: Vec<RxMode>,
     /// Write every row and the summary as JSON to this file (schema in
     /// README), also when a check fails.
     #[arg(long, value_name = "FILE")]
@@ -69,6 +75,9 @@ pub struct SelftestArgs {
 pub fn validate(args: &SelftestArgs) -> Result<(), HarnessError> {
     if args.backend.is_empty() {
         return Err(HarnessError::Usage("give at least one backend".into()));
+    }
+    if args.rx_mode.is_empty() {
+        return Err(HarnessError::Usage("give at least one Rx mode".into()));
     }
     if let Some(p) = &args.json {
         output::check_output("json", p)?;
@@ -85,6 +94,8 @@ const WARN: &str = "warn: ";
 struct Row {
     check: String,
     backend: &'static str,
+    /// The io_uring Rx mode asked for (`None` for read-write).
+    rx_mode: Option<&'static str>,
     ok: bool,
     /// Passed, but with something worth knowing (does not fail the run).
     warn: bool,
@@ -124,6 +135,10 @@ const SCHEMA: &str = "tapring-selftest/1";
 #[derive(Default)]
 struct Table {
     rows: Vec<Row>,
+    /// The io_uring Rx mode the checks being recorded run in, when the run
+    /// names one: rows get it, and their names start with it unless it is
+    /// `auto`.
+    rx_mode: Option<RxMode>,
 }
 
 impl Table {
@@ -134,7 +149,7 @@ impl Table {
         backend: Backend,
         f: impl FnOnce() -> Result<String, HarnessError>,
     ) -> bool {
-        let check = check.into();
+        let check = self.label(check.into(), backend);
         tracing::debug!("selftest: {check} ({})", backend.name());
         let t0 = Instant::now();
         let (ok, detail) = match f() {
@@ -146,6 +161,7 @@ impl Table {
         self.rows.push(Row {
             check,
             backend: backend.name(),
+            rx_mode: self.rx_mode_of(backend),
             ok,
             warn,
             skipped: false,
@@ -158,14 +174,31 @@ impl Table {
     /// Records check `check` as not applying, and why.
     fn skip(&mut self, check: impl Into<String>, backend: Backend, why: impl Into<String>) {
         self.rows.push(Row {
-            check: check.into(),
+            check: self.label(check.into(), backend),
             backend: backend.name(),
+            rx_mode: self.rx_mode_of(backend),
             ok: true,
             warn: false,
             skipped: true,
             detail: why.into(),
             secs: 0.0,
         });
+    }
+
+    /// The Rx mode of `backend`'s rows now: none for read-write.
+    fn rx_mode_of(&self, backend: Backend) -> Option<&'static str> {
+        match backend {
+            Backend::ReadWrite => None,
+            _ => self.rx_mode.map(ports::rx_mode_name),
+        }
+    }
+
+    /// A check's name in its row: led by the Rx mode when it is not auto.
+    fn label(&self, check: String, backend: Backend) -> String {
+        match self.rx_mode_of(backend) {
+            Some(mode) if mode != "auto" => format!("{mode} Rx: {check}"),
+            _ => check,
+        }
     }
 
     fn render(&self) -> String {
@@ -219,6 +252,8 @@ impl Table {
         struct RowDoc<'a> {
             check: &'a str,
             backend: &'static str,
+            /// The io_uring Rx mode asked for; null for read-write.
+            rx_mode: Option<&'static str>,
             /// pass, warn, skip or FAIL.
             result: &'static str,
             ok: bool,
@@ -250,6 +285,7 @@ impl Table {
                 .map(|r| RowDoc {
                     check: &r.check,
                     backend: r.backend,
+                    rx_mode: r.rx_mode,
                     result: r.result(),
                     ok: r.ok,
                     detail: &r.detail,
@@ -354,9 +390,15 @@ fn check_csum() -> Result<String, HarnessError> {
 }
 
 /// One open/use/close cycle of a fresh port of `mode`.
-fn cycle(kind: Backend, mode: DeviceMode, name: &str, pool: &Pool) -> Result<(), HarnessError> {
+fn cycle(
+    kind: Backend,
+    rx_mode: RxMode,
+    mode: DeviceMode,
+    name: &str,
+    pool: &Pool,
+) -> Result<(), HarnessError> {
     let cfg = TapConfig::named(name).mode(mode).up(true);
-    let mut o = ports::open(kind, &cfg, pool, RxMode::Auto, UringConfig::default(), 0)
+    let mut o = ports::open(kind, &cfg, pool, rx_mode, UringConfig::default(), 0)
         .map_err(|e| HarnessError::Check(format!("open {name}: {e}")))?;
     let mut burst: Burst<8> = Burst::new();
     o.rx[0].rx_burst(&mut burst)?;
@@ -382,6 +424,7 @@ fn cycle(kind: Backend, mode: DeviceMode, name: &str, pool: &Pool) -> Result<(),
 /// linger a moment while the ring tears down).
 fn lifecycle(
     kind: Backend,
+    rx_mode: RxMode,
     mode: DeviceMode,
     names: &mut Names,
     per_thread: bool,
@@ -394,12 +437,12 @@ fn lifecycle(
         let name = names.next(&format!("stlc{}", ports::tag(kind)));
         let r = if per_thread {
             std::thread::scope(|s| {
-                s.spawn(|| cycle(kind, mode, &name, &pool))
+                s.spawn(|| cycle(kind, rx_mode, mode, &name, &pool))
                     .join()
                     .unwrap_or_else(|_| Err(HarnessError::Check("cycle panicked".into())))
             })
         } else {
-            cycle(kind, mode, &name, &pool)
+            cycle(kind, rx_mode, mode, &name, &pool)
         };
         r.map_err(|e| HarnessError::Check(format!("cycle {i}: {e}")))?;
     }
@@ -453,6 +496,7 @@ struct TopologyPlan<'a> {
 fn topology_checks(
     t: &mut Table,
     kind: Backend,
+    rx_mode: RxMode,
     mode: DeviceMode,
     plan: &TopologyPlan<'_>,
     names: &mut Names,
@@ -476,7 +520,12 @@ fn topology_checks(
     }
     let mut topo = None;
     let built = t.check(format!("{prefix}topology"), kind, || {
-        let tp = Topology::build_with(kind, queues, offload, true, mode, names)?;
+        let spec = TopologySpec {
+            offload,
+            rx_mode,
+            ..TopologySpec::new(kind, queues, false, mode)
+        };
+        let tp = Topology::build(&spec, names)?;
         let detail = format!(
             "{mode} {} in nsA {}/24 <-> {} in nsB {}/24, {queues} queue(s)",
             tp.names[0], ADDR[0], tp.names[1], ADDR[1]
@@ -522,10 +571,17 @@ pub fn run(args: &SelftestArgs) -> Result<(), HarnessError> {
         (64 * MIB, 8 * MIB)
     };
     let list: Vec<&str> = backends.iter().map(|b| b.name()).collect();
+    let modes: Vec<&str> = args
+        .rx_mode
+        .iter()
+        .map(|&m| ports::rx_mode_name(m))
+        .collect();
     println!(
-        "tapring selftest: backends {}, {} mode{}",
+        "tapring selftest: backends {}, {} mode, io_uring Rx mode{} {}{}",
         list.join(", "),
         args.mode,
+        if modes.len() == 1 { "" } else { "s" },
+        modes.join(", "),
         if args.quick { " (quick)" } else { "" }
     );
     let mut table = Table::default();
@@ -570,19 +626,27 @@ pub fn run(args: &SelftestArgs) -> Result<(), HarnessError> {
         },
     ];
     for &kind in &backends {
-        for plan in &plans {
-            topology_checks(&mut table, kind, args.mode, plan, &mut names);
+        // Read-write has no Rx modes: it runs once.
+        let rx_modes = match kind {
+            Backend::ReadWrite => &[RxMode::Auto][..],
+            _ => &args.rx_mode[..],
+        };
+        for &rx_mode in rx_modes {
+            table.rx_mode = Some(rx_mode);
+            for plan in &plans {
+                topology_checks(&mut table, kind, rx_mode, args.mode, plan, &mut names);
+            }
+            table.check(
+                format!("lifecycle x{LIFECYCLE_CYCLES} (thread each)"),
+                kind,
+                || lifecycle(kind, rx_mode, args.mode, &mut names, true),
+            );
+            table.check(
+                format!("lifecycle x{LIFECYCLE_CYCLES} (one thread)"),
+                kind,
+                || lifecycle(kind, rx_mode, args.mode, &mut names, false),
+            );
         }
-        table.check(
-            format!("lifecycle x{LIFECYCLE_CYCLES} (thread each)"),
-            kind,
-            || lifecycle(kind, args.mode, &mut names, true),
-        );
-        table.check(
-            format!("lifecycle x{LIFECYCLE_CYCLES} (one thread)"),
-            kind,
-            || lifecycle(kind, args.mode, &mut names, false),
-        );
     }
     print!("{}", table.render());
     let total = t0.elapsed().as_secs_f64();

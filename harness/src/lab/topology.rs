@@ -93,31 +93,51 @@ pub struct Topology {
     backend: Backend,
 }
 
-impl Topology {
-    /// Builds nsA and nsB, a tapring port of `mode` in each (offloads
-    /// negotiated on both when `offload`), addressed, and starts the
-    /// forwarder between them.
-    pub fn build(
-        kind: Backend,
-        queues: usize,
-        offload: bool,
-        mode: DeviceMode,
-        names: &mut Names,
-    ) -> Result<Topology, HarnessError> {
-        Topology::build_with(kind, queues, [offload; 2], true, mode, names)
-    }
+/// What a [`Topology`] is built with.
+#[derive(Clone, Copy, Debug)]
+pub struct TopologySpec {
+    /// The backend of both ports.
+    pub backend: Backend,
+    /// Queues per port (one forwarding lane each).
+    pub queues: usize,
+    /// Offloads negotiated on port A (nsA) and port B (nsB).
+    pub offload: [bool; 2],
+    /// Software GRO allowed in the forwarder (it runs from a port without
+    /// offloads to one with them).
+    pub gro: bool,
+    /// TAP or TUN ports.
+    pub mode: DeviceMode,
+    /// The Rx mode of io_uring ports (read-write ports have none).
+    pub rx_mode: RxMode,
+}
 
-    /// As [`Topology::build`], with offloads negotiated on port A (nsA)
-    /// and port B (nsB) as `offload` says, and software GRO allowed when
-    /// `gro` (it runs from a port without offloads to one with them).
-    pub fn build_with(
-        kind: Backend,
-        queues: usize,
-        offload: [bool; 2],
-        gro: bool,
-        mode: DeviceMode,
-        names: &mut Names,
-    ) -> Result<Topology, HarnessError> {
+impl TopologySpec {
+    /// `queues` queues per port of `mode`, offloads on both ports or
+    /// neither, GRO allowed, the Rx mode chosen by the backend.
+    pub fn new(backend: Backend, queues: usize, offload: bool, mode: DeviceMode) -> TopologySpec {
+        TopologySpec {
+            backend,
+            queues,
+            offload: [offload; 2],
+            gro: true,
+            mode,
+            rx_mode: RxMode::Auto,
+        }
+    }
+}
+
+impl Topology {
+    /// Builds nsA and nsB, a tapring port in each as `spec` says,
+    /// addressed, and starts the forwarder between them.
+    pub fn build(spec: &TopologySpec, names: &mut Names) -> Result<Topology, HarnessError> {
+        let TopologySpec {
+            backend: kind,
+            queues,
+            offload,
+            gro,
+            mode,
+            rx_mode,
+        } = *spec;
         namespaces::create()?;
         let large_buffers = offload.contains(&true);
         let pool = forwarder_setup::pool_for(2, queues, large_buffers)?;
@@ -137,7 +157,7 @@ impl Topology {
             let spec = PortSpec {
                 kind,
                 queues,
-                rx_mode: RxMode::Auto,
+                rx_mode,
                 offload: offload[i],
                 large_buffers,
                 port_id: i as u16,

@@ -71,7 +71,8 @@ pub struct BenchArgs {
     /// "N queues / 1 queue" paired.
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
-    /// Rx mode of the io_uring backend: auto, nowait, posted or multishot.
+    /// Rx mode of the io_uring backend: auto, nowait, posted or multishot
+    /// (in every test, the tcp and gro tests' forwarder ports included).
     #[arg(long, default_value_t = RxMode::Auto)]
     pub rx_mode: RxMode,
     /// io_uring posted-read mode: reads kept posted; no-wait mode: the
@@ -264,6 +265,7 @@ pub fn run(args: &BenchArgs) -> Result<(), HarnessError> {
                     load,
                     mode: args.mode,
                     streams: usize::from(args.queues),
+                    rx_mode: args.rx_mode,
                 };
                 match tcp::measure(run, round, setup, &mut names) {
                     Ok(r) => tcp_records.push(r),

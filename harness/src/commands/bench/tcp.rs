@@ -11,11 +11,11 @@ use crate::lab::namespaces;
 use crate::lab::sandbox::Names;
 use crate::lab::tcp_load::{self, Amount, TcpLoad, Transfer};
 use crate::lab::tokio_forwarder::Flavor;
-use crate::lab::topology::{PlainTopology, TokioTopology, Topology};
+use crate::lab::topology::{PlainTopology, TokioTopology, Topology, TopologySpec};
 use serde::Serialize;
 use std::time::Duration;
-use tapring::Backend;
 use tapring::device::DeviceMode;
+use tapring::{Backend, RxMode};
 
 /// Shortest TCP run (TCP needs a moment to open its window).
 const MIN_RUN: Duration = Duration::from_millis(500);
@@ -266,6 +266,8 @@ pub struct TcpSetup {
     pub mode: DeviceMode,
     /// Parallel TCP streams (every run of the plan the same).
     pub streams: usize,
+    /// The Rx mode of the tapring forwarder's io_uring ports.
+    pub rx_mode: RxMode,
 }
 
 /// Measures `run` as `setup` says; the record names the path that
@@ -281,6 +283,7 @@ pub fn measure(
         load,
         mode,
         streams,
+        rx_mode,
     } = setup;
     let per = per.max(MIN_RUN);
     let queues = run.queues();
@@ -331,7 +334,11 @@ pub fn measure(
             offload,
             queues,
         } => {
-            let topo = Topology::build(backend, usize::from(queues), offload, mode, names)?;
+            let spec = TopologySpec {
+                rx_mode,
+                ..TopologySpec::new(backend, usize::from(queues), offload, mode)
+            };
+            let topo = Topology::build(&spec, names)?;
             let (path, ran, t) = across(topo)?;
             Ok(make_record(path, offload, Some(ran), t))
         }
@@ -340,7 +347,13 @@ pub fn measure(
             sides,
             gro,
         } => {
-            let topo = Topology::build_with(backend, 1, sides, gro, mode, names)?;
+            let spec = TopologySpec {
+                offload: sides,
+                gro,
+                rx_mode,
+                ..TopologySpec::new(backend, 1, false, mode)
+            };
+            let topo = Topology::build(&spec, names)?;
             let (path, ran, t) = across(topo)?;
             Ok(TcpRecord {
                 mixed: true,
