@@ -113,6 +113,17 @@ impl AnyPort {
     pub fn name(&self) -> &str {
         self.device().name()
     }
+
+    /// The io_uring Rx mode this port's Rx queues run in (`Auto`
+    /// resolved), or `None` for read/write, which has no Rx modes.
+    pub fn rx_mode(&self) -> Option<RxMode> {
+        match self {
+            #[cfg(feature = "uring")]
+            AnyPort::IoUring(p) => Some(p.rx_mode()),
+            #[cfg(feature = "rw")]
+            AnyPort::ReadWrite(..) => None,
+        }
+    }
 }
 
 impl Port for AnyPort {

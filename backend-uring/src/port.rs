@@ -342,12 +342,18 @@ impl UringPort {
         }
     }
 
-    /// Sets up Rx queue `q` (claimed by the caller).
-    fn open_rx(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
-        let mode = match self.cfg.rx_mode {
+    /// The Rx mode this port's Rx queues run in: the configured one, or
+    /// for [`RxMode::Auto`] what the kernel's probe picks (never `Auto`).
+    pub fn rx_mode(&self) -> RxMode {
+        match self.cfg.rx_mode {
             RxMode::Auto => probe().auto_rx_mode(),
             m => m,
-        };
+        }
+    }
+
+    /// Sets up Rx queue `q` (claimed by the caller).
+    fn open_rx(&mut self, q: u16) -> Result<UringRxQueue, UringError> {
+        let mode = self.rx_mode();
         tracing::debug!(device = %self.dev.name(), queue = q, asked = %self.cfg.rx_mode, mode = %mode, "io_uring Rx queue set up");
         let (depth, sq, cq) = if mode == RxMode::Multishot {
             let b = self.cfg.multishot_buffers;

@@ -27,8 +27,9 @@ const MSS: usize = 1448;
 const SEGMENTS: usize = 44;
 /// The largest frame of a TAP port of MTU 1500 (room for a VLAN tag).
 const MAX_FRAME: usize = 1500 + 18;
-/// TCP flags: ACK, and PSH.
+/// The TCP ACK flag (set on every segment).
 const ACK: u8 = 0x10;
+/// The TCP PSH flag (a segment with it ends its flow's run).
 const PSH: u8 = 0x08;
 
 /// An Ethernet/IPv4/TCP frame (timestamps option) of one flow, with its

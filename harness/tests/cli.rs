@@ -175,6 +175,17 @@ fn selftest_quick_passes_in_every_io_uring_rx_mode() {
                 assert_eq!(row["result"], "pass", "{mode}: {row}");
                 assert_eq!(row["rx_mode"], rx, "{mode}: {row}");
             }
+            // The forwarder's ports run in the mode asked for.
+            let topology = rows
+                .iter()
+                .find(|r| r["check"] == format!("{rx} Rx: offload B (gro) topology").as_str())
+                .expect("the topology row");
+            assert!(
+                topology["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.ends_with(&format!("Rx mode {rx}"))),
+                "{mode} {rx}: {topology}"
+            );
             let gro = rows
                 .iter()
                 .find(|r| r["check"] == format!("{rx} Rx: offload B (gro) teardown").as_str())

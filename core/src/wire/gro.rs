@@ -139,7 +139,9 @@ const MAX_IP_LEN: usize = 65_535;
 /// such packet is counted once, under the first reason found).
 ///
 /// A packet that started a flow and had nothing merged into it is not
-/// counted anywhere: it is a lone segment, not a failure.
+/// counted anywhere: it is a lone segment, not a failure (unless its L4
+/// checksum failed when the next packet was to merge into it: then it is
+/// counted under [`bad_checksum`](Self::bad_checksum)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GroReport {
     /// Packets absorbed into another (they left the burst).

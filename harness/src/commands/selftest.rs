@@ -135,10 +135,9 @@ const SCHEMA: &str = "tapring-selftest/1";
 #[derive(Default)]
 struct Table {
     rows: Vec<Row>,
-    /// The io_uring Rx mode the checks being recorded run in, when the run
-    /// names one: rows get it, and their names start with it unless it is
-    /// `auto`.
-    rx_mode: Option<RxMode>,
+    /// The io_uring Rx mode asked for in the checks being recorded: their
+    /// rows get it, and their names start with it unless it is `auto`.
+    rx_mode: RxMode,
 }
 
 impl Table {
@@ -189,7 +188,7 @@ impl Table {
     fn rx_mode_of(&self, backend: Backend) -> Option<&'static str> {
         match backend {
             Backend::ReadWrite => None,
-            _ => self.rx_mode.map(ports::rx_mode_name),
+            _ => Some(ports::rx_mode_name(self.rx_mode)),
         }
     }
 
@@ -389,6 +388,23 @@ fn check_csum() -> Result<String, HarnessError> {
     Ok(format!("InCsumErrors: {}", parts.join(", ")))
 }
 
+/// `", Rx mode M"`, M being the io_uring Rx mode a port's queues run in
+/// (`ran`; nothing for read-write), or an error if that is not the mode
+/// asked for (`asked`, unless `auto`).
+fn ran_in(ran: Option<RxMode>, asked: RxMode) -> Result<String, HarnessError> {
+    match ran {
+        None => Ok(String::new()),
+        Some(m) if asked == RxMode::Auto || m == asked => {
+            Ok(format!(", Rx mode {}", ports::rx_mode_name(m)))
+        }
+        Some(m) => Err(HarnessError::Check(format!(
+            "asked for Rx mode {}, the queues run in {}",
+            ports::rx_mode_name(asked),
+            ports::rx_mode_name(m)
+        ))),
+    }
+}
+
 /// One open/use/close cycle of a fresh port of `mode`.
 fn cycle(
     kind: Backend,
@@ -400,6 +416,7 @@ fn cycle(
     let cfg = TapConfig::named(name).mode(mode).up(true);
     let mut o = ports::open(kind, &cfg, pool, rx_mode, UringConfig::default(), 0)
         .map_err(|e| HarnessError::Check(format!("open {name}: {e}")))?;
+    ran_in(o.rx.first().and_then(|q| q.mode()), rx_mode)?;
     let mut burst: Burst<8> = Burst::new();
     o.rx[0].rx_burst(&mut burst)?;
     burst.clear();
@@ -527,8 +544,12 @@ fn topology_checks(
         };
         let tp = Topology::build(&spec, names)?;
         let detail = format!(
-            "{mode} {} in nsA {}/24 <-> {} in nsB {}/24, {queues} queue(s)",
-            tp.names[0], ADDR[0], tp.names[1], ADDR[1]
+            "{mode} {} in nsA {}/24 <-> {} in nsB {}/24, {queues} queue(s){}",
+            tp.names[0],
+            ADDR[0],
+            tp.names[1],
+            ADDR[1],
+            ran_in(tp.rx_mode(), rx_mode)?
         );
         topo = Some(tp);
         Ok(detail)
@@ -562,26 +583,41 @@ pub fn run(args: &SelftestArgs) -> Result<(), HarnessError> {
     validate(args)?;
     sandbox::enter()?;
     sandbox::sysctl("net.ipv6.conf.default.disable_ipv6", "1");
-    let mut backends = args.backend.clone();
+    // `auto` as what it picks here, so that its rows say what ran.
+    let mut backends: Vec<Backend> = args
+        .backend
+        .iter()
+        .map(|&b| match b {
+            Backend::Auto if tapring::uring::probe().usable() => Backend::IoUring,
+            Backend::Auto => Backend::ReadWrite,
+            b => b,
+        })
+        .collect();
     backends.sort();
     backends.dedup();
+    let mut rx_modes = args.rx_mode.clone();
+    rx_modes.sort_by_key(|&m| ports::rx_mode_name(m));
+    rx_modes.dedup();
     let (tcp, mq_tcp) = if args.quick {
         (8 * MIB, 2 * MIB)
     } else {
         (64 * MIB, 8 * MIB)
     };
     let list: Vec<&str> = backends.iter().map(|b| b.name()).collect();
-    let modes: Vec<&str> = args
-        .rx_mode
-        .iter()
-        .map(|&m| ports::rx_mode_name(m))
-        .collect();
+    let modes: Vec<&str> = rx_modes.iter().map(|&m| ports::rx_mode_name(m)).collect();
+    let modes = if backends.iter().all(|&b| b == Backend::ReadWrite) {
+        String::new()
+    } else {
+        format!(
+            ", io_uring Rx mode{} {}",
+            if modes.len() == 1 { "" } else { "s" },
+            modes.join(", ")
+        )
+    };
     println!(
-        "tapring selftest: backends {}, {} mode, io_uring Rx mode{} {}{}",
+        "tapring selftest: backends {}, {} mode{modes}{}",
         list.join(", "),
         args.mode,
-        if modes.len() == 1 { "" } else { "s" },
-        modes.join(", "),
         if args.quick { " (quick)" } else { "" }
     );
     let mut table = Table::default();
@@ -629,10 +665,10 @@ pub fn run(args: &SelftestArgs) -> Result<(), HarnessError> {
         // Read-write has no Rx modes: it runs once.
         let rx_modes = match kind {
             Backend::ReadWrite => &[RxMode::Auto][..],
-            _ => &args.rx_mode[..],
+            _ => &rx_modes[..],
         };
         for &rx_mode in rx_modes {
-            table.rx_mode = Some(rx_mode);
+            table.rx_mode = rx_mode;
             for plan in &plans {
                 topology_checks(&mut table, kind, rx_mode, args.mode, plan, &mut names);
             }

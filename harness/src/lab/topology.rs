@@ -91,6 +91,8 @@ pub struct Topology {
     gro: bool,
     /// The backend the ports were opened with.
     backend: Backend,
+    /// The io_uring Rx mode their Rx queues run in (`None`: read-write).
+    rx_mode: Option<RxMode>,
 }
 
 /// What a [`Topology`] is built with.
@@ -148,6 +150,7 @@ impl Topology {
             offload,
             gro,
             backend: kind,
+            rx_mode: None,
         };
         let mut ports = Vec::with_capacity(2);
         for (i, ns) in NS.iter().enumerate() {
@@ -167,6 +170,7 @@ impl Topology {
             };
             let port = open_forwarding_port(&name, &spec, &topo.pool)?;
             topo.backend = port.backend();
+            topo.rx_mode = port.rx_mode();
             ports.push(port);
             topo.names.push(name.clone());
             sandbox::ip(&["link", "set", "dev", &name, "netns", ns])?;
@@ -184,6 +188,12 @@ impl Topology {
     /// The backend actually driving the ports.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The io_uring Rx mode the ports' Rx queues run in (`None` for
+    /// read-write).
+    pub fn rx_mode(&self) -> Option<RxMode> {
+        self.rx_mode
     }
 
     /// An error if the forwarder stopped early.

@@ -108,6 +108,11 @@ pub(super) fn run(data: &[u8]) -> GroReport {
             let report = gro.coalesce(&mut burst, framing, &limits);
             assert_eq!(pool.stats().in_use, in_use, "a buffer left the burst");
             assert_eq!(burst.len() + report.merged, frames.len(), "{report:?}");
+            // Each packet that did not merge is counted once at most.
+            assert!(
+                report.merged + report.not_merged() <= frames.len(),
+                "a packet counted twice: {report:?}"
+            );
             let outs: Vec<Out> = burst.iter().map(Out::of).collect();
             let supers = check_outputs(&frames, &outs, framing, &limits);
             assert_eq!(supers, report.coalesced, "{report:?}");

@@ -1102,6 +1102,39 @@ fn udp_coalesces_only_when_asked() {
     );
 }
 
+#[test]
+fn udp_checksums_are_verified_when_datagrams_merge() {
+    let limits = GroLimits {
+        udp: true,
+        ..GroLimits::new(Framing::Ethernet)
+    };
+    let run_udp = |frames: &[Vec<u8>]| {
+        let pool = pool();
+        let pkts = frames.iter().map(|x| pkt(&pool, x)).collect();
+        run_with::<8>(&pool, pkts, Framing::Ethernet, &limits)
+    };
+    let frames: Vec<_> = (0..3)
+        .map(|i| udp_frame(9, &bytes(1000, i), 10 + i as u16))
+        .collect();
+    // A checksum of 0 over IPv4 means "none" (RFC 768): they merge.
+    let mut none = frames.clone();
+    for f in &mut none {
+        f[40..42].fill(0);
+    }
+    let (out, report) = run_udp(&none);
+    assert_eq!((out.len(), report.merged), (1, 2), "{report:?}");
+    // A corrupted middle datagram is caught when it is to merge: the
+    // first stays alone, the bad one too, the third is alone after it.
+    let mut bad = frames.clone();
+    *bad[1].last_mut().unwrap() ^= 1;
+    let (out, report) = run_udp(&bad);
+    assert_eq!((out.len(), report.merged), (3, 0), "{report:?}");
+    assert_eq!(report.bad_checksum, 1, "{report:?}");
+    for (o, f) in out.iter().zip(&bad) {
+        check_untouched(o, f);
+    }
+}
+
 // ---- Splitting back ----------------------------------------------------------------
 
 /// A test-only TCP segmenter: splits a super-frame at its `gso.size` as a

@@ -72,7 +72,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
     /// Rx mode of the io_uring backend: auto, nowait, posted or multishot
-    /// (in every test, the tcp and gro tests' forwarder ports included).
+    /// (the tcp and gro tests' tapring forwarder ports included; the tokio
+    /// forwarder's run in auto).
     #[arg(long, default_value_t = RxMode::Auto)]
     pub rx_mode: RxMode,
     /// io_uring posted-read mode: reads kept posted; no-wait mode: the

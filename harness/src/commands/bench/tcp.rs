@@ -8,6 +8,7 @@
 use super::gro::on_off;
 use crate::error::HarnessError;
 use crate::lab::namespaces;
+use crate::lab::ports;
 use crate::lab::sandbox::Names;
 use crate::lab::tcp_load::{self, Amount, TcpLoad, Transfer};
 use crate::lab::tokio_forwarder::Flavor;
@@ -80,6 +81,9 @@ pub struct TcpRecord {
     /// The backend that drove a tapring forwarder (threaded or tokio);
     /// `None` for veth and the plain forwarder.
     pub backend: Option<Backend>,
+    /// The io_uring Rx mode the threaded forwarder's ports ran in; `None`
+    /// for read-write, veth, the plain forwarder and tokio.
+    pub rx_mode: Option<&'static str>,
     /// Queue pairs per port the forwarder ran (the threaded one: a lane
     /// each; tokio: two tasks each); 1 for veth and the plain forwarder.
     pub queues: u16,
@@ -95,6 +99,13 @@ pub struct TcpRecord {
     pub secs: f64,
     /// The load generator.
     pub load: TcpLoad,
+}
+
+/// What drove a tapring forwarder's run.
+struct Ran {
+    backend: Backend,
+    /// The io_uring Rx mode of its ports, named (`None`: read-write).
+    rx_mode: Option<&'static str>,
 }
 
 /// One TCP run of the plan: what carries the traffic.
@@ -295,6 +306,7 @@ pub fn measure(
         sides: [offload; 2],
         gro: true,
         backend,
+        rx_mode: None,
         queues,
         streams,
         round,
@@ -310,9 +322,12 @@ pub fn measure(
     // A tapring forwarder's run: the transfer, then the teardown first, so
     // a failed run leaves nothing behind; the teardown's own complaints
     // (lost buffers, lane errors) fail the bench too.
-    let across = |topo: Topology| -> Result<(TcpPath, Backend, Transfer), HarnessError> {
-        let ran = topo.backend();
-        let path = match ran {
+    let across = |topo: Topology| -> Result<(TcpPath, Ran, Transfer), HarnessError> {
+        let ran = Ran {
+            backend: topo.backend(),
+            rx_mode: topo.rx_mode().map(ports::rx_mode_name),
+        };
+        let path = match ran.backend {
             Backend::ReadWrite => TcpPath::ReadWrite,
             _ => TcpPath::IoUring,
         };
@@ -340,7 +355,10 @@ pub fn measure(
             };
             let topo = Topology::build(&spec, names)?;
             let (path, ran, t) = across(topo)?;
-            Ok(make_record(path, offload, Some(ran), t))
+            Ok(TcpRecord {
+                rx_mode: ran.rx_mode,
+                ..make_record(path, offload, Some(ran.backend), t)
+            })
         }
         TcpRun::Mixed {
             backend,
@@ -359,7 +377,8 @@ pub fn measure(
                 mixed: true,
                 sides,
                 gro,
-                ..make_record(path, sides.contains(&true), Some(ran), t)
+                rx_mode: ran.rx_mode,
+                ..make_record(path, sides.contains(&true), Some(ran.backend), t)
             })
         }
         TcpRun::Plain { offload } => {
